@@ -1,0 +1,183 @@
+//! Assembly: opens the store and the master key, loads the keys, builds one router per role
+//! and serves them until `shutdown` fires (mini-redis `server::run`). `main` and the
+//! integration tests call the same functions, the tests with listeners on port 0.
+
+use crate::config::{Config, Role};
+use crate::http::layers::{self, Surface};
+use crate::jose::KeyRing;
+use crate::model::unix_now;
+use crate::oauth::{self, Provider, keys::KeyError};
+use crate::secrets::{KeySource, MasterKey, SecretError};
+use crate::store::{Store, StoreError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Start-up and serving failures. Messages name what to fix; they go to the operator's
+/// terminal, never to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The database could not be opened or migrated.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// The master key could not be loaded.
+    #[error("master key: {0}")]
+    Secret(#[from] SecretError),
+    /// Keys could not be created or opened.
+    #[error("signing keys: {0} (is WARDEN_MASTER_KEY the key these keys were sealed with?)")]
+    Keys(#[from] KeyError),
+    /// A listener could not bind or serve.
+    #[error("{role} listener on {addr}: {source}")]
+    Listen {
+        /// Which role.
+        role: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// What every command needs: the store and the master key.
+pub struct Core {
+    /// Storage.
+    pub store: Store,
+    /// The master key.
+    pub master: Arc<MasterKey>,
+    /// Where the master key came from.
+    pub key_source: KeySource,
+}
+
+impl Core {
+    /// Opens the configured store (applying migrations) and the master key.
+    pub async fn open(cfg: &Config, master_key_env: Option<&str>) -> Result<Core, AppError> {
+        let (master, key_source) = MasterKey::load_or_create(master_key_env, &cfg.data_dir)?;
+        let store = Store::open(&cfg.database, &cfg.data_dir).await?;
+        Ok(Core { store, master: Arc::new(master), key_source })
+    }
+}
+
+/// A bound listener per role.
+pub struct Listeners(pub Vec<(Role, TcpListener)>);
+
+impl Listeners {
+    /// Binds the configured address of every configured role.
+    pub async fn bind(cfg: &Config) -> Result<Listeners, AppError> {
+        let mut out = Vec::new();
+        for role in &cfg.roles {
+            let addr = listen_addr(cfg, *role);
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| AppError::Listen { role: role.as_str(), addr, source })?;
+            out.push((*role, l));
+        }
+        Ok(Listeners(out))
+    }
+
+    /// The bound addresses.
+    pub fn addrs(&self) -> Vec<(Role, SocketAddr)> {
+        self.0.iter().filter_map(|(r, l)| l.local_addr().ok().map(|a| (*r, a))).collect()
+    }
+}
+
+fn listen_addr(cfg: &Config, role: Role) -> SocketAddr {
+    match role {
+        Role::Provider => cfg.oauth.listen,
+        Role::Gateway => cfg.gateway.listen,
+        Role::Admin => cfg.admin.listen,
+    }
+}
+
+/// Serves every listener until `shutdown` is cancelled, then lets in-flight requests finish.
+pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AppError> {
+    let ring = Arc::new(KeyRing::default());
+    oauth::keys::ensure(&core.store, &core.master, &cfg.oauth, &ring).await?;
+    let provider = Arc::new(Provider::new(cfg.oauth.clone(), core.store.clone(), core.master.clone(), ring));
+    let background = spawn_housekeeping(&cfg, provider.clone(), shutdown.clone());
+
+    let mut servers = tokio::task::JoinSet::new();
+    for (role, listener) in listeners.0 {
+        let router = match role {
+            Role::Provider => layers::apply(oauth::handler::routes(provider.clone()), Surface::OAuth),
+            Role::Gateway => layers::apply(crate::gateway::router(), Surface::Problem),
+            Role::Admin => layers::apply(crate::admin::router(), Surface::Problem),
+        };
+        let addr = listener.local_addr().map_err(|source| AppError::Listen { role: role.as_str(), addr: listen_addr(&cfg, role), source })?;
+        let stop = shutdown.clone();
+        servers.spawn(async move {
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .map_err(|source| AppError::Listen { role: role.as_str(), addr, source })
+        });
+    }
+    let mut result = Ok(());
+    while let Some(done) = servers.join_next().await {
+        if let Ok(Err(e)) = done {
+            shutdown.cancel();
+            result = Err(e);
+        }
+    }
+    shutdown.cancel();
+    let _ = background.await;
+    result
+}
+
+/// Key refresh (so keys rotated by the CLI or another node are picked up, and scheduled keys
+/// activate on time), the artifact purge, and in-memory sweeps.
+fn spawn_housekeeping(cfg: &Config, provider: Arc<Provider>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let refresh = cfg.oauth.keys.refresh_interval;
+    let purge = cfg.database.purge_interval;
+    tokio::spawn(async move {
+        let mut next_purge = tokio::time::Instant::now() + purge;
+        loop {
+            let now = unix_now();
+            let until_change = provider
+                .ring
+                .current()
+                .next_change
+                .map(|t| Duration::from_secs((t - now).max(0) as u64) + Duration::from_millis(50));
+            let wait = until_change.map_or(refresh, |d| d.min(refresh));
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            if let Err(e) = oauth::keys::refresh(&provider.store, &provider.master, &provider.ring).await {
+                tracing::warn!(error = %e, "could not refresh signing keys; keeping the current set");
+            }
+            if tokio::time::Instant::now() >= next_purge {
+                next_purge = tokio::time::Instant::now() + purge;
+                match provider.store.purge(unix_now()).await {
+                    Ok((a, k)) if a + k > 0 => tracing::debug!(artifacts = a, keys = k, "purged expired records"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
+                }
+                provider.sweep();
+            }
+        }
+    })
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

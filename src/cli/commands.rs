@@ -1,0 +1,334 @@
+//! Command implementations. The CLI is the binary's edge, so errors are `anyhow` here, as in
+//! `main.rs`; everything below it has typed errors.
+
+use super::{ClientCommand, Cli, Command, ConfigCommand, CreateArgs, KeysCommand, RegistrationTokenCommand};
+use crate::app::{self, Core, Listeners};
+use crate::config::{Config, Overrides};
+use crate::jose::Alg;
+use crate::model::{Client, ClientId, Origin, unix_now};
+use crate::oauth::register::metadata::{Policy, RegistrationRequest};
+use crate::oauth::{clients, keys, register};
+use crate::secrets::{KeySource, MASTER_KEY_ENV};
+use anyhow::{Context, anyhow, bail};
+use serde_json::{Value, json};
+use std::io::Read;
+
+fn load_config(cli: &Cli, roles: Option<Vec<crate::config::Role>>) -> anyhow::Result<Config> {
+    let overrides = Overrides { data_dir: cli.data_dir.clone(), roles };
+    Config::load(cli.config.as_deref(), std::env::vars(), &overrides).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        anyhow!("invalid configuration:\n{}", list.join("\n"))
+    })
+}
+
+async fn open(cfg: &Config) -> anyhow::Result<Core> {
+    let core = Core::open(cfg, std::env::var(MASTER_KEY_ENV).ok().as_deref()).await?;
+    if let KeySource::Created(path) = &core.key_source {
+        eprintln!(
+            "warning: created a new master key in {} (mode 0600). It encrypts the signing keys \
+             and keys the secret hashes: back it up and keep it secret, or set {MASTER_KEY_ENV}. \
+             Every node of a cluster needs the same key.",
+            path.display()
+        );
+    }
+    Ok(core)
+}
+
+/// Prints `value` as JSON, or `text` for people.
+fn print(json_mode: bool, value: &Value, text: impl FnOnce() -> String) {
+    if json_mode {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    } else {
+        println!("{}", text());
+    }
+}
+
+pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve(args) => serve(&cli, (!args.role.is_empty()).then(|| args.role.clone())).await,
+        Command::Config(ConfigCommand::Check { file }) => config_check(&cli, file.clone()),
+        Command::Keys(cmd) => {
+            let cfg = load_config(&cli, None)?;
+            let core = open(&cfg).await?;
+            keys_command(&cli, &cfg, &core, cmd).await
+        }
+        Command::Client(cmd) => {
+            let cfg = load_config(&cli, None)?;
+            let core = open(&cfg).await?;
+            client_command(&cli, &cfg, &core, cmd).await
+        }
+        Command::RegistrationToken(cmd) => {
+            let cfg = load_config(&cli, None)?;
+            let core = open(&cfg).await?;
+            registration_token_command(&cli, &cfg, &core, cmd).await
+        }
+    }
+}
+
+async fn serve(cli: &Cli, roles: Option<Vec<crate::config::Role>>) -> anyhow::Result<()> {
+    let cfg = load_config(cli, roles)?;
+    crate::telemetry::init(&cfg.log);
+    let core = open(&cfg).await?;
+    let listeners = Listeners::bind(&cfg).await?;
+    eprintln!("warden {} — data in {} ({})", env!("CARGO_PKG_VERSION"), cfg.data_dir.display(), core.store.backend);
+    for (role, addr) in listeners.addrs() {
+        let extra = match role {
+            crate::config::Role::Provider => format!(" — issuer {}", cfg.oauth.issuer),
+            _ => String::new(),
+        };
+        eprintln!("  {:<8} listening on http://{addr}{extra}", role.as_str());
+    }
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        app::shutdown_signal().await;
+        eprintln!("shutting down: finishing in-flight requests");
+        trigger.cancel();
+    });
+    app::run(cfg, core, listeners, shutdown).await?;
+    Ok(())
+}
+
+fn config_check(cli: &Cli, file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let file = file.or_else(|| cli.config.clone());
+    let overrides = Overrides { data_dir: cli.data_dir.clone(), roles: None };
+    match Config::load(file.as_deref(), std::env::vars(), &overrides) {
+        Ok(_) => {
+            let what = file.map_or("built-in defaults".into(), |f| f.display().to_string());
+            print(cli.json, &json!({"valid": true, "errors": []}), || format!("{what}: configuration is valid"));
+            Ok(())
+        }
+        Err(errors) => {
+            if cli.json {
+                let list: Vec<Value> = errors
+                    .iter()
+                    .map(|e| json!({"key": e.key, "env": e.origin, "message": e.message}))
+                    .collect();
+                print(true, &json!({"valid": false, "errors": list}), String::new);
+            } else {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+            }
+            bail!("{} configuration error(s)", errors.len())
+        }
+    }
+}
+
+fn ts(t: i64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64)).to_string()
+}
+
+async fn keys_command(cli: &Cli, cfg: &Config, core: &Core, cmd: &KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::List => {
+            let infos = keys::describe(&core.store.catalog.signing_keys().await?, unix_now());
+            print(cli.json, &serde_json::to_value(&infos)?, || {
+                let mut out = format!("{:<44} {:<6} {:<9} {:<21} {}", "KID", "ALG", "STATE", "SIGNS FROM", "PUBLISHED UNTIL");
+                for k in &infos {
+                    out.push_str(&format!(
+                        "\n{:<44} {:<6} {:<9} {:<21} {}",
+                        k.kid.as_str(),
+                        k.alg,
+                        k.state,
+                        ts(k.activate_at),
+                        k.publish_until.map_or("-".into(), ts)
+                    ));
+                }
+                out
+            });
+        }
+        KeysCommand::Rotate { alg } => {
+            let alg = match alg {
+                None => cfg.oauth.keys.access_token_alg,
+                Some(a) => Alg::parse(a).ok_or_else(|| anyhow!("unknown algorithm \"{a}\" (ES256, RS256, PS256, EdDSA)"))?,
+            };
+            let rec = keys::rotate(&core.store, &core.master, &cfg.oauth, alg).await?;
+            let v = json!({"kid": rec.kid, "alg": rec.alg, "activate_at": rec.activate_at});
+            print(cli.json, &v, || {
+                format!("new {} key {} is published now and signs from {}", rec.alg, rec.kid, ts(rec.activate_at))
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The JSON shape of a client (`client show --json`, `client list --json`).
+fn client_json(c: &Client) -> Value {
+    let mut v = serde_json::to_value(&c.metadata).unwrap_or_else(|_| json!({}));
+    v["client_id"] = c.client_id.0.clone().into();
+    v["scope"] = c.metadata.scope.join(" ").into();
+    v["origin"] = serde_json::to_value(c.origin).unwrap_or(Value::Null);
+    v["created_at"] = c.created_at.into();
+    v["updated_at"] = c.updated_at.into();
+    v
+}
+
+fn client_text(c: &Client) -> String {
+    let m = &c.metadata;
+    let grants: Vec<&str> = m.grant_types.iter().map(|g| g.as_str()).collect();
+    format!(
+        "client_id:     {}\nname:          {}\ngrant_types:   {}\nauth_method:   {}\nscope:         {}\naudience:      {}\nredirect_uris: {}",
+        c.client_id,
+        m.client_name.as_deref().unwrap_or("-"),
+        grants.join(" "),
+        m.token_endpoint_auth_method.as_str(),
+        m.scope.join(" "),
+        if m.audience.is_empty() { "(default)".into() } else { m.audience.join(" ") },
+        if m.redirect_uris.is_empty() { "-".into() } else { m.redirect_uris.join(" ") },
+    )
+}
+
+fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
+    let jwks = match &args.jwks_file {
+        None => None,
+        Some(f) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            Some(serde_json::from_str(&text).with_context(|| format!("{} is not JSON", f.display()))?)
+        }
+    };
+    let grant_types = if !args.grant_types.is_empty() {
+        args.grant_types.clone()
+    } else if !args.redirect_uris.is_empty() {
+        vec!["authorization_code".into()]
+    } else {
+        vec!["client_credentials".into()]
+    };
+    Ok(RegistrationRequest {
+        client_name: args.name.clone(),
+        grant_types: Some(grant_types),
+        scope: Some(args.scopes.join(" ")),
+        redirect_uris: Some(args.redirect_uris.clone()),
+        token_endpoint_auth_method: args.auth_method.clone(),
+        audience: Some(args.audiences.clone()),
+        access_token_lifetime: args.access_token_lifetime.map(|d| d.as_secs()),
+        jwks,
+        ..Default::default()
+    })
+}
+
+async fn client_command(cli: &Cli, cfg: &Config, core: &Core, cmd: &ClientCommand) -> anyhow::Result<()> {
+    let oauth_err = |e: crate::oauth::OAuthError| anyhow!("{}", e.description);
+    match cmd {
+        ClientCommand::Create(args) => {
+            let secret = if args.secret_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s).context("reading the secret from stdin")?;
+                Some(s.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let policy = Policy { scopes: None, audiences: None, max_lifetime: Some(cfg.oauth.max_access_token_lifetime) };
+            let created = clients::create(&core.store, &core.master, create_request(args)?, &policy, Origin::Operator, secret)
+                .await
+                .map_err(oauth_err)?;
+            let mut v = client_json(&created.client);
+            if let Some(s) = &created.client_secret {
+                v["client_secret"] = s.clone().into();
+            }
+            print(cli.json, &v, || {
+                let mut out = client_text(&created.client);
+                if let Some(s) = &created.client_secret {
+                    out.push_str(&format!("\nclient_secret: {s}\n\nThe secret is shown only now; store it safely."));
+                }
+                out
+            });
+        }
+        ClientCommand::List => {
+            let all = core.store.catalog.clients().await?;
+            let list: Vec<Value> = all.iter().map(client_json).collect();
+            print(cli.json, &Value::Array(list), || {
+                let mut out = format!("{:<24} {:<24} {:<20} {}", "CLIENT_ID", "NAME", "AUTH_METHOD", "GRANT_TYPES");
+                for c in &all {
+                    let grants: Vec<&str> = c.metadata.grant_types.iter().map(|g| g.as_str()).collect();
+                    out.push_str(&format!(
+                        "\n{:<24} {:<24} {:<20} {}",
+                        c.client_id,
+                        c.metadata.client_name.as_deref().unwrap_or("-"),
+                        c.metadata.token_endpoint_auth_method.as_str(),
+                        grants.join(",")
+                    ));
+                }
+                out
+            });
+        }
+        ClientCommand::Show { client_id } => {
+            let c = clients::show(&core.store, &ClientId(client_id.clone())).await.map_err(oauth_err)?;
+            print(cli.json, &client_json(&c), || client_text(&c));
+        }
+        ClientCommand::Delete { client_id } => {
+            clients::delete(&core.store, &ClientId(client_id.clone())).await.map_err(oauth_err)?;
+            print(cli.json, &json!({"client_id": client_id, "deleted": true}), || format!("deleted client {client_id}"));
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            let (c, secret) = clients::rotate_secret(&core.store, &core.master, &ClientId(client_id.clone()))
+                .await
+                .map_err(oauth_err)?;
+            print(cli.json, &json!({"client_id": c.client_id, "client_secret": secret}), || {
+                format!("client_id:     {}\nclient_secret: {secret}\n\nThe old secret no longer works.", c.client_id)
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn registration_token_command(cli: &Cli, cfg: &Config, core: &Core, cmd: &RegistrationTokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        RegistrationTokenCommand::Create { description, expires_in } => {
+            let lifetime = match expires_in.as_deref() {
+                None => Some(cfg.oauth.registration.initial_access_token_lifetime.as_secs()),
+                Some("never") => None,
+                Some(d) => Some(humantime::parse_duration(d).with_context(|| format!("--expires-in \"{d}\""))?.as_secs()),
+            };
+            let t = register::create_initial_access_token(&core.store, &core.master, description, lifetime)
+                .await
+                .map_err(|e| anyhow!("{}", e.description))?;
+            let v = json!({"id": t.record.id, "token": t.token, "expires_at": t.record.expires_at,
+                           "registration_endpoint": cfg.oauth.endpoint("/register")});
+            print(cli.json, &v, || {
+                format!(
+                    "id:      {}\ntoken:   {}\nexpires: {}\n\nRegister with: curl -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{{...}}' {}",
+                    t.record.id,
+                    t.token,
+                    t.record.expires_at.map_or("never".into(), ts),
+                    t.token,
+                    cfg.oauth.endpoint("/register")
+                )
+            });
+        }
+        RegistrationTokenCommand::List => {
+            let all = core.store.catalog.initial_access_tokens().await?;
+            let now = unix_now();
+            let list: Vec<Value> = all
+                .iter()
+                .map(|t| json!({"id": t.id, "description": t.description, "created_at": t.created_at,
+                                "expires_at": t.expires_at, "revoked_at": t.revoked_at, "usable": t.is_usable(now)}))
+                .collect();
+            print(cli.json, &Value::Array(list), || {
+                let mut out = format!("{:<14} {:<8} {:<21} {}", "ID", "USABLE", "EXPIRES", "DESCRIPTION");
+                for t in &all {
+                    out.push_str(&format!(
+                        "\n{:<14} {:<8} {:<21} {}",
+                        t.id,
+                        if t.is_usable(now) { "yes" } else { "no" },
+                        t.expires_at.map_or("never".into(), ts),
+                        t.description
+                    ));
+                }
+                out
+            });
+        }
+        RegistrationTokenCommand::Revoke { id } => {
+            core.store
+                .catalog
+                .revoke_initial_access_token(id, unix_now())
+                .await
+                .map_err(|e| match e {
+                    crate::store::StoreError::NotFound => anyhow!("no unrevoked initial access token with id \"{id}\""),
+                    other => other.into(),
+                })?;
+            print(cli.json, &json!({"id": id, "revoked": true}), || format!("revoked initial access token {id}"));
+        }
+    }
+    Ok(())
+}

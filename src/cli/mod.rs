@@ -1,0 +1,183 @@
+//! The `warden` command line. Every command takes `--config`, `--data-dir` and `--json`;
+//! data goes to stdout, errors to stderr with a non-zero exit code. Commands work on the
+//! same store a running server uses (SQLite WAL or PostgreSQL).
+
+mod commands;
+
+use crate::config::Role;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  warden serve                                   # provider :8080, gateway :8000, admin :9090
+  warden client create --name billing --scope invoices:read --json
+  curl -u ID:SECRET -d grant_type=client_credentials http://127.0.0.1:8080/token
+  warden keys rotate
+  warden config check warden.toml";
+
+/// API security in one binary: OAuth 2.0 / OpenID Connect provider, API gateway, admin.
+#[derive(Parser, Debug)]
+#[command(name = "warden", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Configuration file (TOML, version = 1). Without one, built-in defaults apply.
+    #[arg(long, global = true, env = "WARDEN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (SQLite file, master key file). Default: ./warden-data
+    #[arg(long, global = true, env = "WARDEN_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print data as JSON (stable field names).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (all roles unless --role says otherwise).
+    #[command(after_help = "Example:\n  warden serve --role provider,admin")]
+    Serve(ServeArgs),
+    /// Check configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage initial access tokens for dynamic client registration (RFC 7591).
+    #[command(subcommand)]
+    RegistrationToken(RegistrationTokenCommand),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Roles to run, comma-separated: provider, gateway, admin.
+    #[arg(long, value_delimiter = ',', value_parser = parse_role)]
+    role: Vec<Role>,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("unknown role \"{s}\" (provider, gateway, admin)"))
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Report every error in a configuration file (and the environment overrides).
+    #[command(after_help = "Example:\n  warden config check warden.toml")]
+    Check {
+        /// The file; defaults to --config.
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// List signing keys and their state (next, active, retiring).
+    List,
+    /// Create the next key: published now, signing after keys.rotation_delay.
+    #[command(after_help = "Example:\n  warden keys rotate --alg ES256")]
+    Rotate {
+        /// Algorithm: ES256, RS256, PS256 or EdDSA. Default: keys.access_token_alg.
+        #[arg(long)]
+        alg: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientCommand {
+    /// Register a client; prints its id and (once) its secret.
+    #[command(after_help = "Example:\n  warden client create --name billing --grant-type client_credentials \\\n    --scope invoices:read --audience https://api.example.com --json")]
+    Create(CreateArgs),
+    /// List clients.
+    List,
+    /// Show one client.
+    Show {
+        /// The client id.
+        client_id: String,
+    },
+    /// Delete a client.
+    Delete {
+        /// The client id.
+        client_id: String,
+    },
+    /// Replace a client's secret; prints the new one (once). The old one stops working.
+    RotateSecret {
+        /// The client id.
+        client_id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct CreateArgs {
+    /// Human-readable name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Grant type (repeatable): client_credentials, authorization_code, refresh_token.
+    /// Default: authorization_code with --redirect-uri, else client_credentials.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<String>,
+    /// Allowed scope (repeatable, or space-separated).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Redirect URI (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// client_secret_basic (default), client_secret_post, private_key_jwt or none.
+    #[arg(long = "auth-method", value_name = "METHOD")]
+    auth_method: Option<String>,
+    /// Audience of the client's access tokens (repeatable; the first is the default).
+    #[arg(long = "audience")]
+    audiences: Vec<String>,
+    /// Access-token lifetime, e.g. 5m (default: provider.access_token_lifetime).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    access_token_lifetime: Option<std::time::Duration>,
+    /// JWK Set file with the client's public keys (for private_key_jwt).
+    #[arg(long, value_name = "FILE")]
+    jwks_file: Option<PathBuf>,
+    /// Read the client secret from stdin instead of generating one (≥ 256 bits of entropy).
+    #[arg(long)]
+    secret_stdin: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum RegistrationTokenCommand {
+    /// Create an initial access token; prints it once.
+    #[command(after_help = "Example:\n  warden registration-token create --expires-in 1h --json")]
+    Create {
+        /// Operator's note.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Lifetime such as 1h or 7d, or "never". Default: registration.initial_access_token_lifetime.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List initial access tokens (never the tokens themselves).
+    List,
+    /// Revoke an initial access token by id.
+    Revoke {
+        /// The token's id (from list).
+        id: String,
+    },
+}
+
+/// Parses the command line and runs it; the process exit code.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

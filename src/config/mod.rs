@@ -1,0 +1,335 @@
+//! Configuration: `warden.toml` (version 1) plus `WARDEN_<SECTION>__<KEY>` environment
+//! overrides, resolved into one [`Config`] with every default applied.
+//!
+//! Nothing is required: with no file Warden runs on 127.0.0.1 with its data in
+//! `./warden-data/`. Resolution reports *all* errors, each with its key, so `warden config
+//! check` can list them at once. `warden.example.toml` at the repository root shows every key
+//! with its default; a test keeps the two in step.
+
+mod raw;
+
+use crate::{oauth, store, telemetry};
+use raw::{Reader, Sink};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One configuration problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted key path, e.g. `provider.issuer`.
+    pub key: String,
+    /// The environment variable the value came from, if any.
+    pub origin: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Some(var) => write!(f, "{} (from {var}): {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+/// The roles one process can play (see ARCHITECTURE.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The OAuth 2.0 / OpenID Connect provider.
+    Provider,
+    /// The API gateway.
+    Gateway,
+    /// The admin API and console.
+    Admin,
+}
+
+impl Role {
+    /// Every role, in start-up order.
+    pub const ALL: [Role; 3] = [Role::Provider, Role::Gateway, Role::Admin];
+
+    /// The role's name in config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provider => "provider",
+            Self::Gateway => "gateway",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s.trim())
+    }
+}
+
+/// `[gateway]` and `[admin]`: where a listener binds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListenerConfig {
+    /// Socket address to bind.
+    pub listen: SocketAddr,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Where the SQLite file and the master key file live.
+    pub data_dir: PathBuf,
+    /// Roles this process runs.
+    pub roles: Vec<Role>,
+    /// `[provider]`, `[registration]`, `[keys]`.
+    pub oauth: oauth::Config,
+    /// `[gateway]`.
+    pub gateway: ListenerConfig,
+    /// `[admin]`.
+    pub admin: ListenerConfig,
+    /// `[database]`.
+    pub database: store::Config,
+    /// `[log]`.
+    pub log: telemetry::Config,
+}
+
+/// Command-line values that take precedence over the file and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--data-dir` / `WARDEN_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--role`.
+    pub roles: Option<Vec<Role>>,
+}
+
+/// The configuration version this Warden reads.
+pub const VERSION: i64 = 1;
+
+impl Config {
+    /// Loads `file` (if any), lays the environment over it and resolves. Errors list every
+    /// problem found.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config, Vec<ConfigError>> {
+        let text = match file {
+            None => None,
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+                vec![ConfigError {
+                    key: p.display().to_string(),
+                    origin: None,
+                    message: format!("cannot read the file: {e}"),
+                }]
+            })?),
+        };
+        Self::from_toml(text.as_deref(), env, overrides).0
+    }
+
+    /// Resolves from TOML text; also returns every key path the resolver knows.
+    fn from_toml(
+        text: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> (Result<Config, Vec<ConfigError>>, Vec<String>) {
+        let mut root = match text.map(|t| t.parse::<toml::Table>()) {
+            None => toml::Table::new(),
+            Some(Ok(t)) => t,
+            Some(Err(e)) => {
+                let err = ConfigError {
+                    key: "(file)".into(),
+                    origin: None,
+                    message: format!("not valid TOML: {}", e.message()),
+                };
+                return (Err(vec![err]), vec![]);
+            }
+        };
+        let mut sink = Sink::default();
+        if text.is_some() && !root.contains_key("version") {
+            sink.errors.push(ConfigError {
+                key: "version".into(),
+                origin: None,
+                message: format!("missing: a configuration file starts with version = {VERSION}"),
+            });
+        }
+        sink.origins = raw::overlay_env(&mut root, env);
+        let config = resolve(Reader::new(root, &mut sink), overrides);
+        let seen = sink.seen.iter().cloned().collect();
+        if sink.errors.is_empty() { (Ok(config), seen) } else { (Err(sink.errors), seen) }
+    }
+}
+
+fn resolve(mut r: Reader<'_>, overrides: &Overrides) -> Config {
+    let version = r.u64("version", VERSION as u64);
+    if version != VERSION as u64 {
+        r.invalid("version", format!("this Warden reads version = {VERSION}, found {version}"));
+    }
+    let data_dir = PathBuf::from(r.string("data_dir", "./warden-data"));
+    let role_names = r.strings("roles", &["provider", "gateway", "admin"]);
+    let mut roles = Vec::new();
+    for name in &role_names {
+        match Role::parse(name) {
+            Some(role) if !roles.contains(&role) => roles.push(role),
+            Some(_) => {}
+            None => r.invalid("roles", format!("unknown role \"{name}\" (provider, gateway, admin)")),
+        }
+    }
+    let oauth = oauth::Config::resolve(&mut r);
+    let gateway = ListenerConfig { listen: r.section("gateway").listen("127.0.0.1:8000") };
+    let admin = ListenerConfig { listen: r.section("admin").listen("127.0.0.1:9090") };
+    let database = store_config(r.section("database"));
+    let log = log_config(r.section("log"));
+    r.finish();
+    Config {
+        data_dir: overrides.data_dir.clone().unwrap_or(data_dir),
+        roles: overrides.roles.clone().unwrap_or(roles),
+        oauth,
+        gateway,
+        admin,
+        database,
+        log,
+    }
+}
+
+impl Reader<'_> {
+    /// A section's `listen` key, then the unknown-key check of the section.
+    fn listen(mut self, default: &str) -> SocketAddr {
+        let addr = self.socket_addr("listen", default);
+        self.finish();
+        addr
+    }
+}
+
+fn store_config(mut r: Reader<'_>) -> store::Config {
+    let url = r.string("url", "");
+    if !(url.is_empty()
+        || url.starts_with("sqlite://")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        r.invalid("url", "must be empty (SQLite in data_dir), sqlite://PATH or postgres://…");
+    }
+    let c = store::Config {
+        url,
+        schema: r.string("schema", ""),
+        max_connections: r.u64("max_connections", 8).clamp(1, 1000) as u32,
+        purge_interval: r.duration("purge_interval", "60s"),
+    };
+    if c.purge_interval < Duration::from_secs(1) {
+        r.invalid("purge_interval", "must be at least 1s");
+    }
+    r.finish();
+    c
+}
+
+fn log_config(mut r: Reader<'_>) -> telemetry::Config {
+    let c = telemetry::Config {
+        level: r.string("level", "info"),
+        json: r.choice("format", "text", &["text", "json"]) == "json",
+    };
+    if tracing_subscriber::EnvFilter::try_new(&c.level).is_err() {
+        r.invalid("level", "not a valid filter (e.g. \"info\" or \"warden=debug,info\")");
+    }
+    r.finish();
+    c
+}
+
+/// Helpers for section resolvers in other modules.
+pub(crate) mod section {
+    pub(crate) use super::raw::Reader;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, Vec<ConfigError>> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::from_toml(Some(text), env, &Overrides::default()).0
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::from_toml(None, [], &Overrides::default()).0.unwrap();
+        assert_eq!(c.oauth.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./warden-data"));
+        assert_eq!(c.roles, Role::ALL);
+        assert_eq!(c.oauth.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn reports_every_error_with_its_key() {
+        let errors = load(
+            "version = 1\nbogus = 1\n[provider]\nissuer = \"ftp://x\"\naccess_token_lifetime = \"soon\"\n[database]\nmax_connections = -3\n[nope]\n",
+            &[("WARDEN_KEYS__ACCESS_TOKEN_ALG", "HS256")],
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        for k in [
+            "bogus",
+            "provider.issuer",
+            "provider.access_token_lifetime",
+            "database.max_connections",
+            "nope",
+            "keys.access_token_alg",
+        ] {
+            assert!(keys.contains(&k), "missing error for {k} in {errors:?}");
+        }
+        let env_err = errors.iter().find(|e| e.key == "keys.access_token_alg").unwrap();
+        assert_eq!(env_err.origin.as_deref(), Some("WARDEN_KEYS__ACCESS_TOKEN_ALG"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let c = load(
+            "version = 1\n[provider]\nissuer = \"https://a.example\"\n",
+            &[
+                ("WARDEN_PROVIDER__ISSUER", "https://b.example"),
+                ("WARDEN_DATABASE__MAX_CONNECTIONS", "3"),
+                ("WARDEN_REGISTRATION__ALLOWED_SCOPES", "read, write"),
+                ("WARDEN_MASTER_KEY", "not a config key"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.oauth.issuer, "https://b.example");
+        assert_eq!(c.database.max_connections, 3);
+        assert_eq!(c.oauth.registration.allowed_scopes, ["read", "write"]);
+    }
+
+    #[test]
+    fn wrong_version_is_refused() {
+        let errors = load("version = 2\n", &[]).unwrap_err();
+        assert_eq!(errors[0].key, "version");
+    }
+
+    #[test]
+    fn insecure_issuer_is_refused_except_on_loopback() {
+        assert!(load("version = 1\n[provider]\nissuer = \"http://auth.example\"\n", &[]).is_err());
+        assert!(load("version = 1\n[provider]\nissuer = \"http://localhost:9000\"\n", &[]).is_ok());
+        assert!(load("version = 1\n[provider]\nissuer = \"https://a.example/\"\n", &[]).is_err());
+        assert!(load("version = 1\n[provider]\nissuer = \"https://a.example/t?x=1\"\n", &[]).is_err());
+    }
+
+    /// The example file shows every key, commented out, with its real default: uncommented it
+    /// must resolve to exactly the built-in defaults, and it must mention every known key.
+    #[test]
+    fn example_config_matches_the_defaults() {
+        let text = std::fs::read_to_string("warden.example.toml").unwrap();
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if !rest.starts_with(' ') && !rest.is_empty() => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (example, seen) = Config::from_toml(Some(&uncommented), [], &Overrides::default());
+        let defaults = Config::from_toml(None, [], &Overrides::default()).0.unwrap();
+        assert_eq!(example.unwrap(), defaults);
+        let parsed: toml::Table = uncommented.parse().unwrap();
+        for key in seen {
+            let mut v = toml::Value::Table(parsed.clone());
+            for part in key.split('.') {
+                v = v.get(part).unwrap_or_else(|| panic!("example lacks {key}")).clone();
+            }
+        }
+    }
+}

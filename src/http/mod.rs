@@ -1,0 +1,6 @@
+//! HTTP glue shared by every listener: the common tower layers and the RFC 9457 problem
+//! document. The only place besides `*/handler.rs`, `gateway/mod.rs`, `admin/` and `app.rs`
+//! that knows axum.
+
+pub mod layers;
+pub mod problem;

@@ -1,0 +1,54 @@
+//! JWS/JWT/JWK for every module that signs or verifies: the provider signs access tokens,
+//! introspection and (later) the gateway verify them, client authentication verifies
+//! `private_key_jwt` assertions.
+//!
+//! - `keys`: key generation, parsed signing keys (kept in memory, signing with aws-lc-rs
+//!   directly), public JWKs and RFC 7638 thumbprints.
+//! - `ring`: the [`KeyRing`] built from stored keys: which key signs now, which are published.
+//! - `verify`: the one JWT verification routine. The token's header never chooses the key or
+//!   the algorithm: `kid` is looked up only among keys we trust, and the algorithm must be the
+//!   one that key is registered for.
+
+mod keys;
+mod ring;
+mod verify;
+
+pub use keys::{Alg, SigningKey, generate_key_record, jwk_thumbprint};
+pub use ring::{KeyRing, RingState};
+pub use verify::{Expectations, KeyLookup, VerificationKey, client_jwks, verify};
+
+/// Errors of signing and verification. The variants name what is wrong; none carries key
+/// material.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JoseError {
+    /// Not a well-formed JWS compact serialization, or claims of the wrong shape.
+    #[error("malformed token")]
+    Malformed,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// No trusted key has this `kid` (or none was given where one is needed).
+    #[error("unknown key id")]
+    UnknownKid,
+    /// `exp` has passed.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` (or `iat`) is in the future.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `iss` is not the expected issuer.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// `aud` does not include the expected audience.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// The header names an algorithm the key is not registered for, or `typ` is wrong.
+    #[error("algorithm or type not allowed")]
+    AlgNotAllowed,
+    /// A required claim is missing.
+    #[error("missing claim {0}")]
+    MissingClaim(String),
+    /// A key could not be generated, parsed or used.
+    #[error("key error: {0}")]
+    Key(String),
+}

@@ -1,0 +1,176 @@
+//! Domain types shared by every module: clients, signing-key records, registration tokens.
+//!
+//! Nothing here knows HTTP or SQL. Identifiers are newtypes so that a client id is never
+//! passed where a key id is expected.
+
+mod client;
+
+pub use client::{AuthMethod, Client, ClientMetadata, GrantType, Origin};
+
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Seconds since the Unix epoch, the one time unit stored and compared everywhere.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+    };
+}
+
+string_id!(
+    /// An OAuth `client_id` (RFC 6749 §2.2).
+    ClientId
+);
+string_id!(
+    /// A JWK key id (`kid`), the RFC 7638 thumbprint of the public key.
+    Kid
+);
+
+/// A keyed hash (HMAC-SHA-256) of a secret: client secret, registration or initial access
+/// token. Only these are stored; the secrets themselves are shown once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretHash(pub [u8; 32]);
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash(..)")
+    }
+}
+
+impl SecretHash {
+    /// Parses the stored form; `None` when the length is wrong.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+}
+
+/// A signing key as stored: the private half sealed with the master key.
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    /// RFC 7638 thumbprint of the public key.
+    pub kid: Kid,
+    /// JWS algorithm name (`ES256`, `RS256`, `PS256`, `EdDSA`).
+    pub alg: String,
+    /// PKCS#8 private key, sealed (AES-256-GCM) under the master key with the kid as AAD.
+    pub sealed_private: Vec<u8>,
+    /// The public JWK, as published.
+    pub public_jwk: serde_json::Value,
+    /// When the key was created.
+    pub created_at: i64,
+    /// From when the key may sign (it is published before that).
+    pub activate_at: i64,
+    /// Until when the key stays published; `None` while it is the current key of its algorithm.
+    pub publish_until: Option<i64>,
+}
+
+impl fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("activate_at", &self.activate_at)
+            .field("publish_until", &self.publish_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An initial access token (RFC 7591 §3) that lets its holder register one or more clients.
+#[derive(Clone, Debug)]
+pub struct InitialAccessToken {
+    /// Public identifier, used to list and revoke it.
+    pub id: String,
+    /// Keyed hash of the token.
+    pub token_hash: SecretHash,
+    /// Operator's note.
+    pub description: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry; `None` never expires.
+    pub expires_at: Option<i64>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+impl InitialAccessToken {
+    /// Whether the token may be used at `now`.
+    pub fn is_usable(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// `aud`: one string or a list (RFC 7519 §4.1.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience, serialized as a string.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// A string for one value, a list otherwise.
+    pub fn from_list(mut list: Vec<String>) -> Self {
+        if list.len() == 1 { Audience::One(list.remove(0)) } else { Audience::Many(list) }
+    }
+
+    /// Whether `aud` names `who`.
+    pub fn contains(&self, who: &str) -> bool {
+        match self {
+            Audience::One(a) => a == who,
+            Audience::Many(l) => l.iter().any(|a| a == who),
+        }
+    }
+}
+
+/// The claims of a Warden access token (RFC 9068 §2.2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the resource owner, or the client itself for client credentials.
+    pub sub: String,
+    /// Audience: the resource servers the token is for.
+    pub aud: Audience,
+    /// Expiry (unix seconds).
+    pub exp: i64,
+    /// Issued at (unix seconds).
+    pub iat: i64,
+    /// Unique token id; the key of the revocation list.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Granted scopes, space-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}

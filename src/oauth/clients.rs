@@ -1,0 +1,159 @@
+//! Client records: the in-memory cache the token endpoint reads through, and the operator
+//! operations (create, rotate secret, delete) shared by the CLI and, later, the admin API.
+
+use super::register::metadata::{Policy, RegistrationRequest, check_client_metadata};
+use super::{OAuthError, Provider};
+use crate::model::{Client, ClientId, Origin, unix_now};
+use crate::secrets::{self, MasterKey};
+use crate::store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+type Entry = (Instant, Option<Arc<Client>>);
+
+/// Clients by id for `ttl`, unknown ids included, so a burst of token requests costs one
+/// database read per client per `ttl`. Changes made by this process invalidate at once;
+/// changes made by another process (the CLI, another node) show within `ttl`.
+pub(super) struct ClientCache {
+    ttl: Duration,
+    map: RwLock<HashMap<ClientId, Entry>>,
+}
+
+const MAX_CACHED: usize = 50_000;
+
+impl ClientCache {
+    pub(super) fn new(ttl: Duration) -> Self {
+        Self { ttl, map: RwLock::new(HashMap::new()) }
+    }
+
+    fn get(&self, id: &str) -> Option<Option<Arc<Client>>> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        let (at, c) = map.get(&ClientId(id.to_owned()))?;
+        (at.elapsed() < self.ttl).then(|| c.clone())
+    }
+
+    fn put(&self, id: &str, c: Option<Arc<Client>>) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_CACHED {
+            map.clear();
+        }
+        map.insert(ClientId(id.to_owned()), (Instant::now(), c));
+    }
+
+    pub(super) fn invalidate(&self, id: &ClientId) {
+        self.map.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    pub(super) fn sweep(&self) {
+        let ttl = self.ttl;
+        self.map.write().unwrap_or_else(|p| p.into_inner()).retain(|_, (at, _)| at.elapsed() < ttl);
+    }
+}
+
+impl Provider {
+    /// The client with this id, through the cache.
+    pub(super) async fn load_client(&self, id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
+        if let Some(hit) = self.clients.get(id) {
+            return Ok(hit);
+        }
+        let loaded = self.store.catalog.client(&ClientId(id.to_owned())).await?.map(Arc::new);
+        self.clients.put(id, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Forgets a cached client after this process changed it.
+    pub(super) fn forget_client(&self, id: &ClientId) {
+        self.clients.invalidate(id);
+    }
+}
+
+/// A client just created, with the secrets shown only now.
+pub struct Created {
+    /// The stored client.
+    pub client: Client,
+    /// The client secret (secret-based auth methods).
+    pub client_secret: Option<String>,
+    /// The RFC 7592 registration access token (dynamic registration).
+    pub registration_access_token: Option<String>,
+}
+
+/// A new client id: 128 random bits, base64url.
+fn new_client_id() -> Result<ClientId, OAuthError> {
+    Ok(ClientId(secrets::random_text(16).map_err(OAuthError::server_error)?))
+}
+
+/// Validates `req` under `policy` and stores a new client. A secret is generated for
+/// secret-based methods unless `secret` is supplied (it must be as strong as a generated one).
+pub async fn create(
+    store: &Store,
+    master: &MasterKey,
+    req: RegistrationRequest,
+    policy: &Policy<'_>,
+    origin: Origin,
+    secret: Option<String>,
+) -> Result<Created, OAuthError> {
+    let metadata = check_client_metadata(req, policy)?;
+    let client_secret = match (metadata.token_endpoint_auth_method.uses_secret(), secret) {
+        (true, Some(s)) => {
+            secrets::check_secret_strength(&s).map_err(OAuthError::invalid_client_metadata)?;
+            Some(s)
+        }
+        (true, None) => Some(secrets::generate_secret().map_err(OAuthError::server_error)?),
+        (false, Some(_)) => {
+            return Err(OAuthError::invalid_client_metadata(
+                "a client secret only goes with client_secret_basic or client_secret_post",
+            ));
+        }
+        (false, None) => None,
+    };
+    let registration_access_token = match origin {
+        Origin::Dynamic => Some(secrets::generate_secret().map_err(OAuthError::server_error)?),
+        Origin::Operator => None,
+    };
+    let now = unix_now();
+    let client = Client {
+        client_id: new_client_id()?,
+        metadata,
+        secret_hash: client_secret.as_deref().map(|s| master.hash_secret(s)),
+        registration_token_hash: registration_access_token.as_deref().map(|t| master.hash_secret(t)),
+        origin,
+        created_at: now,
+        updated_at: now,
+    };
+    store.catalog.insert_client(&client).await?;
+    Ok(Created { client, client_secret, registration_access_token })
+}
+
+fn not_found(id: &ClientId) -> OAuthError {
+    OAuthError::invalid_request(format!("no client with id \"{id}\""))
+}
+
+/// Replaces a client's secret with a new generated one; the old one stops working at once.
+pub async fn rotate_secret(store: &Store, master: &MasterKey, id: &ClientId) -> Result<(Client, String), OAuthError> {
+    let mut client = store.catalog.client(id).await?.ok_or_else(|| not_found(id))?;
+    if !client.metadata.token_endpoint_auth_method.uses_secret() {
+        return Err(OAuthError::invalid_request(format!(
+            "client \"{id}\" authenticates with {}, not a secret",
+            client.metadata.token_endpoint_auth_method.as_str()
+        )));
+    }
+    let secret = secrets::generate_secret().map_err(OAuthError::server_error)?;
+    client.secret_hash = Some(master.hash_secret(&secret));
+    client.updated_at = unix_now();
+    store.catalog.update_client(&client).await?;
+    Ok((client, secret))
+}
+
+/// Deletes a client.
+pub async fn delete(store: &Store, id: &ClientId) -> Result<(), OAuthError> {
+    match store.catalog.delete_client(id).await {
+        Err(StoreError::NotFound) => Err(not_found(id)),
+        other => Ok(other?),
+    }
+}
+
+/// Loads a client or says it does not exist.
+pub async fn show(store: &Store, id: &ClientId) -> Result<Client, OAuthError> {
+    store.catalog.client(id).await?.ok_or_else(|| not_found(id))
+}

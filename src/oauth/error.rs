@@ -1,0 +1,164 @@
+//! RFC 6749 errors: one closed code enum, one error type with a client-safe description and
+//! a hidden cause for logs.
+
+use crate::store::StoreError;
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+/// Every OAuth error code Warden returns (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 6750 §3.1,
+/// RFC 8707 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request is missing a parameter, repeats one, or is otherwise malformed.
+    InvalidRequest,
+    /// Client authentication failed.
+    InvalidClient,
+    /// The grant (code, refresh token, assertion) is invalid.
+    InvalidGrant,
+    /// The client may not use this grant type.
+    UnauthorizedClient,
+    /// The grant type is not supported.
+    UnsupportedGrantType,
+    /// The requested scope is invalid or exceeds what the client may ask for.
+    InvalidScope,
+    /// The requested resource (audience) is not allowed (RFC 8707).
+    InvalidTarget,
+    /// A bearer token (initial access or registration access token) is invalid (RFC 6750).
+    InvalidToken,
+    /// A redirect URI in registration metadata is invalid (RFC 7591).
+    InvalidRedirectUri,
+    /// Other registration metadata is invalid (RFC 7591).
+    InvalidClientMetadata,
+    /// Too many failed attempts; retry later (sent with 429 and `Retry-After`).
+    SlowDown,
+    /// Something failed on our side.
+    ServerError,
+    /// A dependency (the database) is unavailable.
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::InvalidToken => "invalid_token",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::SlowDown => "slow_down",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::InvalidClient | Self::InvalidToken => 401,
+            Self::SlowDown => 429,
+            Self::ServerError => 500,
+            Self::TemporarilyUnavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// An OAuth error. `description` goes on the wire; `source` only to logs.
+pub struct OAuthError {
+    /// The RFC error code.
+    pub code: ErrorCode,
+    /// Client-safe text for `error_description`.
+    pub description: Cow<'static, str>,
+    /// The hidden cause.
+    pub source: Option<Cause>,
+    /// Answer a failed client authentication with `WWW-Authenticate: Basic` (the client used
+    /// the Authorization header, RFC 6749 §5.2).
+    pub basic_challenge: bool,
+    /// For `slow_down`: when to retry.
+    pub retry_after: Option<Duration>,
+}
+
+impl fmt::Debug for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.description)?;
+        if let Some(s) = &self.source {
+            write!(f, " ({s})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.description)
+    }
+}
+
+macro_rules! constructors {
+    ($($name:ident => $code:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("An `", stringify!($name), "` error with a client-safe description.")]
+            pub fn $name(description: impl Into<Cow<'static, str>>) -> Self {
+                Self::new(ErrorCode::$code, description)
+            }
+        )*
+    };
+}
+
+impl OAuthError {
+    /// An error with a code and a description.
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self { code, description: description.into(), source: None, basic_challenge: false, retry_after: None }
+    }
+
+    constructors! {
+        invalid_request => InvalidRequest,
+        invalid_client => InvalidClient,
+        invalid_grant => InvalidGrant,
+        unauthorized_client => UnauthorizedClient,
+        unsupported_grant_type => UnsupportedGrantType,
+        invalid_scope => InvalidScope,
+        invalid_target => InvalidTarget,
+        invalid_token => InvalidToken,
+        invalid_redirect_uri => InvalidRedirectUri,
+        invalid_client_metadata => InvalidClientMetadata,
+    }
+
+    /// A `server_error` whose cause is logged, never sent.
+    pub fn server_error(cause: impl Into<Cause>) -> Self {
+        let mut e = Self::new(ErrorCode::ServerError, "the server could not complete the request");
+        e.source = Some(cause.into());
+        e
+    }
+
+    /// Attaches a hidden cause.
+    pub fn with_source(mut self, cause: impl Into<Cause>) -> Self {
+        self.source = Some(cause.into());
+        self
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => {
+                let mut err = OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the service is temporarily unavailable, retry later",
+                );
+                err.source = Some(Box::new(e));
+                err
+            }
+            other => OAuthError::server_error(other),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The provider's HTTP surface: the endpoint table and thin axum handlers that turn requests
+//! into plain values, call [`Provider`], and render results or RFC 6749 errors.
+
+use super::{ErrorCode, FormRequest, OAuthError, Params, Provider, RegistrationMode};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+type Shared = State<Arc<Provider>>;
+
+/// The endpoint table. Mounted under the issuer's path, if it has one.
+pub fn routes(p: Arc<Provider>) -> Router {
+    let mut r = Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata_get))
+        .route("/.well-known/openid-configuration", get(metadata_get))
+        .route("/jwks", get(jwks_get))
+        .route("/token", post(token_post))
+        .route("/introspect", post(introspect_post))
+        .route("/revoke", post(revoke_post));
+    if p.cfg.registration.mode != RegistrationMode::Disabled {
+        r = r.route("/register", post(register_post)).route(
+            "/register/{client_id}",
+            get(registration_get).put(registration_put).delete(registration_delete),
+        );
+    }
+    let r = r.layer(DefaultBodyLimit::max(p.cfg.max_body_size));
+    let issuer_path = url::Url::parse(&p.cfg.issuer).map(|u| u.path().trim_end_matches('/').to_owned());
+    match issuer_path {
+        Ok(path) if !path.is_empty() => Router::new()
+            .route(&format!("/.well-known/oauth-authorization-server{path}"), get(metadata_get))
+            .nest(&path, r)
+            .with_state(p),
+        _ => r.with_state(p),
+    }
+}
+
+fn no_store(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    error_description: &'a str,
+}
+
+/// RFC 6749 §5.2 rendering: JSON body, status from the code, `no-store`, and the challenge
+/// headers RFC 6749 §5.2 and RFC 6750 §3 ask for. Causes of 5xx errors are logged here, once.
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        if status.is_server_error() {
+            tracing::error!(error = %self, cause = ?self.source, "request failed");
+        }
+        let body = ErrorBody { error: self.code.as_str(), error_description: &self.description };
+        let mut resp = no_store((status, Json(body)).into_response());
+        let h = resp.headers_mut();
+        match self.code {
+            ErrorCode::InvalidClient if self.basic_challenge => {
+                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"warden\", charset=\"UTF-8\""));
+            }
+            ErrorCode::InvalidToken => {
+                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            }
+            _ => {}
+        }
+        if let Some(retry) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
+        }
+        resp
+    }
+}
+
+/// A body that could not be read: 413 when over the limit, 400 otherwise.
+fn body_rejection(rej: BytesRejection) -> Response {
+    let status = rej.status();
+    let description = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "the request body is too large"
+    } else {
+        "the request body could not be read"
+    };
+    let body = ErrorBody { error: ErrorCode::InvalidRequest.as_str(), error_description: description };
+    no_store((status, Json(body)).into_response())
+}
+
+fn header_str<'h>(h: &'h HeaderMap, name: header::HeaderName) -> Option<&'h str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Builds the plain request the protocol code takes.
+fn form_request(h: &HeaderMap, peer: SocketAddr, body: Result<Bytes, BytesRejection>) -> Result<FormRequest, Response> {
+    let body = body.map_err(body_rejection)?;
+    let params = Params::parse_form(header_str(h, header::CONTENT_TYPE), &body).map_err(IntoResponse::into_response)?;
+    Ok(FormRequest { params, authorization: header_str(h, header::AUTHORIZATION).map(str::to_owned), peer: peer.ip() })
+}
+
+async fn metadata_get(State(p): Shared) -> Response {
+    let mut resp = Json(p.metadata()).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    resp
+}
+
+async fn jwks_get(State(p): Shared) -> Response {
+    let max_age = (p.cfg.keys.rotation_delay.as_secs() / 2).min(300);
+    let jwks = p.ring.current().jwks();
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, HeaderValue::from_str(&format!("public, max-age={max_age}")).unwrap_or(HeaderValue::from_static("no-cache"))),
+        ],
+        jwks.to_string(),
+    )
+        .into_response()
+}
+
+async fn token_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let req = match form_request(&h, peer, body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match p.token(&req).await {
+        Ok(t) => no_store(Json(t).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn introspect_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let req = match form_request(&h, peer, body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match p.introspect(&req).await {
+        Ok(r) => no_store(Json(r).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn revoke_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let req = match form_request(&h, peer, body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match p.revoke(&req).await {
+        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn json_body(h: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
+    let body = body.map_err(body_rejection)?;
+    let ct = header_str(h, header::CONTENT_TYPE).unwrap_or("");
+    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        return Err(OAuthError::invalid_request("the body must be application/json").into_response());
+    }
+    Ok(body)
+}
+
+fn registration_result(r: Result<serde_json::Value, OAuthError>, status: StatusCode) -> Response {
+    match r {
+        Ok(v) => no_store((status, Json(v)).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn register_post(State(p): Shared, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match json_body(&h, body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    registration_result(p.register(header_str(&h, header::AUTHORIZATION), &body).await, StatusCode::CREATED)
+}
+
+async fn registration_get(State(p): Shared, Path(id): Path<String>, h: HeaderMap) -> Response {
+    registration_result(p.registration_read(&id, header_str(&h, header::AUTHORIZATION)).await, StatusCode::OK)
+}
+
+async fn registration_put(State(p): Shared, Path(id): Path<String>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match json_body(&h, body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    registration_result(p.registration_update(&id, header_str(&h, header::AUTHORIZATION), &body).await, StatusCode::OK)
+}
+
+async fn registration_delete(State(p): Shared, Path(id): Path<String>, h: HeaderMap) -> Response {
+    match p.registration_delete(&id, header_str(&h, header::AUTHORIZATION)).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}

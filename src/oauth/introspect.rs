@@ -1,0 +1,53 @@
+//! `POST /introspect` (RFC 7662).
+
+use super::{FormRequest, OAuthError, Provider};
+use crate::jose::{self, Expectations};
+use crate::model::{AccessTokenClaims, unix_now};
+use crate::store::ArtifactKind;
+use serde::Serialize;
+
+/// RFC 7662 §2.2 response. Inactive tokens say only `{"active": false}`.
+#[derive(Debug, Default, Serialize)]
+pub struct IntrospectionResponse {
+    /// Whether the token is valid now.
+    pub active: bool,
+    /// The token's claims, when active.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<AccessTokenClaims>,
+    /// `Bearer` when active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+}
+
+/// RFC 9068 §2.1 `typ` values.
+pub(super) const AT_JWT: &[&str] = &["at+jwt", "application/at+jwt"];
+
+impl Provider {
+    /// Verifies one of our access tokens: signature by a published key, `typ`, issuer,
+    /// expiry, RFC 9068 claims, and not revoked. `Ok(None)` for any token that is not valid.
+    pub(super) async fn active_access_token(&self, token: &str) -> Result<Option<AccessTokenClaims>, OAuthError> {
+        let ring = self.ring.current();
+        let expect = Expectations {
+            issuer: Some(&self.cfg.issuer),
+            typ: AT_JWT,
+            required: &["iss", "sub", "aud", "iat", "jti", "client_id"],
+            leeway: self.cfg.clock_skew.as_secs(),
+            ..Default::default()
+        };
+        let Ok(claims) = jose::verify::<AccessTokenClaims>(token, ring.as_ref(), &expect) else {
+            return Ok(None);
+        };
+        let revoked = self.store.artifacts.get(ArtifactKind::RevokedJti, &claims.jti, unix_now()).await?;
+        Ok(revoked.is_none().then_some(claims))
+    }
+
+    /// Any authenticated client may introspect (resource servers are clients too).
+    pub async fn introspect(&self, req: &FormRequest) -> Result<IntrospectionResponse, OAuthError> {
+        self.authenticate_client(req).await?;
+        let token = req.params.require("token")?;
+        Ok(match self.active_access_token(token).await? {
+            Some(claims) => IntrospectionResponse { active: true, claims: Some(claims), token_type: Some("Bearer") },
+            None => IntrospectionResponse::default(),
+        })
+    }
+}

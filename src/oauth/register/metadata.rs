@@ -1,0 +1,386 @@
+//! Client metadata checks (RFC 7591 §2, RFC 8252), shared by dynamic registration and the
+//! CLI. Each `check_*` is pure and returns the error the registration endpoint sends.
+
+use crate::jose;
+use crate::model::{AuthMethod, ClientMetadata, GrantType};
+use crate::oauth::{OAuthError, is_loopback};
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Client metadata as sent (RFC 7591 §2 names; unknown members are ignored as §2 requires).
+/// Field meanings are those of RFC 7591 §2 and RFC 7592 §2.2.
+#[allow(missing_docs)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RegistrationRequest {
+    pub redirect_uris: Option<Vec<String>>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub response_types: Option<Vec<String>>,
+    pub client_name: Option<String>,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub scope: Option<String>,
+    pub contacts: Option<Vec<String>>,
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    pub software_id: Option<String>,
+    pub software_version: Option<String>,
+    /// Warden extension: audiences of the client's access tokens.
+    pub audience: Option<Vec<String>>,
+    /// Warden extension: access-token lifetime in seconds.
+    pub access_token_lifetime: Option<u64>,
+    /// RFC 7592 §2.2: the client id, required on update.
+    pub client_id: Option<String>,
+    /// RFC 7592 §2.2: if sent on update, must equal the current secret.
+    pub client_secret: Option<String>,
+    /// RFC 7592 §2.2: these must not be sent on update.
+    pub registration_access_token: Option<Value>,
+    pub registration_client_uri: Option<Value>,
+    pub client_id_issued_at: Option<Value>,
+    pub client_secret_expires_at: Option<Value>,
+}
+
+/// What the registering party may ask for.
+pub struct Policy<'a> {
+    /// Allowed scopes; `None` allows any well-formed scope (operators).
+    pub scopes: Option<&'a [String]>,
+    /// Allowed audiences; `None` allows any (operators).
+    pub audiences: Option<&'a [String]>,
+    /// Whether a per-client token lifetime may be set, and its upper bound.
+    pub max_lifetime: Option<Duration>,
+}
+
+/// Turns a request into validated metadata, checking in this order: auth method, grant and
+/// response types, redirect URIs, keys, scope, audience, lifetime, informational URLs.
+pub fn check_client_metadata(
+    req: RegistrationRequest,
+    policy: &Policy<'_>,
+) -> Result<ClientMetadata, OAuthError> {
+    let method = check_auth_method(req.token_endpoint_auth_method.as_deref())?;
+    let grant_types = check_grant_types(req.grant_types.as_deref())?;
+    let response_types = check_response_types(req.response_types.as_deref(), &grant_types)?;
+    let redirect_uris = req.redirect_uris.unwrap_or_default();
+    check_redirect_uris(&redirect_uris, &grant_types)?;
+    check_method_fits_grants(method, &grant_types)?;
+    check_keys(method, req.jwks.as_ref(), req.jwks_uri.as_deref())?;
+    let scope = check_scope(req.scope.as_deref(), policy.scopes)?;
+    let audience = check_audience(req.audience.unwrap_or_default(), policy.audiences)?;
+    let access_token_lifetime = match (req.access_token_lifetime, policy.max_lifetime) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_client_metadata(
+                "access_token_lifetime can only be set by an operator",
+            ));
+        }
+        (Some(s), Some(max)) if s == 0 || s > max.as_secs() => {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "access_token_lifetime must be between 1 and {} seconds",
+                max.as_secs()
+            )));
+        }
+        (Some(s), Some(_)) => Some(s),
+    };
+    for (name, value) in [
+        ("client_uri", &req.client_uri),
+        ("logo_uri", &req.logo_uri),
+        ("tos_uri", &req.tos_uri),
+        ("policy_uri", &req.policy_uri),
+    ] {
+        if let Some(v) = value {
+            check_web_url(name, v)?;
+        }
+    }
+    if let Some(name) = &req.client_name {
+        if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(OAuthError::invalid_client_metadata(
+                "client_name must be 1 to 200 printable characters",
+            ));
+        }
+    }
+    Ok(ClientMetadata {
+        client_name: req.client_name,
+        redirect_uris,
+        grant_types,
+        response_types,
+        token_endpoint_auth_method: method,
+        scope,
+        jwks: req.jwks,
+        client_uri: req.client_uri,
+        logo_uri: req.logo_uri,
+        contacts: req.contacts.unwrap_or_default(),
+        tos_uri: req.tos_uri,
+        policy_uri: req.policy_uri,
+        software_id: req.software_id,
+        software_version: req.software_version,
+        audience,
+        access_token_lifetime,
+    })
+}
+
+/// - defaults to `client_secret_basic` (RFC 7591 §2);
+/// - `client_secret_basic`, `client_secret_post`, `private_key_jwt` and `none` are known;
+///   anything else (including `client_secret_jwt`) is refused.
+pub fn check_auth_method(m: Option<&str>) -> Result<AuthMethod, OAuthError> {
+    let m = m.unwrap_or("client_secret_basic");
+    AuthMethod::parse(m).ok_or_else(|| {
+        OAuthError::invalid_client_metadata(format!(
+            "token_endpoint_auth_method \"{m}\" is not supported; use one of client_secret_basic, \
+             client_secret_post, private_key_jwt, none"
+        ))
+    })
+}
+
+/// - defaults to `authorization_code` (RFC 7591 §2);
+/// - `authorization_code`, `client_credentials`, `refresh_token`; the implicit and password
+///   grants are refused (legacy, off by default), as is anything unknown; no duplicates.
+pub fn check_grant_types(g: Option<&[String]>) -> Result<Vec<GrantType>, OAuthError> {
+    let names: Vec<&str> = match g {
+        None => vec!["authorization_code"],
+        Some(list) => list.iter().map(String::as_str).collect(),
+    };
+    if names.is_empty() {
+        return Err(OAuthError::invalid_client_metadata("grant_types must not be empty"));
+    }
+    let mut out = Vec::new();
+    for n in names {
+        let g = GrantType::parse(n).ok_or_else(|| {
+            OAuthError::invalid_client_metadata(format!(
+                "grant type \"{n}\" is not supported; use authorization_code, client_credentials \
+                 or refresh_token"
+            ))
+        })?;
+        if !out.contains(&g) {
+            out.push(g);
+        }
+    }
+    if out == [GrantType::RefreshToken] {
+        return Err(OAuthError::invalid_client_metadata(
+            "refresh_token needs a grant that issues refresh tokens (authorization_code)",
+        ));
+    }
+    Ok(out)
+}
+
+/// RFC 7591 §2.1: `code` ⇔ `authorization_code`. Only `code` is supported.
+pub fn check_response_types(r: Option<&[String]>, grants: &[GrantType]) -> Result<Vec<String>, OAuthError> {
+    let wants_code = grants.contains(&GrantType::AuthorizationCode);
+    let list: Vec<String> = match r {
+        None if wants_code => vec!["code".into()],
+        None => vec![],
+        Some(l) => l.to_vec(),
+    };
+    if let Some(bad) = list.iter().find(|t| *t != "code") {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "response type \"{bad}\" is not supported; use \"code\""
+        )));
+    }
+    if wants_code != list.iter().any(|t| t == "code") {
+        return Err(OAuthError::invalid_client_metadata(
+            "grant_types and response_types disagree: authorization_code goes with response type \"code\"",
+        ));
+    }
+    Ok(list)
+}
+
+/// - required (at least one) for `authorization_code`;
+/// - each absolute, without fragment (RFC 6749 §3.1.2), userinfo or wildcard;
+/// - `https`; `http` only on loopback IP literals (RFC 8252 §7.3, §8.3 — not `localhost`);
+///   or a private-use scheme in reverse-domain form such as `com.example.app:/cb`
+///   (RFC 8252 §7.1).
+pub fn check_redirect_uris(uris: &[String], grants: &[GrantType]) -> Result<(), OAuthError> {
+    if grants.contains(&GrantType::AuthorizationCode) && uris.is_empty() {
+        return Err(OAuthError::invalid_redirect_uri(
+            "redirect_uris is required for the authorization_code grant",
+        ));
+    }
+    for u in uris {
+        let bad = |why: &str| OAuthError::invalid_redirect_uri(format!("redirect URI \"{u}\": {why}"));
+        if u.contains('*') {
+            return Err(bad("wildcards are not allowed"));
+        }
+        let url = url::Url::parse(u).map_err(|_| bad("not an absolute URI"))?;
+        if url.fragment().is_some() || u.contains('#') {
+            return Err(bad("must not contain a fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must not contain user information"));
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" => match url.host() {
+                Some(url::Host::Ipv4(ip)) if ip.is_loopback() => {}
+                Some(url::Host::Ipv6(ip)) if ip.is_loopback() => {}
+                Some(url::Host::Domain("localhost")) => {
+                    return Err(bad("use 127.0.0.1 or [::1] instead of localhost (RFC 8252 §8.3)"));
+                }
+                _ => return Err(bad("http is allowed only for loopback addresses; use https")),
+            },
+            s if s.contains('.') && !matches!(s, "javascript" | "data" | "file") => {}
+            _ => {
+                return Err(bad(
+                    "use https, http on a loopback address, or a private-use scheme such as \
+                     com.example.app:/callback",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Public clients (`none`) cannot use `client_credentials`: nothing proves who they are.
+pub fn check_method_fits_grants(m: AuthMethod, grants: &[GrantType]) -> Result<(), OAuthError> {
+    if m == AuthMethod::None && grants.contains(&GrantType::ClientCredentials) {
+        return Err(OAuthError::invalid_client_metadata(
+            "a public client (token_endpoint_auth_method none) cannot use client_credentials",
+        ));
+    }
+    Ok(())
+}
+
+/// - `jwks` and `jwks_uri` are mutually exclusive (RFC 7591 §2);
+/// - `private_key_jwt` needs `jwks` (fetching `jwks_uri` is not supported yet);
+/// - every key must be a usable public signing key.
+pub fn check_keys(m: AuthMethod, jwks: Option<&Value>, jwks_uri: Option<&str>) -> Result<(), OAuthError> {
+    if jwks.is_some() && jwks_uri.is_some() {
+        return Err(OAuthError::invalid_client_metadata("send jwks or jwks_uri, not both"));
+    }
+    if jwks_uri.is_some() {
+        return Err(OAuthError::invalid_client_metadata(
+            "jwks_uri is not supported; register the public keys inline with jwks",
+        ));
+    }
+    if let Some(set) = jwks {
+        jose::client_jwks(set)
+            .map_err(|e| OAuthError::invalid_client_metadata(format!("jwks: {e}")))?;
+    } else if m == AuthMethod::PrivateKeyJwt {
+        return Err(OAuthError::invalid_client_metadata("private_key_jwt needs jwks"));
+    }
+    Ok(())
+}
+
+/// RFC 6749 §3.3 scope tokens (`%x21 / %x23-5B / %x5D-7E`), each at most once, and within
+/// `allowed` when given.
+pub fn check_scope(scope: Option<&str>, allowed: Option<&[String]>) -> Result<Vec<String>, OAuthError> {
+    let mut out: Vec<String> = Vec::new();
+    for s in scope.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+        if !is_scope_token(s) {
+            return Err(OAuthError::invalid_client_metadata(format!("scope \"{s}\" has characters not allowed in a scope")));
+        }
+        if let Some(allowed) = allowed {
+            if !allowed.iter().any(|a| a == s) {
+                return Err(OAuthError::invalid_client_metadata(format!(
+                    "scope \"{s}\" may not be registered dynamically; allowed: {}",
+                    allowed.join(" ")
+                )));
+            }
+        }
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// RFC 6749 §3.3 `scope-token`.
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+fn check_audience(list: Vec<String>, allowed: Option<&[String]>) -> Result<Vec<String>, OAuthError> {
+    for a in &list {
+        if a.is_empty() || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(OAuthError::invalid_client_metadata("audience values must be non-empty and contain no spaces"));
+        }
+        if let Some(allowed) = allowed {
+            if !allowed.contains(a) {
+                return Err(OAuthError::invalid_client_metadata(format!(
+                    "audience \"{a}\" may not be registered dynamically"
+                )));
+            }
+        }
+    }
+    Ok(list)
+}
+
+fn check_web_url(name: &str, v: &str) -> Result<(), OAuthError> {
+    let ok = url::Url::parse(v)
+        .map(|u| u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)))
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_client_metadata(format!("{name} must be an https URL")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::ErrorCode;
+
+    fn req(v: Value) -> RegistrationRequest {
+        serde_json::from_value(v).unwrap()
+    }
+    const OPEN: Policy<'static> = Policy { scopes: None, audiences: None, max_lifetime: None };
+
+    fn code(v: Value) -> ErrorCode {
+        check_client_metadata(req(v), &OPEN).unwrap_err().code
+    }
+
+    #[test]
+    fn defaults_follow_rfc7591() {
+        let m = check_client_metadata(req(serde_json::json!({"redirect_uris": ["https://a.example/cb"]})), &OPEN).unwrap();
+        assert_eq!(m.grant_types, [GrantType::AuthorizationCode]);
+        assert_eq!(m.response_types, ["code"]);
+        assert_eq!(m.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
+    }
+
+    #[test]
+    fn redirect_uri_rules() {
+        let ok = |u: &str| check_redirect_uris(&[u.to_owned()], &[]).is_ok();
+        assert!(ok("https://app.example/cb?x=1"));
+        assert!(ok("http://127.0.0.1:4000/cb"));
+        assert!(ok("http://[::1]/cb"));
+        assert!(ok("com.example.app:/oauth2redirect"));
+        assert!(!ok("http://localhost:3000/cb"));
+        assert!(!ok("http://app.example/cb"));
+        assert!(!ok("https://app.example/cb#frag"));
+        assert!(!ok("https://*.example/cb"));
+        assert!(!ok("/relative"));
+        assert!(!ok("javascript:alert(1)"));
+        assert!(!ok("myapp:/cb"));
+        assert!(!ok("https://user:pw@app.example/cb"));
+        assert_eq!(code(serde_json::json!({"grant_types": ["authorization_code"]})), ErrorCode::InvalidRedirectUri);
+    }
+
+    #[test]
+    fn metadata_consistency() {
+        use serde_json::json;
+        assert_eq!(code(json!({"grant_types": ["implicit"]})), ErrorCode::InvalidClientMetadata);
+        assert_eq!(code(json!({"grant_types": ["password"]})), ErrorCode::InvalidClientMetadata);
+        assert_eq!(code(json!({"grant_types": ["client_credentials"], "response_types": ["code"]})), ErrorCode::InvalidClientMetadata);
+        assert_eq!(code(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"})), ErrorCode::InvalidClientMetadata);
+        assert_eq!(code(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_jwt"})), ErrorCode::InvalidClientMetadata);
+        assert_eq!(code(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt"})), ErrorCode::InvalidClientMetadata);
+        assert_eq!(code(json!({"grant_types": ["client_credentials"], "jwks_uri": "https://a.example/jwks"})), ErrorCode::InvalidClientMetadata);
+        assert_eq!(code(json!({"grant_types": ["client_credentials"], "scope": "a\"b"})), ErrorCode::InvalidClientMetadata);
+        assert_eq!(code(json!({"grant_types": ["client_credentials"], "logo_uri": "javascript:x"})), ErrorCode::InvalidClientMetadata);
+        assert_eq!(code(json!({"grant_types": ["refresh_token"]})), ErrorCode::InvalidClientMetadata);
+    }
+
+    #[test]
+    fn policy_limits_scopes_audiences_and_lifetime() {
+        use serde_json::json;
+        let scopes = vec!["read".to_owned()];
+        let p = Policy { scopes: Some(&scopes), audiences: Some(&[]), max_lifetime: None };
+        let r = |v| check_client_metadata(req(v), &p);
+        assert!(r(json!({"grant_types": ["client_credentials"], "scope": "read"})).is_ok());
+        assert!(r(json!({"grant_types": ["client_credentials"], "scope": "read admin"})).is_err());
+        assert!(r(json!({"grant_types": ["client_credentials"], "audience": ["https://api"]})).is_err());
+        assert!(r(json!({"grant_types": ["client_credentials"], "access_token_lifetime": 60})).is_err());
+    }
+}

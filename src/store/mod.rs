@@ -1,0 +1,258 @@
+//! Persistence: one set of traits, a SQLite and a PostgreSQL backend chosen once at start-up.
+//!
+//! Storage is split by lifetime (see ARCHITECTURE.md):
+//! - [`Catalog`] holds durable records: clients, signing keys, initial access tokens.
+//! - [`Artifacts`] holds ephemeral, expiring records with an atomic consume-once: revoked token
+//!   ids, assertion `jti`s, and later codes, sessions and refresh-token families.
+//!
+//! Both backends run the same SQL (`sql.rs`) and the same test suite (`suite.rs`).
+
+mod sql;
+mod sqlite;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[doc(hidden)]
+pub mod suite;
+
+use crate::model::{Client, ClientId, InitialAccessToken, SecretHash, SigningKeyRecord};
+use async_trait::async_trait;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a storage backend can report. Callers never see SQL text or file paths: the
+/// cause is kept as `source` for logs only.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A record with the same identity exists.
+    #[error("already exists")]
+    Conflict,
+    /// A consume-once artifact was consumed before; carries the grant it belonged to.
+    #[error("already consumed")]
+    AlreadyConsumed {
+        /// The grant the artifact was issued under, so its tokens can be revoked.
+        grant_id: Option<String>,
+    },
+    /// The database could not be reached or refused the operation.
+    #[error("storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Stored data could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Unavailable(Box::new(e)),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Unavailable(Box::new(e))
+    }
+}
+
+/// Kinds of ephemeral artifacts. Each kind is its own id space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArtifactKind {
+    /// A revoked JWT access token, keyed by `jti`, kept until the token would have expired.
+    RevokedJti,
+    /// A `jti` of a client assertion (RFC 7523 §3 replay protection), keyed by client + jti.
+    AssertionJti,
+}
+
+impl ArtifactKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RevokedJti => "revoked_jti",
+            Self::AssertionJti => "assertion_jti",
+        }
+    }
+}
+
+/// Durable records. Every method is atomic on its own.
+#[async_trait]
+pub trait Catalog: Send + Sync {
+    /// Inserts a new client; `Conflict` if the client id is taken.
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
+    /// Replaces a client's metadata and hashes; `NotFound` if it does not exist.
+    async fn update_client(&self, client: &Client) -> Result<(), StoreError>;
+    /// Loads one client.
+    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// All clients, oldest first.
+    async fn clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Deletes a client; `NotFound` if it did not exist.
+    async fn delete_client(&self, id: &ClientId) -> Result<(), StoreError>;
+
+    /// All stored signing keys, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// In one transaction: every current key of `new.alg` (those with no `publish_until`) gets
+    /// `publish_until = retire_until`, and `new` is inserted. With no current key this is a
+    /// plain insert (first start).
+    async fn rotate_signing_key(
+        &self,
+        new: &SigningKeyRecord,
+        retire_until: i64,
+    ) -> Result<(), StoreError>;
+    /// Deletes keys whose `publish_until` has passed; returns how many.
+    async fn delete_expired_keys(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Stores a new initial access token.
+    async fn insert_initial_access_token(&self, t: &InitialAccessToken) -> Result<(), StoreError>;
+    /// Looks an initial access token up by its hash.
+    async fn initial_access_token_by_hash(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<InitialAccessToken>, StoreError>;
+    /// All initial access tokens, oldest first.
+    async fn initial_access_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError>;
+    /// Marks a token revoked; `NotFound` if there is no such unrevoked token.
+    async fn revoke_initial_access_token(&self, id: &str, now: i64) -> Result<(), StoreError>;
+}
+
+/// Ephemeral records with an expiry. Expired artifacts are invisible to every read even
+/// before the background purge deletes them.
+#[async_trait]
+pub trait Artifacts: Send + Sync {
+    /// Stores or replaces an artifact.
+    async fn put(
+        &self,
+        kind: ArtifactKind,
+        id: &str,
+        payload: &[u8],
+        expires_at: i64,
+        grant_id: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Stores an artifact only if no live one has the same id. Returns `false` when one exists
+    /// (a replay). MUST be atomic: of two concurrent calls exactly one returns `true`.
+    async fn put_new(
+        &self,
+        kind: ArtifactKind,
+        id: &str,
+        payload: &[u8],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Reads a live, unconsumed artifact.
+    async fn get(&self, kind: ArtifactKind, id: &str, now: i64)
+    -> Result<Option<Vec<u8>>, StoreError>;
+    /// Consumes an artifact once. MUST be atomic: of two concurrent calls exactly one gets the
+    /// payload; a later call gets `AlreadyConsumed` carrying the grant id. `Ok(None)` when the
+    /// artifact never existed or has expired.
+    async fn consume(&self, kind: ArtifactKind, id: &str, now: i64)
+    -> Result<Option<Vec<u8>>, StoreError>;
+    /// Deletes an artifact (no error if absent).
+    async fn delete(&self, kind: ArtifactKind, id: &str) -> Result<(), StoreError>;
+    /// Deletes every artifact issued under `grant_id`; returns how many.
+    async fn revoke_by_grant(&self, grant_id: &str) -> Result<u64, StoreError>;
+    /// Deletes artifacts expired before `now`; returns how many.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// The storage handle held by the application.
+#[derive(Clone)]
+pub struct Store {
+    /// Durable records.
+    pub catalog: Arc<dyn Catalog>,
+    /// Ephemeral records.
+    pub artifacts: Arc<dyn Artifacts>,
+    /// Which backend, for logs.
+    pub backend: &'static str,
+}
+
+/// `[database]`: where Warden keeps its data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://<data_dir>/warden.db`.
+    pub url: String,
+    /// PostgreSQL schema to use (created if missing); empty means the server default.
+    pub schema: String,
+    /// Connection pool size.
+    pub max_connections: u32,
+    /// How often expired artifacts and keys are purged.
+    pub purge_interval: Duration,
+}
+
+impl Store {
+    /// Opens the configured backend and applies pending migrations.
+    pub async fn open(cfg: &Config, data_dir: &Path) -> Result<Store, StoreError> {
+        if cfg.url.starts_with("postgres://") || cfg.url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            {
+                let s = Arc::new(postgres::PgStore::open(cfg).await?);
+                return Ok(Store { catalog: s.clone(), artifacts: s, backend: "postgres" });
+            }
+            #[cfg(not(feature = "postgres"))]
+            return Err(StoreError::Unavailable(
+                "this build of warden has no PostgreSQL support (cargo feature `postgres`)".into(),
+            ));
+        }
+        let path = match cfg.url.strip_prefix("sqlite://") {
+            Some(p) => p.into(),
+            None if cfg.url.is_empty() => data_dir.join("warden.db"),
+            None => {
+                return Err(StoreError::Unavailable(
+                    "database.url must start with sqlite:// or postgres://".into(),
+                ));
+            }
+        };
+        let s = Arc::new(sqlite::SqliteStore::open(&path, cfg.max_connections).await?);
+        Ok(Store { catalog: s.clone(), artifacts: s, backend: "sqlite" })
+    }
+
+    /// Deletes expired artifacts and signing keys no longer published.
+    pub async fn purge(&self, now: i64) -> Result<(u64, u64), StoreError> {
+        let artifacts = self.artifacts.purge_expired(now).await?;
+        let keys = self.catalog.delete_expired_keys(now).await?;
+        Ok((artifacts, keys))
+    }
+}
+
+/// Migrations of one backend, embedded: `migrations/<backend>/NNNN_name.sql`.
+fn migrator(files: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    Migrator::with_migrations(
+        files
+            .iter()
+            .map(|(v, name, sql)| {
+                Migration::new(*v, (*name).into(), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect(),
+    )
+}
+
+/// The migration list per backend; a unit test checks both have the same versions.
+macro_rules! migrations {
+    ($backend:literal) => {
+        &[(1, "init", include_str!(concat!("../../migrations/", $backend, "/0001_init.sql")))]
+    };
+}
+pub(crate) use migrations;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_backends_have_the_same_migration_versions() {
+        let read = |b: &str| {
+            let mut v: Vec<String> = std::fs::read_dir(format!("migrations/{b}"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(read("sqlite"), read("postgres"));
+        let listed: &[(i64, &str, &str)] = migrations!("sqlite");
+        assert_eq!(listed.len(), read("sqlite").len(), "every migration file is embedded");
+    }
+}

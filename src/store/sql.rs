@@ -1,0 +1,386 @@
+//! The SQL both backends run, and the one implementation of the store traits over it.
+//!
+//! Placeholders are `$1…$n`, first used in ascending order: PostgreSQL numbers them and SQLite
+//! binds `$NNN` names by first appearance, so one text serves both. Row tuples stay here and
+//! map to `model` types in one place each.
+
+use super::StoreError;
+use crate::model::{
+    Client, ClientId, ClientMetadata, InitialAccessToken, Kid, Origin, SecretHash,
+    SigningKeyRecord,
+};
+
+pub(super) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, metadata, secret_hash, \
+    registration_token_hash, origin, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub(super) const UPDATE_CLIENT: &str = "UPDATE clients SET metadata = $1, secret_hash = $2, \
+    registration_token_hash = $3, updated_at = $4 WHERE client_id = $5";
+pub(super) const SELECT_CLIENT: &str = "SELECT client_id, metadata, secret_hash, \
+    registration_token_hash, origin, created_at, updated_at FROM clients WHERE client_id = $1";
+pub(super) const SELECT_CLIENTS: &str = "SELECT client_id, metadata, secret_hash, \
+    registration_token_hash, origin, created_at, updated_at FROM clients \
+    ORDER BY created_at, client_id";
+pub(super) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
+
+pub(super) const SELECT_KEYS: &str = "SELECT kid, alg, sealed_private, public_jwk, created_at, \
+    activate_at, publish_until FROM signing_keys ORDER BY created_at, kid";
+pub(super) const RETIRE_KEYS: &str =
+    "UPDATE signing_keys SET publish_until = $1 WHERE alg = $2 AND publish_until IS NULL";
+pub(super) const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, sealed_private, \
+    public_jwk, created_at, activate_at, publish_until) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub(super) const DELETE_EXPIRED_KEYS: &str =
+    "DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until <= $1";
+
+pub(super) const INSERT_IAT: &str = "INSERT INTO initial_access_tokens (id, token_hash, \
+    description, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)";
+pub(super) const SELECT_IAT_BY_HASH: &str = "SELECT id, token_hash, description, created_at, \
+    expires_at, revoked_at FROM initial_access_tokens WHERE token_hash = $1";
+pub(super) const SELECT_IATS: &str = "SELECT id, token_hash, description, created_at, \
+    expires_at, revoked_at FROM initial_access_tokens ORDER BY created_at, id";
+pub(super) const REVOKE_IAT: &str =
+    "UPDATE initial_access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+
+pub(super) const PUT_ARTIFACT: &str = "INSERT INTO artifacts (kind, id, payload, expires_at, \
+    grant_id, consumed_at) VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (kind, id) DO UPDATE \
+    SET payload = excluded.payload, expires_at = excluded.expires_at, \
+    grant_id = excluded.grant_id, consumed_at = NULL";
+/// Inserts, or takes over an id whose artifact has expired but is not purged yet.
+pub(super) const PUT_NEW_ARTIFACT: &str = "INSERT INTO artifacts (kind, id, payload, \
+    expires_at, grant_id, consumed_at) VALUES ($1, $2, $3, $4, NULL, NULL) \
+    ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, \
+    expires_at = excluded.expires_at, grant_id = NULL, consumed_at = NULL \
+    WHERE artifacts.expires_at <= $5";
+pub(super) const GET_ARTIFACT: &str = "SELECT payload FROM artifacts WHERE kind = $1 AND id = $2 \
+    AND expires_at > $3 AND consumed_at IS NULL";
+/// Marks consumed and returns the payload in one statement, so two racing consumers cannot
+/// both succeed; the row stays as a tombstone until it expires, to detect reuse.
+pub(super) const CONSUME_ARTIFACT: &str = "UPDATE artifacts SET consumed_at = $1 \
+    WHERE kind = $2 AND id = $3 AND consumed_at IS NULL AND expires_at > $1 RETURNING payload";
+pub(super) const CONSUMED_ARTIFACT: &str = "SELECT grant_id FROM artifacts WHERE kind = $1 \
+    AND id = $2 AND expires_at > $3 AND consumed_at IS NOT NULL";
+pub(super) const DELETE_ARTIFACT: &str = "DELETE FROM artifacts WHERE kind = $1 AND id = $2";
+pub(super) const DELETE_GRANT: &str = "DELETE FROM artifacts WHERE grant_id = $1";
+pub(super) const PURGE_ARTIFACTS: &str = "DELETE FROM artifacts WHERE expires_at <= $1";
+
+pub(super) type ClientRow =
+    (String, String, Option<Vec<u8>>, Option<Vec<u8>>, String, i64, i64);
+pub(super) type KeyRow = (String, String, Vec<u8>, String, i64, i64, Option<i64>);
+pub(super) type IatRow = (String, Vec<u8>, String, i64, Option<i64>, Option<i64>);
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn hash_from(bytes: Option<Vec<u8>>, what: &str) -> Result<Option<SecretHash>, StoreError> {
+    bytes
+        .map(|b| SecretHash::from_slice(&b).ok_or_else(|| corrupt(what, "wrong hash length")))
+        .transpose()
+}
+
+pub(super) fn client_metadata_json(c: &Client) -> Result<String, StoreError> {
+    serde_json::to_string(&c.metadata).map_err(|e| corrupt("client metadata", e))
+}
+
+pub(super) fn origin_str(o: Origin) -> &'static str {
+    match o {
+        Origin::Operator => "operator",
+        Origin::Dynamic => "dynamic",
+    }
+}
+
+pub(super) fn client_from_row(r: ClientRow) -> Result<Client, StoreError> {
+    let (client_id, metadata, secret_hash, reg_hash, origin, created_at, updated_at) = r;
+    let metadata: ClientMetadata =
+        serde_json::from_str(&metadata).map_err(|e| corrupt("client metadata", e))?;
+    let origin = match origin.as_str() {
+        "operator" => Origin::Operator,
+        "dynamic" => Origin::Dynamic,
+        other => return Err(corrupt("client origin", other)),
+    };
+    Ok(Client {
+        client_id: ClientId(client_id),
+        metadata,
+        secret_hash: hash_from(secret_hash, "client secret hash")?,
+        registration_token_hash: hash_from(reg_hash, "registration token hash")?,
+        origin,
+        created_at,
+        updated_at,
+    })
+}
+
+pub(super) fn key_from_row(r: KeyRow) -> Result<SigningKeyRecord, StoreError> {
+    let (kid, alg, sealed_private, public_jwk, created_at, activate_at, publish_until) = r;
+    Ok(SigningKeyRecord {
+        kid: Kid(kid),
+        alg,
+        sealed_private,
+        public_jwk: serde_json::from_str(&public_jwk).map_err(|e| corrupt("public jwk", e))?,
+        created_at,
+        activate_at,
+        publish_until,
+    })
+}
+
+pub(super) fn iat_from_row(r: IatRow) -> Result<InitialAccessToken, StoreError> {
+    let (id, hash, description, created_at, expires_at, revoked_at) = r;
+    Ok(InitialAccessToken {
+        id,
+        token_hash: hash_from(Some(hash), "initial access token hash")?
+            .ok_or_else(|| corrupt("initial access token", "missing hash"))?,
+        description,
+        created_at,
+        expires_at,
+        revoked_at,
+    })
+}
+
+/// Implements [`Catalog`](super::Catalog) and [`Artifacts`](super::Artifacts) for a backend
+/// struct with a `pool: sqlx::Pool<DB>` field. The SQL and the row mapping above are shared;
+/// only the connection setup and the migrations differ per backend.
+macro_rules! impl_sql_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Catalog for $store {
+            async fn insert_client(&self, c: &Client) -> Result<(), StoreError> {
+                sqlx::query(sql::INSERT_CLIENT)
+                    .bind(c.client_id.as_str())
+                    .bind(sql::client_metadata_json(c)?)
+                    .bind(c.secret_hash.as_ref().map(|h| h.0.to_vec()))
+                    .bind(c.registration_token_hash.as_ref().map(|h| h.0.to_vec()))
+                    .bind(sql::origin_str(c.origin))
+                    .bind(c.created_at)
+                    .bind(c.updated_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn update_client(&self, c: &Client) -> Result<(), StoreError> {
+                let done = sqlx::query(sql::UPDATE_CLIENT)
+                    .bind(sql::client_metadata_json(c)?)
+                    .bind(c.secret_hash.as_ref().map(|h| h.0.to_vec()))
+                    .bind(c.registration_token_hash.as_ref().map(|h| h.0.to_vec()))
+                    .bind(c.updated_at)
+                    .bind(c.client_id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+                sqlx::query_as::<_, sql::ClientRow>(sql::SELECT_CLIENT)
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(sql::client_from_row)
+                    .transpose()
+            }
+
+            async fn clients(&self) -> Result<Vec<Client>, StoreError> {
+                sqlx::query_as::<_, sql::ClientRow>(sql::SELECT_CLIENTS)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(sql::client_from_row)
+                    .collect()
+            }
+
+            async fn delete_client(&self, id: &ClientId) -> Result<(), StoreError> {
+                let done =
+                    sqlx::query(sql::DELETE_CLIENT).bind(id.as_str()).execute(&self.pool).await?;
+                if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+                sqlx::query_as::<_, sql::KeyRow>(sql::SELECT_KEYS)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(sql::key_from_row)
+                    .collect()
+            }
+
+            async fn rotate_signing_key(
+                &self,
+                new: &SigningKeyRecord,
+                retire_until: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(sql::RETIRE_KEYS)
+                    .bind(retire_until)
+                    .bind(new.alg.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::INSERT_KEY)
+                    .bind(new.kid.as_str())
+                    .bind(new.alg.as_str())
+                    .bind(new.sealed_private.as_slice())
+                    .bind(new.public_jwk.to_string())
+                    .bind(new.created_at)
+                    .bind(new.activate_at)
+                    .bind(new.publish_until)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_expired_keys(&self, now: i64) -> Result<u64, StoreError> {
+                let done =
+                    sqlx::query(sql::DELETE_EXPIRED_KEYS).bind(now).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn insert_initial_access_token(
+                &self,
+                t: &InitialAccessToken,
+            ) -> Result<(), StoreError> {
+                sqlx::query(sql::INSERT_IAT)
+                    .bind(t.id.as_str())
+                    .bind(t.token_hash.0.to_vec())
+                    .bind(t.description.as_str())
+                    .bind(t.created_at)
+                    .bind(t.expires_at)
+                    .bind(t.revoked_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn initial_access_token_by_hash(
+                &self,
+                hash: &SecretHash,
+            ) -> Result<Option<InitialAccessToken>, StoreError> {
+                sqlx::query_as::<_, sql::IatRow>(sql::SELECT_IAT_BY_HASH)
+                    .bind(hash.0.to_vec())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(sql::iat_from_row)
+                    .transpose()
+            }
+
+            async fn initial_access_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError> {
+                sqlx::query_as::<_, sql::IatRow>(sql::SELECT_IATS)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(sql::iat_from_row)
+                    .collect()
+            }
+
+            async fn revoke_initial_access_token(
+                &self,
+                id: &str,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let done =
+                    sqlx::query(sql::REVOKE_IAT).bind(now).bind(id).execute(&self.pool).await?;
+                if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Artifacts for $store {
+            async fn put(
+                &self,
+                kind: ArtifactKind,
+                id: &str,
+                payload: &[u8],
+                expires_at: i64,
+                grant_id: Option<&str>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(sql::PUT_ARTIFACT)
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .bind(payload)
+                    .bind(expires_at)
+                    .bind(grant_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn put_new(
+                &self,
+                kind: ArtifactKind,
+                id: &str,
+                payload: &[u8],
+                expires_at: i64,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(sql::PUT_NEW_ARTIFACT)
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .bind(payload)
+                    .bind(expires_at)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn get(
+                &self,
+                kind: ArtifactKind,
+                id: &str,
+                now: i64,
+            ) -> Result<Option<Vec<u8>>, StoreError> {
+                Ok(sqlx::query_as::<_, (Vec<u8>,)>(sql::GET_ARTIFACT)
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|(p,)| p))
+            }
+
+            async fn consume(
+                &self,
+                kind: ArtifactKind,
+                id: &str,
+                now: i64,
+            ) -> Result<Option<Vec<u8>>, StoreError> {
+                let taken = sqlx::query_as::<_, (Vec<u8>,)>(sql::CONSUME_ARTIFACT)
+                    .bind(now)
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if let Some((payload,)) = taken {
+                    return Ok(Some(payload));
+                }
+                let tombstone = sqlx::query_as::<_, (Option<String>,)>(sql::CONSUMED_ARTIFACT)
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                match tombstone {
+                    Some((grant_id,)) => Err(StoreError::AlreadyConsumed { grant_id }),
+                    None => Ok(None),
+                }
+            }
+
+            async fn delete(&self, kind: ArtifactKind, id: &str) -> Result<(), StoreError> {
+                sqlx::query(sql::DELETE_ARTIFACT)
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn revoke_by_grant(&self, grant_id: &str) -> Result<u64, StoreError> {
+                let done =
+                    sqlx::query(sql::DELETE_GRANT).bind(grant_id).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+                let done =
+                    sqlx::query(sql::PURGE_ARTIFACTS).bind(now).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+pub(super) use impl_sql_store;

@@ -1,0 +1,209 @@
+//! The backend-agnostic storage test suite (after hydra's `manager_test_helpers.go`). The
+//! integration tests run it against SQLite always and PostgreSQL when one is configured, so
+//! both backends keep the same contract. Panics on the first broken promise.
+
+use super::{ArtifactKind, Store, StoreError};
+use crate::model::{
+    AuthMethod, Client, ClientId, ClientMetadata, GrantType, InitialAccessToken, Kid, Origin,
+    SecretHash, SigningKeyRecord,
+};
+
+fn client(id: &str, now: i64) -> Client {
+    Client {
+        client_id: ClientId(id.into()),
+        metadata: ClientMetadata {
+            client_name: Some(format!("app {id}")),
+            redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            response_types: vec![],
+            token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            scope: vec!["read".into()],
+            jwks: None,
+            client_uri: None,
+            logo_uri: None,
+            contacts: vec![],
+            tos_uri: None,
+            policy_uri: None,
+            software_id: None,
+            software_version: None,
+            audience: vec!["https://api.example".into()],
+            access_token_lifetime: Some(60),
+        },
+        secret_hash: Some(SecretHash([7; 32])),
+        registration_token_hash: None,
+        origin: Origin::Operator,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn key(kid: &str, alg: &str, now: i64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: Kid(kid.into()),
+        alg: alg.into(),
+        sealed_private: vec![1, 2, 3, 0, 255],
+        public_jwk: serde_json::json!({"kty": "EC", "kid": kid}),
+        created_at: now,
+        activate_at: now,
+        publish_until: None,
+    }
+}
+
+/// Runs every check against `store`, which must be empty.
+pub async fn run(store: &Store) {
+    clients(store).await;
+    signing_keys(store).await;
+    initial_access_tokens(store).await;
+    artifacts(store).await;
+    consume_is_atomic(store).await;
+}
+
+async fn clients(store: &Store) {
+    let c = store.catalog.as_ref();
+    let a = client("suite-a", 100);
+    c.insert_client(&a).await.unwrap();
+    assert!(matches!(c.insert_client(&a).await, Err(StoreError::Conflict)), "duplicate id");
+    let loaded = c.client(&a.client_id).await.unwrap().expect("inserted client is found");
+    assert_eq!(loaded.metadata, a.metadata);
+    assert_eq!(loaded.secret_hash, a.secret_hash);
+    assert_eq!(loaded.origin, Origin::Operator);
+
+    let mut changed = loaded.clone();
+    changed.metadata.scope.push("write".into());
+    changed.secret_hash = Some(SecretHash([9; 32]));
+    changed.updated_at = 200;
+    c.update_client(&changed).await.unwrap();
+    let reloaded = c.client(&a.client_id).await.unwrap().unwrap();
+    assert_eq!(reloaded.metadata.scope, vec!["read", "write"]);
+    assert_eq!(reloaded.secret_hash, Some(SecretHash([9; 32])));
+    assert_eq!(reloaded.updated_at, 200);
+
+    c.insert_client(&client("suite-b", 101)).await.unwrap();
+    let ids: Vec<String> = c.clients().await.unwrap().into_iter().map(|c| c.client_id.0).collect();
+    assert_eq!(ids, ["suite-a", "suite-b"], "listed oldest first");
+
+    c.delete_client(&a.client_id).await.unwrap();
+    assert!(c.client(&a.client_id).await.unwrap().is_none());
+    assert!(matches!(c.delete_client(&a.client_id).await, Err(StoreError::NotFound)));
+    assert!(matches!(c.update_client(&a).await, Err(StoreError::NotFound)));
+    c.delete_client(&ClientId("suite-b".into())).await.unwrap();
+}
+
+async fn signing_keys(store: &Store) {
+    let c = store.catalog.as_ref();
+    c.rotate_signing_key(&key("k1", "ES256", 10), 0).await.unwrap();
+    c.rotate_signing_key(&key("r1", "RS256", 11), 0).await.unwrap();
+    c.rotate_signing_key(&key("k2", "ES256", 12), 500).await.unwrap();
+    let keys = c.signing_keys().await.unwrap();
+    let until: Vec<(&str, Option<i64>)> =
+        keys.iter().map(|k| (k.kid.as_str(), k.publish_until)).collect();
+    assert_eq!(until, [("k1", Some(500)), ("r1", None), ("k2", None)], "only ES256 retired");
+    assert_eq!(keys[0].sealed_private, vec![1, 2, 3, 0, 255], "bytes round-trip");
+    assert_eq!(keys[0].public_jwk["kid"], "k1");
+
+    assert!(matches!(
+        c.rotate_signing_key(&key("k2", "ES256", 13), 600).await,
+        Err(StoreError::Conflict)
+    ));
+    let after_failed = c.signing_keys().await.unwrap();
+    assert_eq!(after_failed[2].publish_until, None, "a failed rotation changes nothing");
+
+    assert_eq!(c.delete_expired_keys(499).await.unwrap(), 0);
+    assert_eq!(c.delete_expired_keys(500).await.unwrap(), 1);
+    let kids: Vec<String> = c.signing_keys().await.unwrap().into_iter().map(|k| k.kid.0).collect();
+    assert_eq!(kids, ["r1", "k2"]);
+}
+
+async fn initial_access_tokens(store: &Store) {
+    let c = store.catalog.as_ref();
+    let t = InitialAccessToken {
+        id: "iat1".into(),
+        token_hash: SecretHash([3; 32]),
+        description: "ci".into(),
+        created_at: 5,
+        expires_at: Some(1000),
+        revoked_at: None,
+    };
+    c.insert_initial_access_token(&t).await.unwrap();
+    let found = c.initial_access_token_by_hash(&SecretHash([3; 32])).await.unwrap().unwrap();
+    assert_eq!(found.id, "iat1");
+    assert!(found.is_usable(999) && !found.is_usable(1000));
+    assert!(c.initial_access_token_by_hash(&SecretHash([4; 32])).await.unwrap().is_none());
+    c.revoke_initial_access_token("iat1", 50).await.unwrap();
+    assert!(matches!(c.revoke_initial_access_token("iat1", 51).await, Err(StoreError::NotFound)));
+    let all = c.initial_access_tokens().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].revoked_at, Some(50));
+    assert!(!all[0].is_usable(60));
+}
+
+async fn artifacts(store: &Store) {
+    let a = store.artifacts.as_ref();
+    let k = ArtifactKind::RevokedJti;
+    a.put(k, "x", b"one", 100, Some("g1")).await.unwrap();
+    assert_eq!(a.get(k, "x", 99).await.unwrap().as_deref(), Some(&b"one"[..]));
+    assert_eq!(a.get(k, "x", 100).await.unwrap(), None, "expired is invisible");
+    assert_eq!(a.get(ArtifactKind::AssertionJti, "x", 0).await.unwrap(), None, "kinds apart");
+
+    assert!(!a.put_new(k, "x", b"two", 200, 50).await.unwrap(), "live id is a replay");
+    assert!(a.put_new(k, "x", b"two", 200, 100).await.unwrap(), "expired id can be reused");
+    assert_eq!(a.get(k, "x", 150).await.unwrap().as_deref(), Some(&b"two"[..]));
+    assert!(a.put_new(k, "y", b"y", 200, 100).await.unwrap());
+
+    a.put(k, "c", b"code", 300, Some("grant-7")).await.unwrap();
+    assert_eq!(a.consume(k, "c", 10).await.unwrap().as_deref(), Some(&b"code"[..]));
+    match a.consume(k, "c", 11).await {
+        Err(StoreError::AlreadyConsumed { grant_id }) => assert_eq!(grant_id.as_deref(), Some("grant-7")),
+        other => panic!("second consume must report reuse, got {other:?}"),
+    }
+    assert_eq!(a.get(k, "c", 12).await.unwrap(), None, "consumed is invisible");
+    assert_eq!(a.consume(k, "never", 10).await.unwrap(), None);
+
+    a.put(k, "g-a", b"1", 300, Some("grant-9")).await.unwrap();
+    a.put(k, "g-b", b"2", 300, Some("grant-9")).await.unwrap();
+    assert_eq!(a.revoke_by_grant("grant-9").await.unwrap(), 2);
+    assert_eq!(a.get(k, "g-a", 0).await.unwrap(), None);
+
+    a.delete(k, "y").await.unwrap();
+    a.delete(k, "y").await.unwrap();
+    assert_eq!(a.get(k, "y", 0).await.unwrap(), None);
+    assert_eq!(a.purge_expired(1_000).await.unwrap(), 2, "x and the consumed c");
+    assert_eq!(a.consume(k, "c", 12).await.unwrap(), None, "purged tombstone is gone");
+}
+
+async fn consume_is_atomic(store: &Store) {
+    let k = ArtifactKind::AssertionJti;
+    for round in 0..5 {
+        let id = format!("race-{round}");
+        store.artifacts.put(k, &id, b"p", 10_000, None).await.unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let s = store.clone();
+            let id = id.clone();
+            tasks.push(tokio::spawn(async move { s.artifacts.consume(k, &id, 1).await }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(Some(_)) => won += 1,
+                Ok(None) | Err(StoreError::AlreadyConsumed { .. }) => {}
+                Err(e) => panic!("consume failed: {e:?}"),
+            }
+        }
+        assert_eq!(won, 1, "exactly one consumer wins");
+
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let s = store.clone();
+            let id = format!("new-{round}");
+            tasks.push(tokio::spawn(async move {
+                s.artifacts.put_new(k, &id, b"p", 10_000, 1).await.unwrap()
+            }));
+        }
+        let mut inserted = 0;
+        for t in tasks {
+            inserted += t.await.unwrap() as usize;
+        }
+        assert_eq!(inserted, 1, "exactly one put_new wins");
+    }
+}
