@@ -1,1 +1,10 @@
+//! The one integration-test binary (`autotests = false`): every test boots its own server on
+//! 127.0.0.1:0 with a fresh data directory, through the same `app::run` as `warden serve`.
 
+mod arch;
+mod blackbox;
+mod interop;
+mod oauth;
+mod roles;
+mod store;
+mod support;

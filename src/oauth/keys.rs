@@ -48,7 +48,17 @@ pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyR
 /// Creates the next key for `alg`; returns it. Nodes pick it up on their next refresh.
 pub async fn rotate(store: &Store, master: &MasterKey, cfg: &Config, alg: Alg) -> Result<SigningKeyRecord, KeyError> {
     let now = unix_now();
-    let activate_at = now + cfg.keys.rotation_delay.as_secs() as i64;
+    // Strictly after every existing key of the algorithm, so the newest key always wins
+    // even when two rotations fall in the same second.
+    let latest = store
+        .catalog
+        .signing_keys()
+        .await?
+        .iter()
+        .filter(|r| r.alg == alg.as_str())
+        .map(|r| r.activate_at)
+        .max();
+    let activate_at = (now + cfg.keys.rotation_delay.as_secs() as i64).max(latest.map_or(now, |l| l + 1));
     let rec = jose::generate_key_record(alg, master, now, activate_at)?;
     store.catalog.rotate_signing_key(&rec, activate_at + retire_after(cfg)).await?;
     Ok(rec)

@@ -22,7 +22,7 @@ pub(super) const SELECT_CLIENTS: &str = "SELECT client_id, metadata, secret_hash
 pub(super) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 
 pub(super) const SELECT_KEYS: &str = "SELECT kid, alg, sealed_private, public_jwk, created_at, \
-    activate_at, publish_until FROM signing_keys ORDER BY created_at, kid";
+    activate_at, publish_until FROM signing_keys ORDER BY created_at, activate_at, kid";
 pub(super) const RETIRE_KEYS: &str =
     "UPDATE signing_keys SET publish_until = $1 WHERE alg = $2 AND publish_until IS NULL";
 pub(super) const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, sealed_private, \

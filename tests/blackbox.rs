@@ -1,0 +1,191 @@
+//! The built `warden` binary driven as a subprocess: CLI conventions, and CLI commands working
+//! on the store of a running server.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn warden(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .env("WARDEN_DATA_DIR", dir)
+        .env_remove("WARDEN_CONFIG")
+        .env_remove("WARDEN_MASTER_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn json_out(o: &Output) -> Value {
+    assert!(o.status.success(), "command failed: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+#[test]
+fn help_shows_examples_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["--help"][..], &["serve", "--help"], &["client", "create", "--help"], &["keys", "rotate", "--help"], &["config", "check", "--help"], &["registration-token", "create", "--help"]] {
+        let o = warden(dir.path(), args);
+        assert!(o.status.success());
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Example"), "{args:?}");
+    }
+}
+
+#[test]
+fn client_lifecycle_with_json_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let created = json_out(&warden(d, &["client", "create", "--name", "billing", "--scope", "invoices:read", "--scope", "invoices:write", "--audience", "https://api.example", "--json"]));
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 43, "256-bit secret");
+    assert_eq!(created["scope"], "invoices:read invoices:write");
+    assert_eq!(created["grant_types"], serde_json::json!(["client_credentials"]));
+
+    let list = json_out(&warden(d, &["client", "list", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(list[0].get("client_secret").is_none(), "secrets are shown once");
+    let db = std::fs::read(d.join("warden.db")).unwrap();
+    assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()), "only the hash is stored");
+
+    let shown = json_out(&warden(d, &["client", "show", &id, "--json"]));
+    assert_eq!(shown["client_name"], "billing");
+    let rotated = json_out(&warden(d, &["client", "rotate-secret", &id, "--json"]));
+    assert_ne!(rotated["client_secret"], secret);
+    json_out(&warden(d, &["client", "delete", &id, "--json"]));
+    let gone = warden(d, &["client", "show", &id]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no client"));
+    assert!(gone.stdout.is_empty(), "errors go to stderr only");
+}
+
+#[test]
+fn invalid_client_requests_fail_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = warden(dir.path(), &["client", "create", "--grant-type", "implicit", "--redirect-uri", "https://a.example/cb"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("implicit"));
+    let o = warden(dir.path(), &["client", "create", "--redirect-uri", "http://evil.example/cb"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("https"));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["client", "create", "--secret-stdin"])
+        .env("WARDEN_DATA_DIR", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"password123\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("too weak"));
+}
+
+#[test]
+fn config_check_reports_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("warden.toml");
+    std::fs::write(&file, "version = 1\nlisten = 1\n[provider]\nissuer = \"http://public.example\"\nclock_skew = \"forever\"\n[keys]\naccess_token_alg = \"none\"\n").unwrap();
+    let o = warden(dir.path(), &["config", "check", file.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    for key in ["listen: unknown key", "provider.issuer", "provider.clock_skew", "keys.access_token_alg"] {
+        assert!(err.contains(key), "{key} missing in:\n{err}");
+    }
+    let o = warden(dir.path(), &["config", "check", file.to_str().unwrap(), "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["errors"].as_array().unwrap().len(), 4);
+
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("warden.example.toml");
+    let o = warden(dir.path(), &["config", "check", example.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn the_cli_works_beside_a_running_server_which_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--role", "provider"])
+        .env("WARDEN_DATA_DIR", d)
+        .env("WARDEN_PROVIDER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("WARDEN_KEYS__ROTATION_DELAY", "0s")
+        .env("WARDEN_KEYS__REFRESH_INTERVAL", "200ms")
+        .env_remove("WARDEN_MASTER_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        if http.get(format!("{base}/jwks")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(ready, "server started");
+
+    let created = json_out(&warden(d, &["client", "create", "--name", "x", "--json"]));
+    let (id, secret) = (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the client cache TTL
+    let resp = http.post(format!("{base}/token")).basic_auth(id, Some(secret)).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let rotated = json_out(&warden(d, &["keys", "rotate", "--json"]));
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    let mut published = false;
+    for _ in 0..50 {
+        let jwks: Value = http.get(format!("{base}/jwks")).send().await.unwrap().json().await.unwrap();
+        if jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == new_kid) {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(published, "the server picked up the key rotated by the CLI");
+    let keys = json_out(&warden(d, &["keys", "list", "--json"]));
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+
+    let token = json_out(&warden(d, &["registration-token", "create", "--expires-in", "1h", "--json"]));
+    assert!(token["token"].as_str().unwrap().len() >= 43);
+    let resp = http.post(format!("{base}/register")).bearer_auth(token["token"].as_str().unwrap())
+        .json(&serde_json::json!({"grant_types": ["client_credentials"]})).send().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let listed = json_out(&warden(d, &["registration-token", "list", "--json"]));
+    assert_eq!(listed[0]["usable"], true);
+    json_out(&warden(d, &["registration-token", "revoke", token["id"].as_str().unwrap(), "--json"]));
+
+    let pid = server.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = server.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = exited.unwrap_or_else(|| {
+        let _ = server.kill();
+        panic!("server did not stop on SIGTERM")
+    });
+    assert!(status.success(), "clean exit on SIGTERM");
+    let mut stderr = String::new();
+    use std::io::Read;
+    server.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(stderr.contains("listening on http://127.0.0.1"), "prints where it listens: {stderr}");
+    assert!(stderr.contains("data in"), "prints where its data is");
+    assert!(stderr.contains("master key"), "warns about the new master key file");
+}

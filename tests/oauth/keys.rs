@@ -1,0 +1,90 @@
+//! Signing-key rotation: a new key is published before it signs; old keys stay published
+//! while tokens they signed can still be valid.
+
+use crate::support::{TestServer, jwt_parts};
+use serde_json::Value;
+use std::time::Duration;
+use warden::jose::Alg;
+use warden::oauth::keys;
+
+async fn jwks_kids(s: &TestServer) -> Vec<String> {
+    let v: Value = s.http.get(s.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    v["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn wait_for(mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached in 5 s");
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_published_first_and_signs_after_the_delay() {
+    let s = TestServer::start_with(|c| c.oauth.keys.rotation_delay = Duration::from_secs(2)).await;
+    let (id, secret) = s.cc_client().await;
+    let old_token = s.token(&id, &secret, &[]).await;
+    let old_kid = jwt_parts(&old_token).0["kid"].as_str().unwrap().to_owned();
+
+    // Rotate through the store, as `warden keys rotate` in another process does.
+    let new = keys::rotate(&s.store, &s.master, &s.cfg.oauth, Alg::ES256).await.unwrap();
+    wait_for(async || jwks_kids(&s).await.len() == 2).await;
+    assert!(jwks_kids(&s).await.contains(&new.kid.0), "published before it signs");
+    let during = s.token(&id, &secret, &[]).await;
+    assert_eq!(jwt_parts(&during).0["kid"], old_kid, "old key signs during the delay");
+
+    wait_for(async || jwt_parts(&s.token(&id, &secret, &[]).await).0["kid"] == new.kid.0).await;
+    assert_eq!(s.introspect(&id, &secret, &old_token).await["active"], true, "old tokens still verify");
+    assert!(jwks_kids(&s).await.contains(&old_kid), "old key stays published");
+
+    let listed = keys::describe(&s.store.catalog.signing_keys().await.unwrap(), warden::model::unix_now());
+    let states: Vec<&str> = listed.iter().map(|k| k.state).collect();
+    assert_eq!(states, ["retiring", "active"]);
+    assert!(listed[0].publish_until.unwrap() >= new.activate_at + 24 * 3600, "kept while its tokens may live");
+}
+
+#[tokio::test]
+async fn a_retired_key_is_unpublished_and_purged_after_its_tokens_expire() {
+    let s = TestServer::start_with(|c| {
+        c.oauth.keys.rotation_delay = Duration::ZERO;
+        c.oauth.access_token_lifetime = Duration::from_secs(1);
+        c.oauth.max_access_token_lifetime = Duration::from_secs(1);
+        c.oauth.clock_skew = Duration::ZERO;
+        c.database.purge_interval = Duration::from_millis(300);
+    })
+    .await;
+    let old = jwks_kids(&s).await;
+    keys::rotate(&s.store, &s.master, &s.cfg.oauth, Alg::ES256).await.unwrap();
+    wait_for(async || jwks_kids(&s).await.len() == 2).await;
+    wait_for(async || jwks_kids(&s).await.len() == 1).await;
+    assert_ne!(jwks_kids(&s).await, old);
+    wait_for(async || {
+        let n = s.store.catalog.signing_keys().await.unwrap().len();
+        n == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn keys_are_sealed_at_rest_and_a_wrong_master_key_is_refused() {
+    let s = TestServer::start().await;
+    let rec = &s.store.catalog.signing_keys().await.unwrap()[0];
+    let public = rec.public_jwk.to_string();
+    // Nothing in the sealed bytes looks like PKCS#8 (DER SEQUENCE header) or the public key.
+    assert!(!rec.sealed_private.windows(2).take(1).any(|w| w == [0x30, 0x81]));
+    assert!(!String::from_utf8_lossy(&rec.sealed_private).contains(&public));
+    let dir = s.stop().await;
+    let master_file = std::fs::metadata(dir.path().join("master.key")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(master_file.permissions().mode() & 0o777, 0o600);
+
+    let cfg = crate::support::test_config(dir.path());
+    let wrong = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
+    let core = warden::app::Core::open(&cfg, Some(&wrong)).await.unwrap();
+    let listeners = warden::app::Listeners::bind(&cfg).await.unwrap();
+    let err = warden::app::run(cfg, core, listeners, Default::default()).await.unwrap_err();
+    assert!(err.to_string().contains("WARDEN_MASTER_KEY"), "{err}");
+}

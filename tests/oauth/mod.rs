@@ -1,0 +1,11 @@
+//! The authorization server, by specification.
+
+mod keys;
+mod restart;
+mod rfc6749_client_credentials;
+mod rfc6749_errors;
+mod rfc7009_revoke;
+mod rfc7523_private_key_jwt;
+mod rfc7591_register;
+mod rfc7662_introspect;
+mod rfc8414_discovery;

@@ -1,0 +1,106 @@
+//! RFC 6749 §4.4 client credentials, RFC 9068 JWT access tokens.
+
+use crate::support::{TestServer, assert_oauth_error, jwt_parts};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn issues_an_rfc9068_access_token_with_basic_auth() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "client_credentials"), ("scope", "read")]).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.headers()["pragma"], "no-cache");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 600);
+    assert_eq!(body["scope"], "read");
+    let (header, claims) = jwt_parts(body["access_token"].as_str().unwrap());
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["alg"], "ES256");
+    assert!(header["kid"].is_string());
+    assert_eq!(claims["iss"], s.issuer);
+    assert_eq!(claims["sub"], id);
+    assert_eq!(claims["client_id"], id);
+    assert_eq!(claims["aud"], s.issuer, "default audience is the issuer");
+    assert_eq!(claims["scope"], "read");
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600);
+    assert!(claims["jti"].as_str().unwrap().len() >= 16);
+}
+
+#[tokio::test]
+async fn client_secret_post_works_for_clients_registered_for_it() {
+    let s = TestServer::start().await;
+    let (id, secret) = s
+        .client(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post", "scope": "a"}))
+        .await;
+    let form = [("grant_type", "client_credentials"), ("client_id", id.as_str()), ("client_secret", secret.as_str())];
+    let resp = s.post_form("/token", None, &form).await;
+    assert_eq!(resp.status(), 200);
+    // The same credentials through Basic are refused: the method must be the registered one.
+    let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "client_credentials")]).await;
+    assert_oauth_error(resp, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn no_scope_requested_grants_all_registered_scopes_and_tokens_are_unique() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let t1 = s.token(&id, &secret, &[]).await;
+    let t2 = s.token(&id, &secret, &[]).await;
+    let (_, c1) = jwt_parts(&t1);
+    let (_, c2) = jwt_parts(&t2);
+    assert_eq!(c1["scope"], "read write");
+    assert_ne!(c1["jti"], c2["jti"]);
+}
+
+#[tokio::test]
+async fn scope_beyond_the_registered_set_is_invalid_scope() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "client_credentials"), ("scope", "read admin")]).await;
+    assert_oauth_error(resp, 400, "invalid_scope").await;
+}
+
+#[tokio::test]
+async fn audience_and_lifetime_follow_the_client_and_resource_is_checked() {
+    let s = TestServer::start().await;
+    let (id, secret) = s
+        .client(json!({"grant_types": ["client_credentials"], "scope": "read",
+                       "audience": ["https://api.example", "https://other.example"], "access_token_lifetime": 120}))
+        .await;
+    let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "client_credentials")]).await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["expires_in"], 120);
+    let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["aud"], json!(["https://api.example", "https://other.example"]));
+
+    let t = s.token(&id, &secret, &[("resource", "https://other.example")]).await;
+    assert_eq!(jwt_parts(&t).1["aud"], "https://other.example");
+
+    let resp = s
+        .post_form("/token", Some((&id, &secret)), &[("grant_type", "client_credentials"), ("resource", "https://evil.example")])
+        .await;
+    assert_oauth_error(resp, 400, "invalid_target").await;
+}
+
+#[tokio::test]
+async fn a_client_not_registered_for_the_grant_is_unauthorized_client() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.client(json!({"redirect_uris": ["https://app.example/cb"]})).await;
+    let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "client_credentials")]).await;
+    assert_oauth_error(resp, 400, "unauthorized_client").await;
+}
+
+#[tokio::test]
+async fn configured_es_alternatives_sign_access_tokens() {
+    for alg in ["EdDSA", "RS256", "PS256"] {
+        let s = TestServer::start_with(|c| c.oauth.keys.access_token_alg = warden::jose::Alg::parse(alg).unwrap()).await;
+        let (id, secret) = s.cc_client().await;
+        let t = s.token(&id, &secret, &[]).await;
+        assert_eq!(jwt_parts(&t).0["alg"], alg);
+        assert_eq!(s.introspect(&id, &secret, &t).await["active"], true, "{alg} token verifies");
+        let jwks: Value = s.http.get(s.url("/jwks")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(jwks["keys"][0]["alg"], alg);
+    }
+}

@@ -1,0 +1,136 @@
+//! RFC 6749 §5.2 errors at the token endpoint: every malformed request gets the right code,
+//! status and headers, never a 500 or internals.
+
+use crate::support::{TestServer, assert_oauth_error};
+use base64::Engine;
+
+#[tokio::test]
+async fn wrong_unknown_or_missing_client_credentials_are_invalid_client() {
+    let s = TestServer::start().await;
+    let (id, _) = s.cc_client().await;
+    let cc = [("grant_type", "client_credentials")];
+
+    let h = assert_oauth_error(s.post_form("/token", Some((&id, "wrong")), &cc).await, 401, "invalid_client").await;
+    assert!(h["www-authenticate"].to_str().unwrap().starts_with("Basic"), "Basic challenge after Basic auth");
+
+    let h = assert_oauth_error(s.post_form("/token", Some(("nobody", "x")), &cc).await, 401, "invalid_client").await;
+    assert!(h.contains_key("www-authenticate"));
+
+    let form = [("grant_type", "client_credentials"), ("client_id", id.as_str()), ("client_secret", "wrong")];
+    let h = assert_oauth_error(s.post_form("/token", None, &form).await, 401, "invalid_client").await;
+    assert!(!h.contains_key("www-authenticate"), "no Basic challenge when the client did not use Basic");
+
+    assert_oauth_error(s.post_form("/token", None, &cc).await, 401, "invalid_client").await;
+
+    let resp = s.http.post(s.url("/token")).header("authorization", "Basic %%%").form(&cc).send().await.unwrap();
+    assert_oauth_error(resp, 401, "invalid_client").await;
+    let resp = s.http.post(s.url("/token")).header("authorization", "Bearer abc").form(&cc).send().await.unwrap();
+    assert_oauth_error(resp, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn basic_credentials_are_form_urlencoded_per_rfc6749() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    // Our ids and secrets are base64url, which form-encoding leaves alone; a '+' or '%' would
+    // need escaping. Check that an escaped id is decoded before lookup.
+    let escaped_id: String = id.chars().map(|c| if c == '-' { "%2D".to_string() } else { c.to_string() }).collect();
+    let creds = base64::engine::general_purpose::STANDARD.encode(format!("{escaped_id}:{secret}"));
+    let resp = s
+        .http
+        .post(s.url("/token"))
+        .header("authorization", format!("Basic {creds}"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn grant_type_problems() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let c = Some((id.as_str(), secret.as_str()));
+    assert_oauth_error(s.post_form("/token", c, &[]).await, 400, "invalid_request").await;
+    for g in ["authorization_code", "refresh_token", "password", "urn:ietf:params:oauth:grant-type:device_code", "bogus"] {
+        let resp = s.post_form("/token", c, &[("grant_type", g)]).await;
+        assert_oauth_error(resp, 400, "unsupported_grant_type").await;
+    }
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_invalid_request() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let send = |ct: &'static str, body: &'static str| {
+        s.http.post(s.url("/token")).basic_auth(&id, Some(&secret)).header("content-type", ct).body(body).send()
+    };
+    let resp = send("application/x-www-form-urlencoded", "grant_type=client_credentials&grant_type=client_credentials").await.unwrap();
+    assert_oauth_error(resp, 400, "invalid_request").await;
+    let resp = send("application/json", r#"{"grant_type":"client_credentials"}"#).await.unwrap();
+    assert_oauth_error(resp, 400, "invalid_request").await;
+    let resp = send("application/x-www-form-urlencoded", "=x&grant_type=client_credentials").await.unwrap();
+    assert_oauth_error(resp, 400, "invalid_request").await;
+    // Undecodable percent escapes and non-UTF-8 are tolerated as literal text, not a crash.
+    let resp = send("application/x-www-form-urlencoded", "grant_type=client_credentials&scope=%ff%fe").await.unwrap();
+    assert_oauth_error(resp, 400, "invalid_scope").await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413() {
+    let s = TestServer::start().await;
+    let big = format!("grant_type=client_credentials&x={}", "a".repeat(70 * 1024));
+    let resp = s
+        .http
+        .post(s.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(resp, 413, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn more_than_one_authentication_method_is_invalid_request() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let form = [("grant_type", "client_credentials"), ("client_id", id.as_str()), ("client_secret", secret.as_str())];
+    let resp = s.post_form("/token", Some((&id, &secret)), &form).await;
+    assert_oauth_error(resp, 400, "invalid_request").await;
+    let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "client_credentials"), ("client_id", "someone-else")]).await;
+    assert_oauth_error(resp, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn failed_authentication_is_throttled_per_client_then_per_address() {
+    let s = TestServer::start_with(|c| {
+        c.oauth.auth_failures_per_client = 3;
+        c.oauth.auth_failures_per_ip = 5;
+    })
+    .await;
+    let (id, secret) = s.cc_client().await;
+    let cc = [("grant_type", "client_credentials")];
+    for _ in 0..3 {
+        assert_oauth_error(s.post_form("/token", Some((&id, "guess")), &cc).await, 401, "invalid_client").await;
+    }
+    // Now even the right secret waits: guessing cannot continue by interleaving good attempts.
+    let h = assert_oauth_error(s.post_form("/token", Some((&id, &secret)), &cc).await, 429, "slow_down").await;
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+
+    let (other, other_secret) = s.cc_client().await;
+    assert_eq!(s.post_form("/token", Some((&other, &other_secret)), &cc).await.status(), 200, "other clients are unaffected");
+    for _ in 0..2 {
+        s.post_form("/token", Some(("unknown-client", "x")), &cc).await;
+    }
+    assert_oauth_error(s.post_form("/token", Some((&other, &other_secret)), &cc).await, 429, "slow_down").await;
+}
+
+#[tokio::test]
+async fn wrong_methods_and_paths_are_not_500() {
+    let s = TestServer::start().await;
+    assert_eq!(s.http.get(s.url("/token")).send().await.unwrap().status(), 405);
+    assert_eq!(s.http.get(s.url("/nope")).send().await.unwrap().status(), 404);
+}

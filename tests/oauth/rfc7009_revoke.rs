@@ -1,0 +1,43 @@
+//! RFC 7009 token revocation.
+
+use crate::support::{TestServer, assert_oauth_error};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_revoked_token_is_inactive() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let t = s.token(&id, &secret, &[]).await;
+    let other = s.token(&id, &secret, &[]).await;
+    let resp = s.post_form("/revoke", Some((&id, &secret)), &[("token", &t), ("token_type_hint", "access_token")]).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(s.introspect(&id, &secret, &t).await, json!({"active": false}));
+    assert_eq!(s.introspect(&id, &secret, &other).await["active"], true, "only that token");
+    // Revoking again, or revoking nonsense, is still a success.
+    assert_eq!(s.post_form("/revoke", Some((&id, &secret)), &[("token", &t)]).await.status(), 200);
+    assert_eq!(s.post_form("/revoke", Some((&id, &secret)), &[("token", "no-such-token")]).await.status(), 200);
+    let hint = [("token", "x"), ("token_type_hint", "refresh_token")];
+    assert_eq!(s.post_form("/revoke", Some((&id, &secret)), &hint).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_client_cannot_revoke_another_clients_token() {
+    let s = TestServer::start().await;
+    let (a, a_secret) = s.cc_client().await;
+    let (b, b_secret) = s.cc_client().await;
+    let t = s.token(&a, &a_secret, &[]).await;
+    let resp = s.post_form("/revoke", Some((&b, &b_secret)), &[("token", &t)]).await;
+    assert_oauth_error(resp, 400, "unauthorized_client").await;
+    assert_eq!(s.introspect(&a, &a_secret, &t).await["active"], true);
+}
+
+#[tokio::test]
+async fn revocation_requires_client_authentication_and_a_token() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let t = s.token(&id, &secret, &[]).await;
+    assert_oauth_error(s.post_form("/revoke", None, &[("token", &t)]).await, 401, "invalid_client").await;
+    assert_oauth_error(s.post_form("/revoke", Some((&id, &secret)), &[]).await, 400, "invalid_request").await;
+    assert_eq!(s.introspect(&id, &secret, &t).await["active"], true);
+}

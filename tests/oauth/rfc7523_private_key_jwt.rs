@@ -1,0 +1,127 @@
+//! RFC 7523 §2.2 / OIDC Core §9 `private_key_jwt` client authentication. Assertions are signed
+//! with jsonwebtoken's own signer, not Warden's.
+
+use crate::support::{TestServer, assert_oauth_error};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+struct ClientKey {
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+fn client_key(kid: &str) -> ClientKey {
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let point = pair.public_key().as_ref();
+    let jwk = json!({"kty": "EC", "crv": "P-256", "kid": kid,
+                     "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])});
+    let der = pair.to_pkcs8v1().unwrap();
+    ClientKey { encoding: EncodingKey::from_ec_der(der.as_ref()), jwk }
+}
+
+fn now() -> i64 {
+    warden::model::unix_now()
+}
+
+fn assertion(key: &ClientKey, kid: Option<&str>, claims: Value) -> String {
+    let mut h = Header::new(Algorithm::ES256);
+    h.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(&h, &claims, &key.encoding).unwrap()
+}
+
+async fn token_with(s: &TestServer, assertion: &str) -> reqwest::Response {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", assertion),
+    ];
+    s.post_form("/token", None, &form).await
+}
+
+#[tokio::test]
+async fn signed_assertions_authenticate_once_each() {
+    let s = TestServer::start().await;
+    let key = client_key("k1");
+    let (id, _) = s
+        .client(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+                       "jwks": {"keys": [key.jwk]}, "scope": "read"}))
+        .await;
+    let good = |jti: &str| json!({"iss": id, "sub": id, "aud": s.url("/token"), "exp": now() + 60, "iat": now(), "jti": jti});
+
+    let a = assertion(&key, Some("k1"), good("one"));
+    assert_eq!(token_with(&s, &a).await.status(), 200);
+    assert_oauth_error(token_with(&s, &a).await, 401, "invalid_client").await; // replay
+
+    // The issuer is an accepted audience too; a single-key client may omit kid.
+    let mut c = good("two");
+    c["aud"] = s.issuer.clone().into();
+    assert_eq!(token_with(&s, &assertion(&key, None, c)).await.status(), 200);
+}
+
+#[tokio::test]
+async fn bad_assertions_are_invalid_client() {
+    let s = TestServer::start().await;
+    let key = client_key("k1");
+    let stranger = client_key("k1");
+    let (id, _) = s
+        .client(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+                       "jwks": {"keys": [key.jwk]}}))
+        .await;
+    let base = json!({"iss": id, "sub": id, "aud": s.url("/token"), "exp": now() + 60, "iat": now()});
+    let with = |k: &str, v: Value, jti: &str| {
+        let mut c = base.clone();
+        c["jti"] = jti.into();
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v;
+        }
+        c
+    };
+    let cases = [
+        ("wrong audience", assertion(&key, Some("k1"), with("aud", "https://elsewhere.example/token".into(), "a"))),
+        ("expired", assertion(&key, Some("k1"), with("exp", (now() - 3600).into(), "b"))),
+        ("exp too far ahead", assertion(&key, Some("k1"), with("exp", (now() + 3600).into(), "c"))),
+        ("iss differs from sub", assertion(&key, Some("k1"), with("iss", "someone".into(), "d"))),
+        ("no jti", assertion(&key, Some("k1"), with("jti", Value::Null, "e"))),
+        ("signed by another key", assertion(&stranger, Some("k1"), with("aud", s.url("/token").into(), "f"))),
+        ("unknown kid", assertion(&key, Some("k2"), with("aud", s.url("/token").into(), "g"))),
+    ];
+    for (what, a) in cases {
+        let resp = token_with(&s, &a).await;
+        assert_eq!(resp.status(), 401, "{what}");
+        assert_oauth_error(resp, 401, "invalid_client").await;
+    }
+    // HS256 "signed" with the public key bytes as the secret: the header cannot pick HMAC.
+    let hs = jsonwebtoken::encode(
+        &Header { kid: Some("k1".into()), ..Header::new(Algorithm::HS256) },
+        &with("jti", "h".into(), "h"),
+        &EncodingKey::from_secret(key.jwk.to_string().as_bytes()),
+    )
+    .unwrap();
+    assert_oauth_error(token_with(&s, &hs).await, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn assertion_parameters_must_be_complete_and_of_the_right_type() {
+    let s = TestServer::start().await;
+    let resp = s.post_form("/token", None, &[("grant_type", "client_credentials"), ("client_assertion", "x.y.z")]).await;
+    assert_oauth_error(resp, 400, "invalid_request").await;
+    let form = [("grant_type", "client_credentials"), ("client_assertion_type", "urn:other"), ("client_assertion", "x.y.z")];
+    assert_oauth_error(s.post_form("/token", None, &form).await, 400, "invalid_request").await;
+    let form = [("grant_type", "client_credentials"), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", "garbage")];
+    assert_oauth_error(s.post_form("/token", None, &form).await, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn a_secret_client_cannot_authenticate_with_an_assertion() {
+    let s = TestServer::start().await;
+    let key = client_key("k1");
+    // Registered for client_secret_basic, though it also lists keys.
+    let (id, _) = s.client(json!({"grant_types": ["client_credentials"], "jwks": {"keys": [key.jwk]}})).await;
+    let a = assertion(&key, Some("k1"), json!({"iss": id, "sub": id, "aud": s.url("/token"), "exp": now() + 60, "jti": "x"}));
+    assert_oauth_error(token_with(&s, &a).await, 401, "invalid_client").await;
+}

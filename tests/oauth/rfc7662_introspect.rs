@@ -1,0 +1,90 @@
+//! RFC 7662 token introspection.
+
+use crate::support::{TestServer, assert_oauth_error, jwt_parts};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn an_active_token_shows_its_claims() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let (rs, rs_secret) = s.cc_client().await;
+    let t = s.token(&id, &secret, &[("scope", "write")]).await;
+    // A resource server (another client) introspects.
+    let v = s.introspect(&rs, &rs_secret, &t).await;
+    assert_eq!(v["active"], true);
+    assert_eq!(v["client_id"], id);
+    assert_eq!(v["sub"], id);
+    assert_eq!(v["scope"], "write");
+    assert_eq!(v["iss"], s.issuer);
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["jti"], jwt_parts(&t).1["jti"]);
+}
+
+#[tokio::test]
+async fn garbage_tampered_and_foreign_tokens_are_inactive() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let t = s.token(&id, &secret, &[]).await;
+    let (header, mut claims) = jwt_parts(&t);
+    let sig = t.rsplit('.').next().unwrap();
+
+    claims["scope"] = "read write admin".into();
+    let tampered = format!(
+        "{}.{}.{sig}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    // alg=none, and HS256 keyed with the public key: the header must not pick the algorithm.
+    let mut none_header = header.clone();
+    none_header["alg"] = "none".into();
+    let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(none_header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let mut hs_header = header.clone();
+    hs_header["alg"] = "HS256".into();
+    let hs = format!("{}.{}.{sig}", URL_SAFE_NO_PAD.encode(hs_header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let mut unknown_kid = header.clone();
+    unknown_kid["kid"] = "not-ours".into();
+    let other_kid = format!("{}.{}", URL_SAFE_NO_PAD.encode(unknown_kid.to_string()), t.split_once('.').unwrap().1);
+
+    for bad in ["", "abc", "a.b.c", tampered.as_str(), none.as_str(), hs.as_str(), other_kid.as_str()] {
+        let resp = s.post_form("/introspect", Some((&id, &secret)), &[("token", bad)]).await;
+        if bad.is_empty() {
+            assert_oauth_error(resp, 400, "invalid_request").await;
+            continue;
+        }
+        assert_eq!(resp.status(), 200);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v, json!({"active": false}), "token {bad:.20}");
+    }
+}
+
+#[tokio::test]
+async fn expired_tokens_are_inactive() {
+    let s = TestServer::start_with(|c| c.oauth.clock_skew = Duration::ZERO).await;
+    let (id, secret) = s.client(json!({"grant_types": ["client_credentials"], "access_token_lifetime": 1})).await;
+    let t = s.token(&id, &secret, &[]).await;
+    assert_eq!(s.introspect(&id, &secret, &t).await["active"], true);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(s.introspect(&id, &secret, &t).await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn tokens_of_another_issuer_are_inactive() {
+    let a = TestServer::start().await;
+    let b = TestServer::start().await;
+    let (id, secret) = a.cc_client().await;
+    let t = a.token(&id, &secret, &[]).await;
+    let (bid, bsecret) = b.cc_client().await;
+    assert_eq!(b.introspect(&bid, &bsecret, &t).await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn introspection_requires_client_authentication() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let t = s.token(&id, &secret, &[]).await;
+    assert_oauth_error(s.post_form("/introspect", None, &[("token", &t)]).await, 401, "invalid_client").await;
+    assert_oauth_error(s.post_form("/introspect", Some((&id, "bad")), &[("token", &t)]).await, 401, "invalid_client").await;
+}

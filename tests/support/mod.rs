@@ -1,0 +1,215 @@
+//! Test harness: an in-process server per test, a client factory and OAuth assertions.
+
+#![allow(dead_code)]
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use warden::app::{self, Core, Listeners};
+use warden::config::{Config, Overrides, Role};
+use warden::model::Origin;
+use warden::oauth::clients;
+use warden::oauth::register::metadata::{Policy, RegistrationRequest};
+use warden::secrets::MasterKey;
+use warden::store::Store;
+
+/// A running server. Dropping it stops the server; `stop` waits for a graceful end.
+pub struct TestServer {
+    pub cfg: Config,
+    pub issuer: String,
+    pub addrs: Vec<(Role, SocketAddr)>,
+    pub store: Store,
+    pub master: Arc<MasterKey>,
+    pub http: reqwest::Client,
+    pub dir: Arc<tempfile::TempDir>,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), app::AppError>>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The configuration every test starts from: defaults, loopback port 0, quick key refresh.
+pub fn test_config(data_dir: &Path) -> Config {
+    let overrides = Overrides { data_dir: Some(data_dir.to_path_buf()), roles: None };
+    let mut cfg = Config::load(None, [], &overrides).expect("defaults are valid");
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    cfg.oauth.listen = any;
+    cfg.gateway.listen = any;
+    cfg.admin.listen = any;
+    cfg.oauth.keys.refresh_interval = Duration::from_millis(200);
+    cfg.log.level = "warn".into();
+    cfg
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(edit: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        Self::start_in(dir, edit).await
+    }
+
+    /// Starts on an existing data directory (restart tests).
+    pub async fn start_in(dir: Arc<tempfile::TempDir>, edit: impl FnOnce(&mut Config)) -> TestServer {
+        let mut cfg = test_config(dir.path());
+        let pristine_audience = cfg.oauth.default_audience.clone();
+        edit(&mut cfg);
+        let listeners = Listeners::bind(&cfg).await.unwrap();
+        let addrs = listeners.addrs();
+        if let Some((_, addr)) = addrs.iter().find(|(r, _)| *r == Role::Provider) {
+            // Keep any path the test gave the issuer; take host and port from the listener.
+            let path = url::Url::parse(&cfg.oauth.issuer).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
+            let issuer = format!("http://{addr}{path}");
+            if cfg.oauth.default_audience == pristine_audience {
+                cfg.oauth.default_audience = issuer.clone();
+            }
+            cfg.oauth.issuer = issuer;
+        }
+        let core = Core::open(&cfg, None).await.unwrap();
+        let (store, master) = (core.store.clone(), core.master.clone());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app::run(cfg.clone(), core, listeners, shutdown.clone()));
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let server = TestServer { issuer: cfg.oauth.issuer.clone(), cfg, addrs, store, master, http, dir, shutdown, task: Some(task) };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Some((role, addr)) = self.addrs.first() {
+                let url = if *role == Role::Provider { self.url("/jwks") } else { format!("http://{addr}/healthz") };
+                if self.http.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("server did not become ready");
+    }
+
+    pub fn addr(&self, role: Role) -> SocketAddr {
+        self.addrs.iter().find(|(r, _)| *r == role).expect("role is running").1
+    }
+
+    /// A URL on the provider.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// Stops gracefully and returns the data directory for a restart.
+    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
+        self.shutdown.cancel();
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(20), task).await.expect("shutdown in time").unwrap().unwrap();
+        self.dir.clone()
+    }
+
+    /// Registers a client the way the CLI does; returns (client_id, secret).
+    pub async fn client(&self, spec: serde_json::Value) -> (String, String) {
+        let req: RegistrationRequest = serde_json::from_value(spec).unwrap();
+        let policy = Policy { scopes: None, audiences: None, max_lifetime: Some(self.cfg.oauth.max_access_token_lifetime) };
+        let created = clients::create(&self.store, &self.master, req, &policy, Origin::Operator, None).await.unwrap();
+        (created.client.client_id.0, created.client_secret.unwrap_or_default())
+    }
+
+    /// A client_credentials client with scopes "read write".
+    pub async fn cc_client(&self) -> (String, String) {
+        self.client(serde_json::json!({"grant_types": ["client_credentials"], "scope": "read write", "client_name": "test"})).await
+    }
+
+    /// POSTs a form to a provider path with HTTP Basic credentials.
+    pub async fn post_form(&self, path: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.http.post(self.url(path)).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        req.send().await.unwrap()
+    }
+
+    /// A client-credentials access token.
+    pub async fn token(&self, id: &str, secret: &str, extra: &[(&str, &str)]) -> String {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        let resp = self.post_form("/token", Some((id, secret)), &form).await;
+        assert_eq!(resp.status(), StatusCode::OK, "token request failed");
+        let body: Value = resp.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Introspects with the given client credentials; returns the JSON body.
+    pub async fn introspect(&self, id: &str, secret: &str, token: &str) -> Value {
+        let resp = self.post_form("/introspect", Some((id, secret)), &[("token", token)]).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json().await.unwrap()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+/// Asserts an RFC 6749 §5.2 error: status, `error` code, a description, `no-store`.
+pub async fn assert_oauth_error(resp: reqwest::Response, status: u16, code: &str) -> reqwest::header::HeaderMap {
+    let headers = resp.headers().clone();
+    assert_eq!(resp.status().as_u16(), status, "status for {code}");
+    assert_eq!(headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], code, "body: {body}");
+    let description = body["error_description"].as_str().unwrap_or("");
+    assert!(!description.is_empty(), "error_description present");
+    for leak in ["SELECT", "sqlite", "postgres", "/tmp", "panicked", ".rs:"] {
+        assert!(!description.contains(leak), "internals leak in {description}");
+    }
+    headers
+}
+
+/// The decoded (unverified) parts of a JWT, for inspecting what we issued.
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let mut decode = || -> Value {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let header = decode();
+    let claims = decode();
+    (header, claims)
+}
+
+/// PostgreSQL for tests: `WARDEN_TEST_PG_URL` (default postgres://postgres@127.0.0.1:5432/test).
+/// `None` (with a visible message) when it is unreachable, unless `WARDEN_REQUIRE_PG=1`,
+/// which CI sets: then an unreachable server fails the test.
+pub async fn postgres_url() -> Option<String> {
+    let url = std::env::var("WARDEN_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let reachable = tokio::time::timeout(Duration::from_secs(5), async {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&url).await
+    })
+    .await
+    .is_ok_and(|r| r.is_ok());
+    if reachable {
+        return Some(url);
+    }
+    if std::env::var("WARDEN_REQUIRE_PG").is_ok_and(|v| v == "1") {
+        panic!("PostgreSQL at {url} is unreachable and WARDEN_REQUIRE_PG=1");
+    }
+    eprintln!("SKIPPED: PostgreSQL at {url} is unreachable; set WARDEN_TEST_PG_URL (WARDEN_REQUIRE_PG=1 makes this a failure)");
+    None
+}
+
+/// A fresh, unique PostgreSQL schema name for one test.
+pub fn unique_schema(prefix: &str) -> String {
+    format!("{prefix}_{}", warden::secrets::random_text(6).unwrap().to_lowercase().replace(['-', '_'], "x"))
+}
