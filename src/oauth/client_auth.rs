@@ -70,11 +70,10 @@ fn presented(req: &FormRequest) -> Result<Presented<'_>, OAuthError> {
         return Err(OAuthError::invalid_request("use exactly one client authentication method"));
     }
     let one = found.pop().ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
-    if let (Presented::Basic { id, .. }, Some(param)) = (&one, p.get("client_id")) {
-        if param != id {
+    if let (Presented::Basic { id, .. }, Some(param)) = (&one, p.get("client_id"))
+        && param != id {
             return Err(OAuthError::invalid_request("client_id does not match the authenticated client"));
         }
-    }
     Ok(one)
 }
 

@@ -93,15 +93,23 @@ fn body_rejection(rej: BytesRejection) -> Response {
     no_store((status, Json(body)).into_response())
 }
 
-fn header_str<'h>(h: &'h HeaderMap, name: header::HeaderName) -> Option<&'h str> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Builds the plain request the protocol code takes.
-fn form_request(h: &HeaderMap, peer: SocketAddr, body: Result<Bytes, BytesRejection>) -> Result<FormRequest, Response> {
-    let body = body.map_err(body_rejection)?;
-    let params = Params::parse_form(header_str(h, header::CONTENT_TYPE), &body).map_err(IntoResponse::into_response)?;
+/// Builds the plain request the protocol code takes; a response if the body is unusable.
+fn form_request(h: &HeaderMap, peer: SocketAddr, body: Result<Bytes, BytesRejection>) -> Result<FormRequest, Box<Response>> {
+    let body = body.map_err(|r| Box::new(body_rejection(r)))?;
+    let params = Params::parse_form(header_str(h, header::CONTENT_TYPE), &body).map_err(|e| Box::new(e.into_response()))?;
     Ok(FormRequest { params, authorization: header_str(h, header::AUTHORIZATION).map(str::to_owned), peer: peer.ip() })
+}
+
+/// A JSON success with `no-store`, or the error.
+fn json_no_store(r: Result<impl Serialize, OAuthError>) -> Response {
+    match r {
+        Ok(v) => no_store(Json(v).into_response()),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn metadata_get(State(p): Shared) -> Response {
@@ -112,55 +120,41 @@ async fn metadata_get(State(p): Shared) -> Response {
 
 async fn jwks_get(State(p): Shared) -> Response {
     let max_age = (p.cfg.keys.rotation_delay.as_secs() / 2).min(300);
+    let cache = HeaderValue::from_str(&format!("public, max-age={max_age}")).unwrap_or(HeaderValue::from_static("no-cache"));
     let jwks = p.ring.current().jwks();
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (header::CACHE_CONTROL, HeaderValue::from_str(&format!("public, max-age={max_age}")).unwrap_or(HeaderValue::from_static("no-cache"))),
-        ],
-        jwks.to_string(),
-    )
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json")), (header::CACHE_CONTROL, cache)], jwks.to_string())
         .into_response()
 }
 
 async fn token_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    let req = match form_request(&h, peer, body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    match p.token(&req).await {
-        Ok(t) => no_store(Json(t).into_response()),
-        Err(e) => e.into_response(),
+    match form_request(&h, peer, body) {
+        Ok(req) => json_no_store(p.token(&req).await),
+        Err(resp) => *resp,
     }
 }
 
 async fn introspect_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    let req = match form_request(&h, peer, body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    match p.introspect(&req).await {
-        Ok(r) => no_store(Json(r).into_response()),
-        Err(e) => e.into_response(),
+    match form_request(&h, peer, body) {
+        Ok(req) => json_no_store(p.introspect(&req).await),
+        Err(resp) => *resp,
     }
 }
 
 async fn revoke_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    let req = match form_request(&h, peer, body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    match p.revoke(&req).await {
-        Ok(()) => no_store(StatusCode::OK.into_response()),
-        Err(e) => e.into_response(),
+    match form_request(&h, peer, body) {
+        Ok(req) => match p.revoke(&req).await {
+            Ok(()) => no_store(StatusCode::OK.into_response()),
+            Err(e) => e.into_response(),
+        },
+        Err(resp) => *resp,
     }
 }
 
-fn json_body(h: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
-    let body = body.map_err(body_rejection)?;
+fn json_body(h: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Box<Response>> {
+    let body = body.map_err(|r| Box::new(body_rejection(r)))?;
     let ct = header_str(h, header::CONTENT_TYPE).unwrap_or("");
     if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
-        return Err(OAuthError::invalid_request("the body must be application/json").into_response());
+        return Err(Box::new(OAuthError::invalid_request("the body must be application/json").into_response()));
     }
     Ok(body)
 }
@@ -175,7 +169,7 @@ fn registration_result(r: Result<serde_json::Value, OAuthError>, status: StatusC
 async fn register_post(State(p): Shared, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match json_body(&h, body) {
         Ok(b) => b,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     registration_result(p.register(header_str(&h, header::AUTHORIZATION), &body).await, StatusCode::CREATED)
 }
@@ -187,7 +181,7 @@ async fn registration_get(State(p): Shared, Path(id): Path<String>, h: HeaderMap
 async fn registration_put(State(p): Shared, Path(id): Path<String>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match json_body(&h, body) {
         Ok(b) => b,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     registration_result(p.registration_update(&id, header_str(&h, header::AUTHORIZATION), &body).await, StatusCode::OK)
 }

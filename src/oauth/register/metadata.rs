@@ -94,13 +94,12 @@ pub fn check_client_metadata(
             check_web_url(name, v)?;
         }
     }
-    if let Some(name) = &req.client_name {
-        if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if let Some(name) = &req.client_name
+        && (name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control)) {
             return Err(OAuthError::invalid_client_metadata(
                 "client_name must be 1 to 200 printable characters",
             ));
         }
-    }
     Ok(ClientMetadata {
         client_name: req.client_name,
         redirect_uris,
@@ -270,14 +269,13 @@ pub fn check_scope(scope: Option<&str>, allowed: Option<&[String]>) -> Result<Ve
         if !is_scope_token(s) {
             return Err(OAuthError::invalid_client_metadata(format!("scope \"{s}\" has characters not allowed in a scope")));
         }
-        if let Some(allowed) = allowed {
-            if !allowed.iter().any(|a| a == s) {
+        if let Some(allowed) = allowed
+            && !allowed.iter().any(|a| a == s) {
                 return Err(OAuthError::invalid_client_metadata(format!(
                     "scope \"{s}\" may not be registered dynamically; allowed: {}",
                     allowed.join(" ")
                 )));
             }
-        }
         if !out.iter().any(|o| o == s) {
             out.push(s.to_owned());
         }
@@ -295,13 +293,12 @@ fn check_audience(list: Vec<String>, allowed: Option<&[String]>) -> Result<Vec<S
         if a.is_empty() || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(OAuthError::invalid_client_metadata("audience values must be non-empty and contain no spaces"));
         }
-        if let Some(allowed) = allowed {
-            if !allowed.contains(a) {
+        if let Some(allowed) = allowed
+            && !allowed.contains(a) {
                 return Err(OAuthError::invalid_client_metadata(format!(
                     "audience \"{a}\" may not be registered dynamically"
                 )));
             }
-        }
     }
     Ok(list)
 }
