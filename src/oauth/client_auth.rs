@@ -117,7 +117,18 @@ impl Provider {
         let outcome = match &claimed_id {
             None => Err("no client id"),
             Some(id) => match self.load_client(id).await? {
-                None => Err("unknown client"),
+                None => {
+                    // Same work as a wrong secret, so timing does not tell which ids exist.
+                    let secret = match &presented {
+                        Presented::Basic { secret, .. } => Some(secret.as_str()),
+                        Presented::Post { secret, .. } => Some(*secret),
+                        Presented::Assertion { .. } => None,
+                    };
+                    if let Some(secret) = secret {
+                        self.master.verify_secret(secret, &crate::model::SecretHash([0; 32]));
+                    }
+                    Err("unknown client")
+                }
                 Some(client) => self.check_credentials(&client, &presented).await?.map(|()| client),
             },
         };

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 /// Client metadata as sent (RFC 7591 §2 names; unknown members are ignored as §2 requires).
 /// Field meanings are those of RFC 7591 §2 and RFC 7592 §2.2.
+/// It may carry a client secret, so it has no `Debug`.
 #[allow(missing_docs)]
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct RegistrationRequest {
     pub redirect_uris: Option<Vec<String>>,

@@ -5,8 +5,8 @@ mod client_credentials;
 use super::{FormRequest, OAuthError, Provider};
 use serde::Serialize;
 
-/// RFC 6749 §5.1 successful response.
-#[derive(Debug, Serialize)]
+/// RFC 6749 §5.1 successful response. Carries a bearer token, so it has no `Debug`.
+#[derive(Serialize)]
 pub struct TokenResponse {
     /// The access token (a JWT, RFC 9068).
     pub access_token: String,
