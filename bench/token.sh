@@ -129,7 +129,7 @@ run() {
     awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$clk_tck" \
         'BEGIN { printf "%.0f\n", 100 * (b - a) / hz / (t1 - t0) }' >"$tmp/$name.cpu"
     awk -v a="$c0" -v b="$c1" -v hz="$clk_tck" -v n="$(field requests "$tmp/$name.out")" \
-        'BEGIN { printf "%.1f\n", n > 0 ? 1e6 * (b - a) / hz / n : 0 }' >"$tmp/$name.cpureq"
+        'BEGIN { printf "%.1f\n", (n > 0 ? 1e6 * (b - a) / hz / n : 0) }' >"$tmp/$name.cpureq"
 }
 
 run token token /token
@@ -138,7 +138,7 @@ run metadata get /.well-known/oauth-authorization-server
 
 # --- report ---------------------------------------------------------------------------------
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 base_rps="$(field rps "$tmp/metadata.out")"
 base_p99="$(field p99_us "$tmp/metadata.out")"
 rss_kb="$(awk '/^VmRSS/ { print $2 }' "/proc/$warden_pid/status")"

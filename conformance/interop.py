@@ -11,7 +11,8 @@ Started by conformance/run.sh, which runs the server and creates the client. Arg
   --scope S           the client's registered scopes (space-separated)
   --audience A        the client's registered audience
 
-Prints one line per check and, last, `N passed, M failed`; exits 1 if any check failed.
+Prints one line per check (`ok`/`FAIL`; `note` lines are informational and not counted)
+and, last, `N passed, M failed`; exits 1 if any check failed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import traceback
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from jwcrypto import jwk, jws, jwt
 
 # RFC 7517/7518 members that only a private (or symmetric) key has.
@@ -87,6 +89,14 @@ def verify(token: str, jwks_doc: dict) -> dict:
     return json.loads(t.claims)
 
 
+def warden_keys(warden: str) -> list[dict]:
+    """`warden keys list --json` on the server's data dir (inherited WARDEN_DATA_DIR)."""
+    out = subprocess.run([warden, "keys", "list", "--json"], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise AssertionError(f"warden keys list: rc={out.returncode} stderr={out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--warden", required=True)
@@ -126,6 +136,12 @@ def run(c: Checks, args: argparse.Namespace) -> None:
         c.check(f"metadata: {ep}", meta.get(ep) == issuer + path, meta.get(ep))
     c.check("metadata: client_credentials in grant_types_supported",
             "client_credentials" in meta.get("grant_types_supported", []), meta.get("grant_types_supported"))
+    # Informational, not counted: Authlib's own RFC 8414 validator on the document.
+    try:
+        AuthorizationServerMetadata(meta).validate()
+        print("note  Authlib's RFC 8414 validator accepts the metadata")
+    except Exception as e:  # noqa: BLE001
+        print(f"note  Authlib's RFC 8414 validator rejects the metadata (not counted): {e}")
     token_url, jwks_url = meta["token_endpoint"], meta["jwks_uri"]
     introspect_url, revoke_url = meta["introspection_endpoint"], meta["revocation_endpoint"]
 
@@ -220,12 +236,24 @@ def run(c: Checks, args: argparse.Namespace) -> None:
     c.check("introspect: tampered token is inactive and says only active=false", info == {"active": False}, info)
 
     # --- (d) key rotation while the server runs ------------------------------------------
+    keys_before = warden_keys(args.warden)
+    c.check("rotate: `warden keys list` shows the token's kid as the active key",
+            [k["kid"] for k in keys_before if k["state"] == "active"] == [old_kid], keys_before)
+    # Key times have one-second resolution. A key rotated in the same second as its
+    # predecessor's activation either tied with it (older builds: the random kids decided which
+    # one signed) or activates one second later (newer builds). Rotate in a later second, so
+    # that with rotation_delay=0s the new key must sign at once.
+    newest = max(k["activate_at"] for k in keys_before)
+    while time.time() < newest + 1.05:
+        time.sleep(0.05)
     out = subprocess.run([args.warden, "keys", "rotate", "--alg", "ES256", "--json"],
                          capture_output=True, text=True, timeout=60)
     c.check("rotate: `warden keys rotate --json` exits 0", out.returncode == 0,
             f"rc={out.returncode} stderr={out.stderr.strip()}", fatal=True)
-    new_kid = json.loads(out.stdout)["kid"]
+    rotated = json.loads(out.stdout)
+    new_kid = rotated["kid"]
     c.check("rotate: the new kid differs from the signing one", new_kid != old_kid, (new_kid, old_kid))
+    c.check("rotate: with rotation_delay=0s the new key activates now", rotated["activate_at"] <= time.time(), rotated)
 
     deadline = time.monotonic() + 15
     while True:
@@ -244,6 +272,9 @@ def run(c: Checks, args: argparse.Namespace) -> None:
     c.check("rotate: Authlib obtains a token after rotation", bool(new_token), tok2, fatal=True)
     c.check("rotate: the new token is signed with the NEW kid", header_of(new_token).get("kid") == new_kid,
             (header_of(new_token), new_kid))
+    states = {k["kid"]: k["state"] for k in warden_keys(args.warden)}
+    c.check("rotate: `warden keys list` agrees: new key active, old key retiring",
+            states == {new_kid: "active", old_kid: "retiring"}, states)
     try:
         claims2 = verify(new_token, jwks_doc)
         c.check("rotate: jwcrypto verifies the new token", True)

@@ -14,7 +14,7 @@ mod ring;
 mod verify;
 
 pub use keys::{Alg, SigningKey, generate_key_record, jwk_thumbprint};
-pub use ring::{KeyRing, RingState};
+pub use ring::{KeyRing, RingState, is_published, signing_record};
 pub use verify::{Expectations, KeyLookup, VerificationKey, client_jwks, verify};
 
 /// Errors of signing and verification. The variants name what is wrong; none carries key

@@ -15,6 +15,21 @@ use crate::secrets::MasterKey;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+/// Whether a stored key is published (in JWKS, trusted) at `now`.
+pub fn is_published(r: &SigningKeyRecord, now: i64) -> bool {
+    r.publish_until.is_none_or(|t| t > now)
+}
+
+/// The record that signs for `alg` at `now`: the published key with the latest
+/// `activate_at <= now`; ties (same second) go to the later `created_at`, then the greater
+/// kid, so every node and the CLI pick the same key.
+pub fn signing_record(records: &[SigningKeyRecord], alg: Alg, now: i64) -> Option<&SigningKeyRecord> {
+    records
+        .iter()
+        .filter(|r| r.alg == alg.as_str() && r.activate_at <= now && is_published(r, now))
+        .max_by(|a, b| (a.activate_at, a.created_at, &a.kid).cmp(&(b.activate_at, b.created_at, &b.kid)))
+}
+
 /// One consistent view of the keys.
 #[derive(Default)]
 pub struct RingState {
@@ -34,15 +49,13 @@ impl RingState {
         now: i64,
         previous: &RingState,
     ) -> Result<RingState, JoseError> {
-        let published: Vec<&SigningKeyRecord> =
-            records.iter().filter(|r| r.publish_until.is_none_or(|t| t > now)).collect();
+        let published: Vec<&SigningKeyRecord> = records.iter().filter(|r| is_published(r, now)).collect();
         let mut next_change: Option<i64> = None;
         let mut note = |t: i64| {
             if t > now {
                 next_change = Some(next_change.map_or(t, |n| n.min(t)));
             }
         };
-        let mut current: HashMap<Alg, &SigningKeyRecord> = HashMap::new();
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
         for r in &published {
@@ -50,7 +63,9 @@ impl RingState {
             if let Some(t) = r.publish_until {
                 note(t);
             }
-            let Some(alg) = Alg::parse(&r.alg) else { continue };
+            if Alg::parse(&r.alg).is_none() {
+                continue;
+            }
             let vk = previous
                 .verifiers
                 .get(r.kid.as_str())
@@ -59,16 +74,9 @@ impl RingState {
                 .unwrap_or_else(|| VerificationKey::from_jwk(&r.public_jwk).map(Arc::new))?;
             verifiers.insert(r.kid.0.clone(), vk);
             jwks.push(r.public_jwk.clone());
-            if r.activate_at <= now {
-                let newer = current.get(&alg).is_none_or(|c| {
-                    (r.activate_at, r.created_at) > (c.activate_at, c.created_at)
-                });
-                if newer {
-                    current.insert(alg, r);
-                }
-            }
         }
         let mut signers = HashMap::new();
+        let current = Alg::ALL.into_iter().filter_map(|alg| signing_record(records, alg, now).map(|r| (alg, r)));
         for (alg, r) in current {
             let key = match previous.signers.get(&alg).filter(|k| k.kid == r.kid) {
                 Some(k) => k.clone(),
@@ -125,5 +133,43 @@ impl KeyRing {
         let next = Arc::new(RingState::build(records, master, now, &self.current())?);
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = next.clone();
         Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::generate_key_record;
+
+    #[test]
+    fn the_ring_and_the_listing_rule_agree_on_ties() {
+        let master = MasterKey::from_bytes(&[3; 32]);
+        let a = generate_key_record(Alg::ES256, &master, 100, 100).unwrap();
+        let b = generate_key_record(Alg::ES256, &master, 100, 100).unwrap();
+        for records in [vec![a.clone(), b.clone()], vec![b.clone(), a.clone()]] {
+            let expected = if a.kid > b.kid { &a.kid } else { &b.kid };
+            assert_eq!(&signing_record(&records, Alg::ES256, 100).unwrap().kid, expected);
+            let ring = RingState::build(&records, &master, 100, &RingState::default()).unwrap();
+            assert_eq!(&ring.signer(Alg::ES256).unwrap().kid, expected, "order of records does not matter");
+        }
+    }
+
+    #[test]
+    fn future_keys_are_published_but_do_not_sign_and_expired_keys_vanish() {
+        let master = MasterKey::from_bytes(&[3; 32]);
+        let mut old = generate_key_record(Alg::ES256, &master, 10, 10).unwrap();
+        old.publish_until = Some(200);
+        let next = generate_key_record(Alg::ES256, &master, 50, 100).unwrap();
+        let records = vec![old.clone(), next.clone()];
+        let at_60 = RingState::build(&records, &master, 60, &RingState::default()).unwrap();
+        assert_eq!(at_60.signer(Alg::ES256).unwrap().kid, old.kid);
+        assert!(at_60.find(Some(next.kid.as_str()), Alg::ES256).is_some(), "published early");
+        assert_eq!(at_60.next_change, Some(100));
+        let at_150 = RingState::build(&records, &master, 150, &at_60).unwrap();
+        assert_eq!(at_150.signer(Alg::ES256).unwrap().kid, next.kid);
+        assert!(at_150.find(Some(old.kid.as_str()), Alg::ES256).is_some(), "old key still verifies");
+        let at_200 = RingState::build(&records, &master, 200, &at_150).unwrap();
+        assert!(at_200.find(Some(old.kid.as_str()), Alg::ES256).is_none());
+        assert!(!at_200.jwks().contains(old.kid.as_str()));
     }
 }

@@ -94,17 +94,15 @@ pub fn describe(records: &[SigningKeyRecord], now: i64) -> Vec<KeyInfo> {
     records
         .iter()
         .map(|r| {
-            let published = r.publish_until.is_none_or(|t| t > now);
-            let newest_active = records
-                .iter()
-                .filter(|o| o.alg == r.alg && o.activate_at <= now && o.publish_until.is_none_or(|t| t > now))
-                .max_by_key(|o| (o.activate_at, o.created_at))
-                .is_some_and(|o| o.kid == r.kid);
+            let published = jose::is_published(r, now);
+            let signs = Alg::parse(&r.alg)
+                .and_then(|alg| jose::signing_record(records, alg, now))
+                .is_some_and(|s| s.kid == r.kid);
             let state = if !published {
                 "expired"
             } else if r.activate_at > now {
                 "next"
-            } else if newest_active {
+            } else if signs {
                 "active"
             } else {
                 "retiring"
