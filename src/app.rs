@@ -76,6 +76,20 @@ impl Listeners {
         Ok(Listeners(out))
     }
 
+    /// With `provider.listen` on port 0 and the issuer left at its default, the issuer (and the
+    /// default audience) follow the port the system picked.
+    pub fn adopt_ephemeral_ports(&self, cfg: &mut Config) {
+        let Some((_, bound)) = self.addrs().into_iter().find(|(r, _)| *r == Role::Provider) else { return };
+        let default_issuer = format!("http://{}", cfg.oauth.listen);
+        if cfg.oauth.listen.port() == 0 && cfg.oauth.issuer == default_issuer {
+            let issuer = format!("http://{bound}");
+            if cfg.oauth.default_audience == default_issuer {
+                cfg.oauth.default_audience = issuer.clone();
+            }
+            cfg.oauth.issuer = issuer;
+        }
+    }
+
     /// The bound addresses.
     pub fn addrs(&self) -> Vec<(Role, SocketAddr)> {
         self.0.iter().filter_map(|(r, l)| l.local_addr().ok().map(|a| (*r, a))).collect()

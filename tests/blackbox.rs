@@ -18,14 +18,14 @@ fn warden(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn json_out(o: &Output) -> Value {
-    assert!(o.status.success(), "command failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "command failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 #[test]
 fn help_shows_examples_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["--help"][..], &["serve", "--help"], &["client", "create", "--help"], &["keys", "rotate", "--help"], &["config", "check", "--help"], &["registration-token", "create", "--help"]] {
+    for args in [&["--help"][..], &["serve", "--help"], &["client", "create", "--help"], &["keys", "rotate", "--help"], &["config", "check", "--help"], &["registration-token", "create", "--help"], &["resource", "create", "--help"]] {
         let o = warden(dir.path(), args);
         assert!(o.status.success());
         assert!(String::from_utf8_lossy(&o.stdout).contains("Example"), "{args:?}");
@@ -58,6 +58,22 @@ fn client_lifecycle_with_json_output() {
     assert!(!gone.status.success());
     assert!(String::from_utf8_lossy(&gone.stderr).contains("no client"));
     assert!(gone.stdout.is_empty(), "errors go to stderr only");
+}
+
+#[test]
+fn resources_are_managed_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let r = json_out(&warden(d, &["resource", "create", "--audience", "https://api.example", "--name", "API", "--access-token-lifetime", "5m", "--json"]));
+    assert_eq!(r["audience"], "https://api.example");
+    assert_eq!(r["access_token_lifetime"], 300);
+    let dup = warden(d, &["resource", "create", "--audience", "https://api.example"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("exists"));
+    let list = json_out(&warden(d, &["resource", "list", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    json_out(&warden(d, &["resource", "delete", "https://api.example", "--json"]));
+    assert_eq!(json_out(&warden(d, &["resource", "list", "--json"])).as_array().unwrap().len(), 0);
 }
 
 #[test]
@@ -105,19 +121,28 @@ fn config_check_reports_every_error() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Reads the server's stderr until it says where the provider listens (it binds port 0
+/// itself, so no other test can take the port in between).
+fn provider_url(stderr: &mut impl std::io::BufRead, seen: &mut String) -> String {
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if let Some(rest) = line.split("provider listening on ").nth(1) {
+            return rest.split_whitespace().next().unwrap().to_owned();
+        }
+        line.clear();
+    }
+    panic!("the server exited before listening: {seen}");
 }
 
 #[tokio::test]
 async fn the_cli_works_beside_a_running_server_which_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let port = free_port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["serve", "--role", "provider"])
         .env("WARDEN_DATA_DIR", d)
-        .env("WARDEN_PROVIDER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("WARDEN_PROVIDER__LISTEN", "127.0.0.1:0")
         .env("WARDEN_KEYS__ROTATION_DELAY", "0s")
         .env("WARDEN_KEYS__REFRESH_INTERVAL", "200ms")
         .env_remove("WARDEN_MASTER_KEY")
@@ -125,17 +150,12 @@ async fn the_cli_works_beside_a_running_server_which_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let mut stderr_reader = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut stderr = String::new();
+    let base = provider_url(&mut stderr_reader, &mut stderr);
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..200 {
-        if http.get(format!("{base}/jwks")).send().await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(ready, "server started");
+    let meta: Value = http.get(format!("{base}/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(meta["issuer"], base, "the issuer follows the port the system picked");
 
     let created = json_out(&warden(d, &["client", "create", "--name", "x", "--json"]));
     let (id, secret) = (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
@@ -182,9 +202,8 @@ async fn the_cli_works_beside_a_running_server_which_stops_on_sigterm() {
         panic!("server did not stop on SIGTERM")
     });
     assert!(status.success(), "clean exit on SIGTERM");
-    let mut stderr = String::new();
     use std::io::Read;
-    server.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    stderr_reader.read_to_string(&mut stderr).unwrap();
     assert!(stderr.contains("listening on http://127.0.0.1"), "prints where it listens: {stderr}");
     assert!(stderr.contains("data in"), "prints where its data is");
     assert!(stderr.contains("master key"), "warns about the new master key file");

@@ -1,13 +1,13 @@
 //! Command implementations. The CLI is the binary's edge, so errors are `anyhow` here, as in
 //! `main.rs`; everything below it has typed errors.
 
-use super::{ClientCommand, Cli, Command, ConfigCommand, CreateArgs, KeysCommand, RegistrationTokenCommand};
+use super::{ClientCommand, Cli, Command, ConfigCommand, CreateArgs, KeysCommand, RegistrationTokenCommand, ResourceCommand};
 use crate::app::{self, Core, Listeners};
 use crate::config::{Config, Overrides};
 use crate::jose::Alg;
 use crate::model::{Client, ClientId, Origin, unix_now};
 use crate::oauth::register::metadata::{Policy, RegistrationRequest};
-use crate::oauth::{clients, keys, register};
+use crate::oauth::{clients, keys, register, resources};
 use crate::secrets::{KeySource, MASTER_KEY_ENV};
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
@@ -62,14 +62,20 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
             let core = open(&cfg).await?;
             registration_token_command(&cli, &cfg, &core, cmd).await
         }
+        Command::Resource(cmd) => {
+            let cfg = load_config(&cli, None)?;
+            let core = open(&cfg).await?;
+            resource_command(&cli, &cfg, &core, cmd).await
+        }
     }
 }
 
 async fn serve(cli: &Cli, roles: Option<Vec<crate::config::Role>>) -> anyhow::Result<()> {
-    let cfg = load_config(cli, roles)?;
+    let mut cfg = load_config(cli, roles)?;
     crate::telemetry::init(&cfg.log);
     let core = open(&cfg).await?;
     let listeners = Listeners::bind(&cfg).await?;
+    listeners.adopt_ephemeral_ports(&mut cfg);
     eprintln!("warden {} — data in {} ({})", env!("CARGO_PKG_VERSION"), cfg.data_dir.display(), core.store.backend);
     for (role, addr) in listeners.addrs() {
         let extra = match role {
@@ -328,6 +334,44 @@ async fn registration_token_command(cli: &Cli, cfg: &Config, core: &Core, cmd: &
                     other => other.into(),
                 })?;
             print(cli.json, &json!({"id": id, "revoked": true}), || format!("revoked initial access token {id}"));
+        }
+    }
+    Ok(())
+}
+
+async fn resource_command(cli: &Cli, cfg: &Config, core: &Core, cmd: &ResourceCommand) -> anyhow::Result<()> {
+    let oauth_err = |e: crate::oauth::OAuthError| anyhow!("{}", e.description);
+    match cmd {
+        ResourceCommand::Create { audience, name, access_token_lifetime } => {
+            let r = resources::create(&core.store, audience, name.clone(), *access_token_lifetime, cfg.oauth.max_access_token_lifetime)
+                .await
+                .map_err(oauth_err)?;
+            print(cli.json, &serde_json::to_value(&r)?, || {
+                format!(
+                    "resource {} registered{}",
+                    r.audience,
+                    r.access_token_lifetime.map_or(String::new(), |l| format!("; its tokens live at most {l}s"))
+                )
+            });
+        }
+        ResourceCommand::List => {
+            let all = core.store.catalog.resources().await?;
+            print(cli.json, &serde_json::to_value(&all)?, || {
+                let mut out = format!("{:<40} {:<20} {}", "AUDIENCE", "NAME", "TOKEN LIFETIME");
+                for r in &all {
+                    out.push_str(&format!(
+                        "\n{:<40} {:<20} {}",
+                        r.audience,
+                        r.name.as_deref().unwrap_or("-"),
+                        r.access_token_lifetime.map_or("(client or default)".into(), |l| format!("{l}s"))
+                    ));
+                }
+                out
+            });
+        }
+        ResourceCommand::Delete { audience } => {
+            resources::delete(&core.store, audience).await.map_err(oauth_err)?;
+            print(cli.json, &json!({"audience": audience, "deleted": true}), || format!("deleted resource {audience}"));
         }
     }
     Ok(())

@@ -50,6 +50,33 @@ enum Command {
     /// Manage initial access tokens for dynamic client registration (RFC 7591).
     #[command(subcommand)]
     RegistrationToken(RegistrationTokenCommand),
+    /// Manage protected resources (APIs) and their access-token policy.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ResourceCommand {
+    /// Register an API by its audience; tokens for it live at most --access-token-lifetime.
+    #[command(after_help = "Example:\n  warden resource create --audience https://api.example.com --name Payments \\\n    --access-token-lifetime 5m --json")]
+    Create {
+        /// The audience (`aud`) value, an absolute URI.
+        #[arg(long)]
+        audience: String,
+        /// Human-readable name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Longest lifetime of access tokens for this API, e.g. 5m.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        access_token_lifetime: Option<std::time::Duration>,
+    },
+    /// List resources.
+    List,
+    /// Delete a resource.
+    Delete {
+        /// The audience value.
+        audience: String,
+    },
 }
 
 #[derive(Args, Debug)]

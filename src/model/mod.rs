@@ -174,3 +174,19 @@ pub struct AccessTokenClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 }
+
+/// A protected resource (an API) that access tokens are issued for, identified by its
+/// audience value (RFC 8707 resource indicator). Lets operators set per-API token policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    /// The `aud` value, usually the API's base URL.
+    pub audience: String,
+    /// Human-readable name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Longest lifetime (seconds) of access tokens for this resource; `None`: no own limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_lifetime: Option<u64>,
+    /// Creation time (unix seconds).
+    pub created_at: i64,
+}

@@ -1,4 +1,4 @@
-//! Client records: the in-memory cache the token endpoint reads through, and the operator
+//! Client records: the cached lookup the token endpoint reads through, and the operator
 //! operations (create, rotate secret, delete) shared by the CLI and, later, the admin API.
 
 use super::register::metadata::{Policy, RegistrationRequest, check_client_metadata};
@@ -6,50 +6,7 @@ use super::{OAuthError, Provider};
 use crate::model::{Client, ClientId, Origin, unix_now};
 use crate::secrets::{self, MasterKey};
 use crate::store::{Store, StoreError};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
-
-type Entry = (Instant, Option<Arc<Client>>);
-
-/// Clients by id for `ttl`, unknown ids included, so a burst of token requests costs one
-/// database read per client per `ttl`. Changes made by this process invalidate at once;
-/// changes made by another process (the CLI, another node) show within `ttl`.
-pub(super) struct ClientCache {
-    ttl: Duration,
-    map: RwLock<HashMap<ClientId, Entry>>,
-}
-
-const MAX_CACHED: usize = 50_000;
-
-impl ClientCache {
-    pub(super) fn new(ttl: Duration) -> Self {
-        Self { ttl, map: RwLock::new(HashMap::new()) }
-    }
-
-    fn get(&self, id: &str) -> Option<Option<Arc<Client>>> {
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        let (at, c) = map.get(&ClientId(id.to_owned()))?;
-        (at.elapsed() < self.ttl).then(|| c.clone())
-    }
-
-    fn put(&self, id: &str, c: Option<Arc<Client>>) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_CACHED {
-            map.clear();
-        }
-        map.insert(ClientId(id.to_owned()), (Instant::now(), c));
-    }
-
-    pub(super) fn invalidate(&self, id: &ClientId) {
-        self.map.write().unwrap_or_else(|p| p.into_inner()).remove(id);
-    }
-
-    pub(super) fn sweep(&self) {
-        let ttl = self.ttl;
-        self.map.write().unwrap_or_else(|p| p.into_inner()).retain(|_, (at, _)| at.elapsed() < ttl);
-    }
-}
+use std::sync::Arc;
 
 impl Provider {
     /// The client with this id, through the cache.
@@ -64,7 +21,7 @@ impl Provider {
 
     /// Forgets a cached client after this process changed it.
     pub(super) fn forget_client(&self, id: &ClientId) {
-        self.clients.invalidate(id);
+        self.clients.invalidate(id.as_str());
     }
 }
 

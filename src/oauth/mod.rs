@@ -11,6 +11,7 @@
 //! | `POST /register`, `GET/PUT/DELETE /register/{id}` | RFC 7591, RFC 7592 | `register/` |
 //! | `GET /jwks`, `GET /.well-known/*` | RFC 7517, RFC 8414, OIDC Discovery | `discovery.rs` |
 
+mod cache;
 mod client_auth;
 pub mod clients;
 mod discovery;
@@ -20,6 +21,7 @@ mod introspect;
 pub mod keys;
 mod params;
 pub mod register;
+pub mod resources;
 mod revoke;
 mod throttle;
 mod token;
@@ -237,7 +239,8 @@ pub struct Provider {
     pub master: Arc<MasterKey>,
     /// Signing and verification keys.
     pub ring: Arc<KeyRing>,
-    clients: clients::ClientCache,
+    clients: cache::TtlCache<crate::model::Client>,
+    resources: cache::TtlCache<crate::model::Resource>,
     throttle: throttle::Throttle,
 }
 
@@ -246,7 +249,8 @@ impl Provider {
     /// ([`keys::ensure`]).
     pub fn new(cfg: Config, store: Store, master: Arc<MasterKey>, ring: Arc<KeyRing>) -> Self {
         Self {
-            clients: clients::ClientCache::new(cfg.client_cache_ttl),
+            clients: cache::TtlCache::new(cfg.client_cache_ttl),
+            resources: cache::TtlCache::new(cfg.client_cache_ttl),
             throttle: throttle::Throttle::new(
                 cfg.auth_failure_window,
                 cfg.auth_failures_per_client,
@@ -263,5 +267,6 @@ impl Provider {
     pub fn sweep(&self) {
         self.throttle.sweep();
         self.clients.sweep();
+        self.resources.sweep();
     }
 }

@@ -14,7 +14,7 @@ mod postgres;
 #[doc(hidden)]
 pub mod suite;
 
-use crate::model::{Client, ClientId, InitialAccessToken, SecretHash, SigningKeyRecord};
+use crate::model::{Client, ClientId, InitialAccessToken, Resource, SecretHash, SigningKeyRecord};
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
@@ -117,6 +117,15 @@ pub trait Catalog: Send + Sync {
     async fn initial_access_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError>;
     /// Marks a token revoked; `NotFound` if there is no such unrevoked token.
     async fn revoke_initial_access_token(&self, id: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Inserts a resource; `Conflict` if the audience is taken.
+    async fn insert_resource(&self, r: &Resource) -> Result<(), StoreError>;
+    /// Loads one resource by audience.
+    async fn resource(&self, audience: &str) -> Result<Option<Resource>, StoreError>;
+    /// All resources, oldest first.
+    async fn resources(&self) -> Result<Vec<Resource>, StoreError>;
+    /// Deletes a resource; `NotFound` if it did not exist.
+    async fn delete_resource(&self, audience: &str) -> Result<(), StoreError>;
 }
 
 /// Ephemeral records with an expiry. Expired artifacts are invisible to every read even
@@ -234,7 +243,10 @@ fn migrator(files: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migra
 /// The migration list per backend; a unit test checks both have the same versions.
 macro_rules! migrations {
     ($backend:literal) => {
-        &[(1, "init", include_str!(concat!("../../migrations/", $backend, "/0001_init.sql")))]
+        &[
+            (1, "init", include_str!(concat!("../../migrations/", $backend, "/0001_init.sql"))),
+            (2, "resources", include_str!(concat!("../../migrations/", $backend, "/0002_resources.sql"))),
+        ]
     };
 }
 pub(crate) use migrations;

@@ -1,7 +1,7 @@
 //! The multi-node backend: PostgreSQL (and protocol-compatible databases).
 
 use super::{ArtifactKind, Config, StoreError, sql};
-use crate::model::{Client, ClientId, InitialAccessToken, SecretHash, SigningKeyRecord};
+use crate::model::{Client, ClientId, InitialAccessToken, Resource, SecretHash, SigningKeyRecord};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use std::str::FromStr;

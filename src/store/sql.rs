@@ -6,7 +6,7 @@
 
 use super::StoreError;
 use crate::model::{
-    Client, ClientId, ClientMetadata, InitialAccessToken, Kid, Origin, SecretHash,
+    Client, ClientId, ClientMetadata, InitialAccessToken, Kid, Origin, Resource, SecretHash,
     SigningKeyRecord,
 };
 
@@ -39,6 +39,14 @@ pub(super) const SELECT_IATS: &str = "SELECT id, token_hash, description, create
 pub(super) const REVOKE_IAT: &str =
     "UPDATE initial_access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
 
+pub(super) const INSERT_RESOURCE: &str = "INSERT INTO resources (audience, name, \
+    access_token_lifetime, created_at) VALUES ($1, $2, $3, $4)";
+pub(super) const SELECT_RESOURCE: &str = "SELECT audience, name, access_token_lifetime, \
+    created_at FROM resources WHERE audience = $1";
+pub(super) const SELECT_RESOURCES: &str = "SELECT audience, name, access_token_lifetime, \
+    created_at FROM resources ORDER BY created_at, audience";
+pub(super) const DELETE_RESOURCE: &str = "DELETE FROM resources WHERE audience = $1";
+
 pub(super) const PUT_ARTIFACT: &str = "INSERT INTO artifacts (kind, id, payload, expires_at, \
     grant_id, consumed_at) VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (kind, id) DO UPDATE \
     SET payload = excluded.payload, expires_at = excluded.expires_at, \
@@ -65,6 +73,12 @@ pub(super) type ClientRow =
     (String, String, Option<Vec<u8>>, Option<Vec<u8>>, String, i64, i64);
 pub(super) type KeyRow = (String, String, Vec<u8>, String, i64, i64, Option<i64>);
 pub(super) type IatRow = (String, Vec<u8>, String, i64, Option<i64>, Option<i64>);
+pub(super) type ResourceRow = (String, Option<String>, Option<i64>, i64);
+
+pub(super) fn resource_from_row(r: ResourceRow) -> Resource {
+    let (audience, name, lifetime, created_at) = r;
+    Resource { audience, name, access_token_lifetime: lifetime.map(|l| l.max(0) as u64), created_at }
+}
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
@@ -274,6 +288,40 @@ macro_rules! impl_sql_store {
             ) -> Result<(), StoreError> {
                 let done =
                     sqlx::query(sql::REVOKE_IAT).bind(now).bind(id).execute(&self.pool).await?;
+                if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn insert_resource(&self, r: &Resource) -> Result<(), StoreError> {
+                sqlx::query(sql::INSERT_RESOURCE)
+                    .bind(r.audience.as_str())
+                    .bind(r.name.as_deref())
+                    .bind(r.access_token_lifetime.map(|l| l.min(i64::MAX as u64) as i64))
+                    .bind(r.created_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn resource(&self, audience: &str) -> Result<Option<Resource>, StoreError> {
+                Ok(sqlx::query_as::<_, sql::ResourceRow>(sql::SELECT_RESOURCE)
+                    .bind(audience)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(sql::resource_from_row))
+            }
+
+            async fn resources(&self) -> Result<Vec<Resource>, StoreError> {
+                Ok(sqlx::query_as::<_, sql::ResourceRow>(sql::SELECT_RESOURCES)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(sql::resource_from_row)
+                    .collect())
+            }
+
+            async fn delete_resource(&self, audience: &str) -> Result<(), StoreError> {
+                let done =
+                    sqlx::query(sql::DELETE_RESOURCE).bind(audience).execute(&self.pool).await?;
                 if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
             }
         }

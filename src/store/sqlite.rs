@@ -1,7 +1,7 @@
 //! The embedded default backend: one SQLite file in WAL mode.
 
 use super::{ArtifactKind, StoreError, sql};
-use crate::model::{Client, ClientId, InitialAccessToken, SecretHash, SigningKeyRecord};
+use crate::model::{Client, ClientId, InitialAccessToken, Resource, SecretHash, SigningKeyRecord};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::time::Duration;

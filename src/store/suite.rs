@@ -5,7 +5,7 @@
 use super::{ArtifactKind, Store, StoreError};
 use crate::model::{
     AuthMethod, Client, ClientId, ClientMetadata, GrantType, InitialAccessToken, Kid, Origin,
-    SecretHash, SigningKeyRecord,
+    Resource, SecretHash, SigningKeyRecord,
 };
 
 fn client(id: &str, now: i64) -> Client {
@@ -54,6 +54,7 @@ pub async fn run(store: &Store) {
     clients(store).await;
     signing_keys(store).await;
     initial_access_tokens(store).await;
+    resources(store).await;
     artifacts(store).await;
     consume_is_atomic(store).await;
 }
@@ -135,6 +136,25 @@ async fn initial_access_tokens(store: &Store) {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].revoked_at, Some(50));
     assert!(!all[0].is_usable(60));
+}
+
+async fn resources(store: &Store) {
+    let c = store.catalog.as_ref();
+    let api = Resource {
+        audience: "https://api.example".into(),
+        name: Some("API".into()),
+        access_token_lifetime: Some(300),
+        created_at: 7,
+    };
+    c.insert_resource(&api).await.unwrap();
+    assert!(matches!(c.insert_resource(&api).await, Err(StoreError::Conflict)));
+    let other = Resource { audience: "urn:other".into(), name: None, access_token_lifetime: None, created_at: 8 };
+    c.insert_resource(&other).await.unwrap();
+    assert_eq!(c.resource("https://api.example").await.unwrap(), Some(api.clone()));
+    assert_eq!(c.resources().await.unwrap(), vec![api, other]);
+    c.delete_resource("urn:other").await.unwrap();
+    assert!(matches!(c.delete_resource("urn:other").await, Err(StoreError::NotFound)));
+    assert_eq!(c.resource("urn:other").await.unwrap(), None);
 }
 
 async fn artifacts(store: &Store) {

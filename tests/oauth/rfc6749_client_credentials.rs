@@ -104,3 +104,35 @@ async fn configured_es_alternatives_sign_access_tokens() {
         assert_eq!(jwks["keys"][0]["alg"], alg);
     }
 }
+
+#[tokio::test]
+async fn a_registered_resource_shortens_the_lifetime_of_its_tokens() {
+    let s = TestServer::start().await;
+    let max = s.cfg.oauth.max_access_token_lifetime;
+    warden::oauth::resources::create(&s.store, "https://payments.example", None, Some(std::time::Duration::from_secs(60)), max)
+        .await
+        .unwrap();
+    let (id, secret) = s
+        .client(json!({"grant_types": ["client_credentials"], "audience": ["https://payments.example", "https://reports.example"]}))
+        .await;
+    let expires = |v: Value| v["expires_in"].as_u64().unwrap();
+    let get = |form: Vec<(&'static str, &'static str)>| {
+        let (id, secret) = (id.clone(), secret.clone());
+        let s = &s;
+        async move { s.post_form("/token", Some((&id, &secret)), &form).await.json::<Value>().await.unwrap() }
+    };
+    assert_eq!(expires(get(vec![("grant_type", "client_credentials")]).await), 60, "both audiences: the shortest wins");
+    let reports = get(vec![("grant_type", "client_credentials"), ("resource", "https://reports.example")]).await;
+    assert_eq!(expires(reports), 600, "an unregistered audience keeps the default");
+
+    let (short, short_secret) = s
+        .client(json!({"grant_types": ["client_credentials"], "audience": ["https://payments.example"], "access_token_lifetime": 30}))
+        .await;
+    let v: Value = s.post_form("/token", Some((&short, &short_secret)), &[("grant_type", "client_credentials")]).await.json().await.unwrap();
+    assert_eq!(expires(v), 30, "a shorter client lifetime wins over the resource's");
+
+    let err = warden::oauth::resources::create(&s.store, "not a uri", None, None, max).await.unwrap_err();
+    assert_eq!(err.code, warden::oauth::ErrorCode::InvalidRequest);
+    let err = warden::oauth::resources::create(&s.store, "https://x.example", None, Some(max * 2), max).await.unwrap_err();
+    assert_eq!(err.code, warden::oauth::ErrorCode::InvalidRequest);
+}

@@ -9,18 +9,15 @@ use crate::oauth::{OAuthError, Params, Provider};
 /// - scope: requested ⊆ registered (`invalid_scope`); none requested → all registered;
 /// - audience: `resource` (RFC 8707) / `audience` values ⊆ the client's audiences
 ///   (`invalid_target`); none requested → the client's audiences, or the default;
-/// - lifetime: the client's, or the default, capped by the maximum.
+/// - lifetime: the client's (or the default), shortened by any registered resource in the
+///   audience, capped by the maximum.
 pub(super) async fn issue(p: &Provider, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
     if !client.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::unauthorized_client("the client is not registered for client_credentials"));
     }
     let scope = check_requested_scope(params.get("scope"), &client.metadata.scope)?;
     let aud = check_requested_audience(params, &client.metadata.audience, &p.cfg.default_audience)?;
-    let lifetime = client
-        .metadata
-        .access_token_lifetime
-        .unwrap_or(p.cfg.access_token_lifetime.as_secs())
-        .min(p.cfg.max_access_token_lifetime.as_secs());
+    let lifetime = p.token_lifetime(client.metadata.access_token_lifetime, &aud).await?;
     let now = unix_now();
     let claims = AccessTokenClaims {
         iss: p.cfg.issuer.clone(),
