@@ -43,14 +43,13 @@ pub async fn create(
     if audience.is_empty() || audience.chars().any(|c| c.is_whitespace() || c.is_control()) || url::Url::parse(audience).is_err() {
         return Err(OAuthError::invalid_request("the audience must be an absolute URI, e.g. https://api.example.com"));
     }
-    if let Some(l) = lifetime {
-        if l.as_secs() == 0 || l > max_lifetime {
+    if let Some(l) = lifetime
+        && (l.as_secs() == 0 || l > max_lifetime) {
             return Err(OAuthError::invalid_request(format!(
                 "the access-token lifetime must be between 1s and {}",
                 humantime::format_duration(max_lifetime)
             )));
         }
-    }
     let r = Resource { audience: audience.to_owned(), name, access_token_lifetime: lifetime.map(|l| l.as_secs()), created_at: unix_now() };
     match store.catalog.insert_resource(&r).await {
         Err(StoreError::Conflict) => Err(OAuthError::invalid_request(format!("a resource \"{audience}\" exists already"))),
