@@ -2,6 +2,7 @@
 //! into plain values, call [`Provider`], and render results or RFC 6749 errors.
 
 use super::{ErrorCode, FormRequest, OAuthError, Params, Provider, RegistrationMode};
+use crate::http::problem::Problem;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
@@ -30,15 +31,23 @@ pub fn routes(p: Arc<Provider>) -> Router {
             get(registration_get).put(registration_put).delete(registration_delete),
         );
     }
-    let r = r.layer(DefaultBodyLimit::max(p.cfg.max_body_size));
+    let r = r
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(p.cfg.max_body_size));
     let issuer_path = url::Url::parse(&p.cfg.issuer).map(|u| u.path().trim_end_matches('/').to_owned());
-    match issuer_path {
+    let r = match issuer_path {
         Ok(path) if !path.is_empty() => Router::new()
             .route(&format!("/.well-known/oauth-authorization-server{path}"), get(metadata_get))
-            .nest(&path, r)
-            .with_state(p),
-        _ => r.with_state(p),
-    }
+            .nest(&path, r),
+        _ => r,
+    };
+    r.fallback(|| async { Problem::not_found().into_response() }).with_state(p)
+}
+
+/// RFC 6749 JSON for a wrong method on an OAuth endpoint (axum adds the `Allow` header).
+async fn method_not_allowed() -> Response {
+    let body = ErrorBody { error: ErrorCode::InvalidRequest.as_str(), error_description: "this endpoint does not accept that method" };
+    no_store((StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response())
 }
 
 fn no_store(mut resp: Response) -> Response {

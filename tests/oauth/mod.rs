@@ -1,6 +1,7 @@
 //! The authorization server, by specification.
 
 mod keys;
+mod multi_node;
 mod restart;
 mod rfc6749_client_credentials;
 mod rfc6749_errors;

@@ -131,6 +131,12 @@ async fn failed_authentication_is_throttled_per_client_then_per_address() {
 #[tokio::test]
 async fn wrong_methods_and_paths_are_not_500() {
     let s = TestServer::start().await;
-    assert_eq!(s.http.get(s.url("/token")).send().await.unwrap().status(), 405);
-    assert_eq!(s.http.get(s.url("/nope")).send().await.unwrap().status(), 404);
+    let resp = s.http.get(s.url("/token")).send().await.unwrap();
+    assert!(resp.headers()["allow"].to_str().unwrap().contains("POST"));
+    assert_oauth_error(resp, 405, "invalid_request").await;
+    let resp = s.http.delete(s.url("/jwks")).send().await.unwrap();
+    assert_oauth_error(resp, 405, "invalid_request").await;
+    let resp = s.http.get(s.url("/nope")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
 }

@@ -21,6 +21,9 @@ use warden::store::Store;
 pub struct TestServer {
     pub cfg: Config,
     pub issuer: String,
+    /// Where requests go: the provider's bound address plus the issuer's path. Equal to the
+    /// issuer unless a test fixed the issuer (nodes behind one name).
+    pub base: String,
     pub addrs: Vec<(Role, SocketAddr)>,
     pub store: Store,
     pub master: Arc<MasterKey>,
@@ -59,14 +62,25 @@ impl TestServer {
         Self::start_in(dir, edit).await
     }
 
+    /// Starts a node with a given master key (nodes of one cluster share it), keeping the
+    /// issuer the test sets instead of deriving it from the port.
+    pub async fn start_shared(master_key: &str, edit: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        Self::boot(dir, Some(master_key), false, edit).await
+    }
+
     /// Starts on an existing data directory (restart tests).
     pub async fn start_in(dir: Arc<tempfile::TempDir>, edit: impl FnOnce(&mut Config)) -> TestServer {
+        Self::boot(dir, None, true, edit).await
+    }
+
+    async fn boot(dir: Arc<tempfile::TempDir>, master_key: Option<&str>, follow_port: bool, edit: impl FnOnce(&mut Config)) -> TestServer {
         let mut cfg = test_config(dir.path());
         let pristine_audience = cfg.oauth.default_audience.clone();
         edit(&mut cfg);
         let listeners = Listeners::bind(&cfg).await.unwrap();
         let addrs = listeners.addrs();
-        if let Some((_, addr)) = addrs.iter().find(|(r, _)| *r == Role::Provider) {
+        if let Some((_, addr)) = addrs.iter().find(|(r, _)| *r == Role::Provider).filter(|_| follow_port) {
             // Keep any path the test gave the issuer; take host and port from the listener.
             let path = url::Url::parse(&cfg.oauth.issuer).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
             let issuer = format!("http://{addr}{path}");
@@ -75,12 +89,17 @@ impl TestServer {
             }
             cfg.oauth.issuer = issuer;
         }
-        let core = Core::open(&cfg, None).await.unwrap();
+        let core = Core::open(&cfg, master_key).await.unwrap();
         let (store, master) = (core.store.clone(), core.master.clone());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app::run(cfg.clone(), core, listeners, shutdown.clone()));
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        let server = TestServer { issuer: cfg.oauth.issuer.clone(), cfg, addrs, store, master, http, dir, shutdown, task: Some(task) };
+        let issuer_path = url::Url::parse(&cfg.oauth.issuer).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
+        let base = match addrs.iter().find(|(r, _)| *r == Role::Provider) {
+            Some((_, addr)) => format!("http://{addr}{issuer_path}"),
+            None => cfg.oauth.issuer.clone(),
+        };
+        let server = TestServer { issuer: cfg.oauth.issuer.clone(), base, cfg, addrs, store, master, http, dir, shutdown, task: Some(task) };
         server.wait_ready().await;
         server
     }
@@ -104,7 +123,7 @@ impl TestServer {
 
     /// A URL on the provider.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
+        format!("{}{path}", self.base)
     }
 
     /// Stops gracefully and returns the data directory for a restart.
