@@ -119,17 +119,22 @@ impl MasterKey {
         std::fs::create_dir_all(data_dir).map_err(io_err)?;
         let mut ikm = [0u8; 32];
         rand::fill(&mut ikm).map_err(|_| SecretError::Random)?;
+        // Written whole to a private temporary file, then linked into place: a process that
+        // starts at the same moment (a CLI command beside a starting server) either finds no
+        // key file or a complete one, never a half-written one, and only one key wins.
+        let tmp = data_dir.join(format!("{KEY_FILE}.{}.tmp", random_text(6)?));
+        let tmp_err = |source| SecretError::KeyFile { path: tmp.clone(), source };
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&path) {
-            Ok(mut f) => {
-                f.write_all(URL_SAFE_NO_PAD.encode(ikm).as_bytes()).map_err(io_err)?;
-                f.sync_all().map_err(io_err)?;
-                Ok((Self::from_bytes(&ikm), KeySource::Created(path)))
-            }
-            // Another process (a CLI command next to a starting server) created it first.
+        let mut f = options.open(&tmp).map_err(tmp_err)?;
+        let written = f.write_all(URL_SAFE_NO_PAD.encode(ikm).as_bytes()).and_then(|()| f.sync_all());
+        drop(f);
+        let linked = written.and_then(|()| std::fs::hard_link(&tmp, &path));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok((Self::from_bytes(&ikm), KeySource::Created(path))),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let text = std::fs::read_to_string(&path).map_err(io_err)?;
                 Ok((Self::from_base64(&text)?, KeySource::File(path)))
@@ -269,6 +274,24 @@ mod tests {
         check_secret_strength(&"ab".repeat(40)).unwrap_err();
         check_secret_strength("correct horse battery staple").unwrap_err();
         check_secret_strength(&"0123456789abcdef".repeat(4)).unwrap();
+    }
+
+    #[test]
+    fn concurrent_first_starts_agree_on_one_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let d = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let (k, _) = MasterKey::load_or_create(None, &d).unwrap();
+                    k.hash_secret("probe")
+                })
+            })
+            .collect();
+        let hashes: Vec<SecretHash> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert!(hashes.windows(2).all(|w| w[0] == w[1]), "every process sees the same key");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "only master.key remains");
     }
 
     #[test]

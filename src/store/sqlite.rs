@@ -24,11 +24,30 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .connect_with(options)
-            .await?;
-        super::migrator(super::migrations!("sqlite")).run(&pool).await?;
+        // Two processes opening a fresh file at once (a CLI command beside a starting server)
+        // can collide: switching the file to WAL needs an exclusive lock that is not waited
+        // for, and SQLite has no advisory lock for migrations, so the loser fails with "database
+        // is locked" or "table exists". Trying again finds the file ready.
+        let migrator = super::migrator(super::migrations!("sqlite"));
+        let mut attempt = 0;
+        let pool = loop {
+            let opened = async {
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .connect_with(options.clone())
+                    .await?;
+                migrator.run(&pool).await?;
+                Ok::<_, StoreError>(pool)
+            };
+            match opened.await {
+                Ok(pool) => break pool,
+                Err(_) if attempt < 8 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         Ok(Self { pool })
     }
 }

@@ -28,6 +28,21 @@ async fn sqlite_migrations_apply_once_and_data_survives_reopen() {
 }
 
 #[tokio::test]
+async fn processes_opening_a_fresh_sqlite_file_at_once_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let opens: Vec<_> = (0..6)
+        .map(|_| {
+            let path = path.clone();
+            tokio::spawn(async move { Store::open(&config("", ""), &path).await.map(|_| ()) })
+        })
+        .collect();
+    for o in opens {
+        o.await.unwrap().expect("every concurrent open succeeds");
+    }
+}
+
+#[tokio::test]
 async fn suite_on_postgres() {
     let Some(url) = postgres_url().await else { return };
     let schema = unique_schema("warden_suite");
