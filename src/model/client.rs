@@ -155,6 +155,8 @@ pub struct Client {
     pub created_at: i64,
     /// Last change (unix seconds).
     pub updated_at: i64,
+    /// Bumped by every update; an update must name the revision it read.
+    pub revision: i64,
 }
 
 impl Client {

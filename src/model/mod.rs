@@ -56,6 +56,13 @@ string_id!(
     Kid
 );
 
+/// Whether `s` can be an identifier we issued or accept (a client id, a `jti`): 1 to 255
+/// printable ASCII characters (RFC 6749 Appendix A `VSCHAR`). Anything else is refused before
+/// it reaches a cache, a log line or the database.
+pub fn is_vschar_id(s: &str) -> bool {
+    (1..=255).contains(&s.len()) && s.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
 /// A keyed hash (HMAC-SHA-256) of a secret: client secret, registration or initial access
 /// token. Only these are stored; the secrets themselves are shown once.
 #[derive(Clone, PartialEq, Eq)]

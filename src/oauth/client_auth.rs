@@ -42,7 +42,7 @@ fn presented(req: &FormRequest) -> Result<Presented<'_>, OAuthError> {
     if let Some(h) = req.authorization.as_deref() {
         let (id, secret) = parse_basic(h).ok_or_else(|| {
             let mut e = OAuthError::invalid_client("the Authorization header must use the Basic scheme with client id and secret");
-            e.basic_challenge = true;
+            e.challenge = Some(super::Challenge::Basic);
             e
         })?;
         found.push(Presented::Basic { id, secret });
@@ -106,9 +106,11 @@ impl Provider {
                 (id.map(str::to_owned).or_else(|| assertion_subject(assertion)), false)
             }
         };
+        // A malformed id is never looked up, cached, logged or counted under its own name.
+        let claimed_id = claimed_id.filter(|id| crate::model::is_vschar_id(id));
         if let Err(retry) = self.throttle.check(claimed_id.as_deref(), req.peer) {
             let mut e = OAuthError::new(
-                super::ErrorCode::SlowDown,
+                super::ErrorCode::RateLimited,
                 "too many failed client authentications; retry later",
             );
             e.retry_after = Some(retry);
@@ -136,7 +138,7 @@ impl Provider {
             self.throttle.failure(claimed_id.as_deref(), req.peer);
             tracing::info!(target: "audit", event = "client_auth_failed", client_id = claimed_id.as_deref().unwrap_or(""), peer = %req.peer, reason = why);
             let mut e = OAuthError::invalid_client("client authentication failed");
-            e.basic_challenge = basic;
+            e.challenge = basic.then_some(super::Challenge::Basic);
             e
         })
     }
@@ -191,9 +193,11 @@ impl Provider {
         if claims.exp > now + horizon {
             return Ok(false);
         }
-        let Some(jti) = claims.jti.filter(|j| !j.is_empty() && j.len() <= 256) else { return Ok(false) };
+        let Some(jti) = claims.jti.filter(|j| crate::model::is_vschar_id(j)) else { return Ok(false) };
         let key = format!("{id}:{jti}");
-        let keep_until = claims.exp + self.cfg.clock_skew.as_secs() as i64;
+        // The verifier accepts the assertion while now <= exp + skew; a record is gone once
+        // expires_at <= now. Keep it one second past the last accepting second.
+        let keep_until = claims.exp + self.cfg.clock_skew.as_secs() as i64 + 1;
         Ok(self.store.artifacts.put_new(ArtifactKind::AssertionJti, &key, b"", keep_until, now).await?)
     }
 }

@@ -77,6 +77,7 @@ pub async fn create(
         origin,
         created_at: now,
         updated_at: now,
+        revision: 0,
     };
     store.catalog.insert_client(&client).await?;
     Ok(Created { client, client_secret, registration_access_token })
@@ -88,18 +89,41 @@ fn not_found(id: &ClientId) -> OAuthError {
 
 /// Replaces a client's secret with a new generated one; the old one stops working at once.
 pub async fn rotate_secret(store: &Store, master: &MasterKey, id: &ClientId) -> Result<(Client, String), OAuthError> {
-    let mut client = store.catalog.client(id).await?.ok_or_else(|| not_found(id))?;
-    if !client.metadata.token_endpoint_auth_method.uses_secret() {
-        return Err(OAuthError::invalid_request(format!(
-            "client \"{id}\" authenticates with {}, not a secret",
-            client.metadata.token_endpoint_auth_method.as_str()
-        )));
-    }
     let secret = secrets::generate_secret().map_err(OAuthError::server_error)?;
-    client.secret_hash = Some(master.hash_secret(&secret));
-    client.updated_at = unix_now();
-    store.catalog.update_client(&client).await?;
+    let client = update_with_retry(store, id, |client| {
+        if !client.metadata.token_endpoint_auth_method.uses_secret() {
+            return Err(OAuthError::invalid_request(format!(
+                "client \"{id}\" authenticates with {}, not a secret",
+                client.metadata.token_endpoint_auth_method.as_str()
+            )));
+        }
+        client.secret_hash = Some(master.hash_secret(&secret));
+        Ok(())
+    })
+    .await?;
     Ok((client, secret))
+}
+
+/// Read-modify-write of a client that survives concurrent writers: `change` is applied to a
+/// fresh read and the write names the revision read; if another writer got in between, it
+/// starts over (a few times) rather than overwrite their change.
+pub(super) async fn update_with_retry(
+    store: &Store,
+    id: &ClientId,
+    mut change: impl FnMut(&mut Client) -> Result<(), OAuthError>,
+) -> Result<Client, OAuthError> {
+    for _ in 0..5 {
+        let mut client = store.catalog.client(id).await?.ok_or_else(|| not_found(id))?;
+        change(&mut client)?;
+        client.updated_at = unix_now();
+        match store.catalog.update_client(&client).await {
+            Ok(()) => return Ok(client),
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::NotFound) => return Err(not_found(id)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(OAuthError::new(super::ErrorCode::TemporarilyUnavailable, "the client is being changed concurrently; retry"))
 }
 
 /// Deletes a client.

@@ -30,8 +30,9 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     /// Other registration metadata is invalid (RFC 7591).
     InvalidClientMetadata,
-    /// Too many failed attempts; retry later (sent with 429 and `Retry-After`).
-    SlowDown,
+    /// Too many failed attempts; retry later. RFC 6749 has no code for this, so the wire code
+    /// is `temporarily_unavailable`, with status 429 and `Retry-After`.
+    RateLimited,
     /// Something failed on our side.
     ServerError,
     /// A dependency (the database) is unavailable.
@@ -52,7 +53,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
-            Self::SlowDown => "slow_down",
+            Self::RateLimited => "temporarily_unavailable",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -62,7 +63,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidClient | Self::InvalidToken => 401,
-            Self::SlowDown => 429,
+            Self::RateLimited => 429,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
             _ => 400,
@@ -72,6 +73,17 @@ impl ErrorCode {
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
+/// `WWW-Authenticate` challenges (RFC 6749 §5.2, RFC 6750 §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Challenge {
+    /// `Basic`: client authentication through the Authorization header failed.
+    Basic,
+    /// `Bearer` without an error code: the request carried no token (RFC 6750 §3.1).
+    Bearer,
+    /// `Bearer error="invalid_token"`: the token was wrong.
+    BearerInvalidToken,
+}
+
 /// An OAuth error. `description` goes on the wire; `source` only to logs.
 pub struct OAuthError {
     /// The RFC error code.
@@ -80,9 +92,8 @@ pub struct OAuthError {
     pub description: Cow<'static, str>,
     /// The hidden cause.
     pub source: Option<Cause>,
-    /// Answer a failed client authentication with `WWW-Authenticate: Basic` (the client used
-    /// the Authorization header, RFC 6749 §5.2).
-    pub basic_challenge: bool,
+    /// The `WWW-Authenticate` challenge to send, if any.
+    pub challenge: Option<Challenge>,
     /// For `slow_down`: when to retry.
     pub retry_after: Option<Duration>,
 }
@@ -117,7 +128,8 @@ macro_rules! constructors {
 impl OAuthError {
     /// An error with a code and a description.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into(), source: None, basic_challenge: false, retry_after: None }
+        let challenge = (code == ErrorCode::InvalidToken).then_some(Challenge::BearerInvalidToken);
+        Self { code, description: description.into(), source: None, challenge, retry_after: None }
     }
 
     constructors! {

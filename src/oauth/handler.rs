@@ -1,10 +1,10 @@
 //! The provider's HTTP surface: the endpoint table and thin axum handlers that turn requests
 //! into plain values, call [`Provider`], and render results or RFC 6749 errors.
 
-use super::{ErrorCode, FormRequest, OAuthError, Params, Provider, RegistrationMode};
+use super::{Challenge, ErrorCode, FormRequest, OAuthError, Params, Provider, RegistrationMode};
 use crate::http::problem::Problem;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -74,14 +74,14 @@ impl IntoResponse for OAuthError {
         let body = ErrorBody { error: self.code.as_str(), error_description: &self.description };
         let mut resp = no_store((status, Json(body)).into_response());
         let h = resp.headers_mut();
-        match self.code {
-            ErrorCode::InvalidClient if self.basic_challenge => {
-                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"warden\", charset=\"UTF-8\""));
-            }
-            ErrorCode::InvalidToken => {
-                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
-            }
-            _ => {}
+        let challenge = match self.challenge {
+            Some(Challenge::Basic) => Some("Basic realm=\"warden\", charset=\"UTF-8\""),
+            Some(Challenge::Bearer) => Some("Bearer realm=\"warden\""),
+            Some(Challenge::BearerInvalidToken) => Some("Bearer realm=\"warden\", error=\"invalid_token\""),
+            None => None,
+        };
+        if let Some(c) = challenge {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }
         if let Some(retry) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
@@ -183,11 +183,17 @@ async fn register_post(State(p): Shared, h: HeaderMap, body: Result<Bytes, Bytes
     registration_result(p.register(header_str(&h, header::AUTHORIZATION), &body).await, StatusCode::CREATED)
 }
 
-async fn registration_get(State(p): Shared, Path(id): Path<String>, h: HeaderMap) -> Response {
-    registration_result(p.registration_read(&id, header_str(&h, header::AUTHORIZATION)).await, StatusCode::OK)
+/// A client id from the path; one that does not decode names no client (RFC 7592: 401).
+fn path_id(id: Result<Path<String>, PathRejection>) -> String {
+    id.map(|Path(id)| id).unwrap_or_default()
 }
 
-async fn registration_put(State(p): Shared, Path(id): Path<String>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn registration_get(State(p): Shared, id: Result<Path<String>, PathRejection>, h: HeaderMap) -> Response {
+    registration_result(p.registration_read(&path_id(id), header_str(&h, header::AUTHORIZATION)).await, StatusCode::OK)
+}
+
+async fn registration_put(State(p): Shared, id: Result<Path<String>, PathRejection>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let id = path_id(id);
     let body = match json_body(&h, body) {
         Ok(b) => b,
         Err(resp) => return *resp,
@@ -195,7 +201,8 @@ async fn registration_put(State(p): Shared, Path(id): Path<String>, h: HeaderMap
     registration_result(p.registration_update(&id, header_str(&h, header::AUTHORIZATION), &body).await, StatusCode::OK)
 }
 
-async fn registration_delete(State(p): Shared, Path(id): Path<String>, h: HeaderMap) -> Response {
+async fn registration_delete(State(p): Shared, id: Result<Path<String>, PathRejection>, h: HeaderMap) -> Response {
+    let id = path_id(id);
     match p.registration_delete(&id, header_str(&h, header::AUTHORIZATION)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),

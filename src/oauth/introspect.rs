@@ -24,7 +24,8 @@ pub(super) const AT_JWT: &[&str] = &["at+jwt", "application/at+jwt"];
 
 impl Provider {
     /// Verifies one of our access tokens: signature by a published key, `typ`, issuer,
-    /// expiry, RFC 9068 claims, and not revoked. `Ok(None)` for any token that is not valid.
+    /// expiry, RFC 9068 claims, its client still registered, and not revoked. `Ok(None)` for
+    /// any token that is not valid.
     pub(super) async fn active_access_token(&self, token: &str) -> Result<Option<AccessTokenClaims>, OAuthError> {
         let ring = self.ring.current();
         let expect = Expectations {
@@ -37,6 +38,10 @@ impl Provider {
         let Ok(claims) = jose::verify::<AccessTokenClaims>(token, ring.as_ref(), &expect) else {
             return Ok(None);
         };
+        // A deleted client's tokens die with it (RFC 7592 §2.3).
+        if self.load_client(&claims.client_id).await?.is_none() {
+            return Ok(None);
+        }
         let revoked = self.store.artifacts.get(ArtifactKind::RevokedJti, &claims.jti, unix_now()).await?;
         Ok(revoked.is_none().then_some(claims))
     }

@@ -33,12 +33,12 @@ pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyR
     let now = unix_now();
     let mut records = store.catalog.signing_keys().await?;
     let alg = cfg.keys.access_token_alg;
-    let usable = records
-        .iter()
-        .any(|r| r.alg == alg.as_str() && r.publish_until.is_none_or(|t| t > now));
-    if !usable {
+    // A key that only activates later does not count: tokens must be signable now.
+    if jose::signing_record(&records, alg, now).is_none() {
+        // Nothing signs for this algorithm: add a key that signs now, retiring nothing (a key
+        // scheduled for later, if any, still takes over when it activates).
         let rec = jose::generate_key_record(alg, master, now, now)?;
-        store.catalog.rotate_signing_key(&rec, now + retire_after(cfg)).await?;
+        store.catalog.rotate_signing_key(&rec, None).await?;
         records = store.catalog.signing_keys().await?;
     }
     ring.reload(&records, master, now)?;
@@ -60,7 +60,7 @@ pub async fn rotate(store: &Store, master: &MasterKey, cfg: &Config, alg: Alg) -
         .max();
     let activate_at = (now + cfg.keys.rotation_delay.as_secs() as i64).max(latest.map_or(now, |l| l + 1));
     let rec = jose::generate_key_record(alg, master, now, activate_at)?;
-    store.catalog.rotate_signing_key(&rec, activate_at + retire_after(cfg)).await?;
+    store.catalog.rotate_signing_key(&rec, Some(activate_at + retire_after(cfg))).await?;
     Ok(rec)
 }
 

@@ -26,7 +26,7 @@ mod revoke;
 mod throttle;
 mod token;
 
-pub use error::{ErrorCode, OAuthError};
+pub use error::{Challenge, ErrorCode, OAuthError};
 pub use params::{FormRequest, Params};
 
 use crate::config::section::Reader;
@@ -92,9 +92,10 @@ pub struct Config {
     pub max_body_size: usize,
     /// How long a client record is cached in memory.
     pub client_cache_ttl: Duration,
-    /// Failed client authentications per client id per window before `slow_down`.
+    /// Failed client authentications per client id and source address per window before
+    /// 429 (keyed on both, so a stranger cannot lock a client out).
     pub auth_failures_per_client: u32,
-    /// Failed client authentications per source address per window before `slow_down`.
+    /// Failed client authentications per source address per window before 429.
     pub auth_failures_per_ip: u32,
     /// The throttling window.
     pub auth_failure_window: Duration,

@@ -6,6 +6,9 @@ use std::net::IpAddr;
 /// Parameters that may legitimately repeat (RFC 8707 `resource`).
 const MULTI_VALUED: &[&str] = &["resource", "audience"];
 
+/// More parameters than any OAuth request needs; a body past it is refused before any work.
+const MAX_PARAMS: usize = 64;
+
 /// Parsed form parameters, in order. Parameters other than [`MULTI_VALUED`] appear at most
 /// once ("Request and response parameters MUST NOT be included more than once").
 #[derive(Default)]
@@ -24,12 +27,17 @@ impl Params {
             ));
         }
         let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (k, v) in form_urlencoded::parse(body) {
             if k.is_empty() {
                 return Err(OAuthError::invalid_request("malformed form body"));
             }
-            if !MULTI_VALUED.contains(&k.as_ref()) && pairs.iter().any(|(n, _)| *n == k) {
-                return Err(OAuthError::invalid_request(format!("parameter \"{k}\" is repeated")));
+            if pairs.len() == MAX_PARAMS {
+                return Err(OAuthError::invalid_request(format!("more than {MAX_PARAMS} parameters")));
+            }
+            if !MULTI_VALUED.contains(&k.as_ref()) && !seen.insert(k.clone()) {
+                let name: String = k.chars().take(64).collect();
+                return Err(OAuthError::invalid_request(format!("parameter \"{name}\" is repeated")));
             }
             pairs.push((k.into_owned(), v.into_owned()));
         }
@@ -84,5 +92,7 @@ mod tests {
         assert!(Params::parse_form(None, b"a=b").is_err());
         let p = Params::parse_form(FORM, b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap();
         assert_eq!(p.all("resource"), ["https://a", "https://b"]);
+        let many: String = (0..65).map(|i| format!("p{i}=x&")).collect();
+        assert!(Params::parse_form(FORM, many.as_bytes()).is_err(), "parameter count is capped");
     }
 }

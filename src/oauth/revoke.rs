@@ -14,7 +14,9 @@ impl Provider {
         if claims.client_id != client.client_id.as_str() {
             return Err(OAuthError::unauthorized_client("the token was not issued to this client"));
         }
-        let keep_until = claims.exp + self.cfg.clock_skew.as_secs() as i64;
+        // Verification accepts the token while now <= exp + skew; a record is gone once
+        // expires_at <= now. Keep it one second past the last accepting second.
+        let keep_until = claims.exp + self.cfg.clock_skew.as_secs() as i64 + 1;
         self.store.artifacts.put(ArtifactKind::RevokedJti, &claims.jti, b"", keep_until, None).await?;
         tracing::info!(target: "audit", event = "token_revoked", client_id = %client.client_id, jti = %claims.jti);
         Ok(())

@@ -1,8 +1,11 @@
-//! Throttling of failed client authentication, per client id and per source address.
+//! Throttling of failed client authentication, per (client id, source address) and per
+//! source address.
 //!
 //! A fixed window per key counts failures only: a client that authenticates correctly never
-//! notices it, a guesser is stopped after a few attempts. In-memory per node; a shared
-//! counter over Redis comes with multi-node rate limits.
+//! notices it, a guesser is stopped after a few attempts. The client id is never a key on its
+//! own: client ids are public (every token carries one), and a per-id lockout would let
+//! anyone lock a client out. In-memory per node; a shared counter over Redis comes with
+//! multi-node rate limits.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,7 +14,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Client(String),
+    ClientAt(String, IpAddr),
     Ip(IpAddr),
 }
 
@@ -22,7 +25,8 @@ pub(super) struct Throttle {
     counts: Mutex<HashMap<Key, (Instant, u32)>>,
 }
 
-/// Most keys tracked at once; beyond it the oldest windows are dropped first.
+/// Most keys tracked at once. Past it, finished windows are dropped, and if that is not
+/// enough the map starts over: memory stays bounded under a flood of new addresses.
 const MAX_KEYS: usize = 100_000;
 
 impl Throttle {
@@ -31,12 +35,12 @@ impl Throttle {
     }
 
     fn keys(client: Option<&str>, ip: IpAddr) -> impl Iterator<Item = Key> {
-        client.map(|c| Key::Client(c.to_owned())).into_iter().chain([Key::Ip(ip)])
+        client.map(|c| Key::ClientAt(c.to_owned(), ip)).into_iter().chain([Key::Ip(ip)])
     }
 
     fn limit(&self, key: &Key) -> u32 {
         match key {
-            Key::Client(_) => self.per_client,
+            Key::ClientAt(..) => self.per_client,
             Key::Ip(_) => self.per_ip,
         }
     }
@@ -63,6 +67,9 @@ impl Throttle {
         if counts.len() >= MAX_KEYS {
             let window = self.window;
             counts.retain(|_, (start, _)| now.duration_since(*start) < window);
+            if counts.len() >= MAX_KEYS {
+                counts.clear();
+            }
         }
         for key in Self::keys(client, ip) {
             let entry = counts.entry(key).or_insert((now, 0));
@@ -89,17 +96,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_after_the_limit_per_client_and_per_ip() {
+    fn blocks_after_the_limit_per_client_and_address_and_per_address() {
         let t = Throttle::new(Duration::from_secs(60), 2, 3);
         let ip: IpAddr = [10, 0, 0, 1].into();
+        let elsewhere: IpAddr = [10, 0, 0, 2].into();
         t.failure(Some("a"), ip);
         assert!(t.check(Some("a"), ip).is_ok());
         t.failure(Some("a"), ip);
-        assert!(t.check(Some("a"), ip).is_err(), "client a is blocked");
-        assert!(t.check(Some("b"), [10, 0, 0, 2].into()).is_ok(), "others are not");
+        assert!(t.check(Some("a"), ip).is_err(), "client a from this address is blocked");
+        assert!(t.check(Some("a"), elsewhere).is_ok(), "client a from elsewhere is not locked out");
         t.failure(Some("b"), ip);
         assert!(t.check(Some("c"), ip).is_err(), "the address is blocked after 3");
-        assert!(t.check(Some("c"), [10, 0, 0, 2].into()).is_ok());
+        assert!(t.check(Some("c"), elsewhere).is_ok());
     }
 
     #[test]

@@ -84,7 +84,9 @@ impl ArtifactKind {
 pub trait Catalog: Send + Sync {
     /// Inserts a new client; `Conflict` if the client id is taken.
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
-    /// Replaces a client's metadata and hashes; `NotFound` if it does not exist.
+    /// Replaces a client's metadata and hashes if its stored `revision` is still
+    /// `client.revision` (the one read), and bumps the revision. `Conflict` if someone changed
+    /// it in between (read again and retry); `NotFound` if it does not exist.
     async fn update_client(&self, client: &Client) -> Result<(), StoreError>;
     /// Loads one client.
     async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
@@ -95,13 +97,13 @@ pub trait Catalog: Send + Sync {
 
     /// All stored signing keys, oldest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
-    /// In one transaction: every current key of `new.alg` (those with no `publish_until`) gets
-    /// `publish_until = retire_until`, and `new` is inserted. With no current key this is a
-    /// plain insert (first start).
+    /// In one transaction: with `retire_until`, every current key of `new.alg` (those with no
+    /// `publish_until`) gets `publish_until = retire_until`; then `new` is inserted. Without
+    /// it, a plain insert (the first key of an algorithm).
     async fn rotate_signing_key(
         &self,
         new: &SigningKeyRecord,
-        retire_until: i64,
+        retire_until: Option<i64>,
     ) -> Result<(), StoreError>;
     /// Deletes keys whose `publish_until` has passed; returns how many.
     async fn delete_expired_keys(&self, now: i64) -> Result<u64, StoreError>;
@@ -246,6 +248,7 @@ macro_rules! migrations {
         &[
             (1, "init", include_str!(concat!("../../migrations/", $backend, "/0001_init.sql"))),
             (2, "resources", include_str!(concat!("../../migrations/", $backend, "/0002_resources.sql"))),
+            (3, "client_revision", include_str!(concat!("../../migrations/", $backend, "/0003_client_revision.sql"))),
         ]
     };
 }

@@ -13,11 +13,14 @@ use crate::model::{
 pub(super) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, metadata, secret_hash, \
     registration_token_hash, origin, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub(super) const UPDATE_CLIENT: &str = "UPDATE clients SET metadata = $1, secret_hash = $2, \
-    registration_token_hash = $3, updated_at = $4 WHERE client_id = $5";
+    registration_token_hash = $3, updated_at = $4, revision = revision + 1 \
+    WHERE client_id = $5 AND revision = $6";
+pub(super) const CLIENT_EXISTS: &str = "SELECT client_id FROM clients WHERE client_id = $1";
 pub(super) const SELECT_CLIENT: &str = "SELECT client_id, metadata, secret_hash, \
-    registration_token_hash, origin, created_at, updated_at FROM clients WHERE client_id = $1";
+    registration_token_hash, origin, created_at, updated_at, revision FROM clients \
+    WHERE client_id = $1";
 pub(super) const SELECT_CLIENTS: &str = "SELECT client_id, metadata, secret_hash, \
-    registration_token_hash, origin, created_at, updated_at FROM clients \
+    registration_token_hash, origin, created_at, updated_at, revision FROM clients \
     ORDER BY created_at, client_id";
 pub(super) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 
@@ -70,7 +73,7 @@ pub(super) const DELETE_GRANT: &str = "DELETE FROM artifacts WHERE grant_id = $1
 pub(super) const PURGE_ARTIFACTS: &str = "DELETE FROM artifacts WHERE expires_at <= $1";
 
 pub(super) type ClientRow =
-    (String, String, Option<Vec<u8>>, Option<Vec<u8>>, String, i64, i64);
+    (String, String, Option<Vec<u8>>, Option<Vec<u8>>, String, i64, i64, i64);
 pub(super) type KeyRow = (String, String, Vec<u8>, String, i64, i64, Option<i64>);
 pub(super) type IatRow = (String, Vec<u8>, String, i64, Option<i64>, Option<i64>);
 pub(super) type ResourceRow = (String, Option<String>, Option<i64>, i64);
@@ -102,7 +105,7 @@ pub(super) fn origin_str(o: Origin) -> &'static str {
 }
 
 pub(super) fn client_from_row(r: ClientRow) -> Result<Client, StoreError> {
-    let (client_id, metadata, secret_hash, reg_hash, origin, created_at, updated_at) = r;
+    let (client_id, metadata, secret_hash, reg_hash, origin, created_at, updated_at, revision) = r;
     let metadata: ClientMetadata =
         serde_json::from_str(&metadata).map_err(|e| corrupt("client metadata", e))?;
     let origin = match origin.as_str() {
@@ -118,6 +121,7 @@ pub(super) fn client_from_row(r: ClientRow) -> Result<Client, StoreError> {
         origin,
         created_at,
         updated_at,
+        revision,
     })
 }
 
@@ -175,9 +179,17 @@ macro_rules! impl_sql_store {
                     .bind(c.registration_token_hash.as_ref().map(|h| h.0.to_vec()))
                     .bind(c.updated_at)
                     .bind(c.client_id.as_str())
+                    .bind(c.revision)
                     .execute(&self.pool)
                     .await?;
-                if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+                if done.rows_affected() == 1 {
+                    return Ok(());
+                }
+                let exists = sqlx::query_as::<_, (String,)>(sql::CLIENT_EXISTS)
+                    .bind(c.client_id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
             }
 
             async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
@@ -216,14 +228,16 @@ macro_rules! impl_sql_store {
             async fn rotate_signing_key(
                 &self,
                 new: &SigningKeyRecord,
-                retire_until: i64,
+                retire_until: Option<i64>,
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(sql::RETIRE_KEYS)
-                    .bind(retire_until)
-                    .bind(new.alg.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                if let Some(until) = retire_until {
+                    sqlx::query(sql::RETIRE_KEYS)
+                        .bind(until)
+                        .bind(new.alg.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 sqlx::query(sql::INSERT_KEY)
                     .bind(new.kid.as_str())
                     .bind(new.alg.as_str())

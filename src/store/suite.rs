@@ -34,6 +34,7 @@ fn client(id: &str, now: i64) -> Client {
         origin: Origin::Operator,
         created_at: now,
         updated_at: now,
+        revision: 0,
     }
 }
 
@@ -74,7 +75,9 @@ async fn clients(store: &Store) {
     changed.secret_hash = Some(SecretHash([9; 32]));
     changed.updated_at = 200;
     c.update_client(&changed).await.unwrap();
+    assert!(matches!(c.update_client(&changed).await, Err(StoreError::Conflict)), "stale revision");
     let reloaded = c.client(&a.client_id).await.unwrap().unwrap();
+    assert_eq!(reloaded.revision, loaded.revision + 1);
     assert_eq!(reloaded.metadata.scope, vec!["read", "write"]);
     assert_eq!(reloaded.secret_hash, Some(SecretHash([9; 32])));
     assert_eq!(reloaded.updated_at, 200);
@@ -92,9 +95,9 @@ async fn clients(store: &Store) {
 
 async fn signing_keys(store: &Store) {
     let c = store.catalog.as_ref();
-    c.rotate_signing_key(&key("k1", "ES256", 10), 0).await.unwrap();
-    c.rotate_signing_key(&key("r1", "RS256", 11), 0).await.unwrap();
-    c.rotate_signing_key(&key("k2", "ES256", 12), 500).await.unwrap();
+    c.rotate_signing_key(&key("k1", "ES256", 10), None).await.unwrap();
+    c.rotate_signing_key(&key("r1", "RS256", 11), Some(0)).await.unwrap();
+    c.rotate_signing_key(&key("k2", "ES256", 12), Some(500)).await.unwrap();
     let keys = c.signing_keys().await.unwrap();
     let until: Vec<(&str, Option<i64>)> =
         keys.iter().map(|k| (k.kid.as_str(), k.publish_until)).collect();
@@ -103,16 +106,19 @@ async fn signing_keys(store: &Store) {
     assert_eq!(keys[0].public_jwk["kid"], "k1");
 
     assert!(matches!(
-        c.rotate_signing_key(&key("k2", "ES256", 13), 600).await,
+        c.rotate_signing_key(&key("k2", "ES256", 13), Some(600)).await,
         Err(StoreError::Conflict)
     ));
     let after_failed = c.signing_keys().await.unwrap();
     assert_eq!(after_failed[2].publish_until, None, "a failed rotation changes nothing");
+    c.rotate_signing_key(&key("k3", "ES256", 14), None).await.unwrap();
+    let k2 = c.signing_keys().await.unwrap().into_iter().find(|k| k.kid.0 == "k2").unwrap();
+    assert_eq!(k2.publish_until, None, "a plain insert retires nothing");
 
     assert_eq!(c.delete_expired_keys(499).await.unwrap(), 0);
     assert_eq!(c.delete_expired_keys(500).await.unwrap(), 1);
     let kids: Vec<String> = c.signing_keys().await.unwrap().into_iter().map(|k| k.kid.0).collect();
-    assert_eq!(kids, ["r1", "k2"]);
+    assert_eq!(kids, ["r1", "k2", "k3"]);
 }
 
 async fn initial_access_tokens(store: &Store) {

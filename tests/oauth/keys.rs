@@ -88,3 +88,21 @@ async fn keys_are_sealed_at_rest_and_a_wrong_master_key_is_refused() {
     let err = warden::app::run(cfg, core, listeners, Default::default()).await.unwrap_err();
     assert!(err.to_string().contains("WARDEN_MASTER_KEY"), "{err}");
 }
+
+#[tokio::test]
+async fn a_key_scheduled_for_later_does_not_leave_the_server_without_a_signer() {
+    // `warden keys rotate --alg EdDSA` before the first start: the key signs only later.
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut cfg = crate::support::test_config(dir.path());
+    cfg.oauth.keys.access_token_alg = Alg::EdDSA;
+    let core = warden::app::Core::open(&cfg, None).await.unwrap();
+    let next = keys::rotate(&core.store, &core.master, &cfg.oauth, Alg::EdDSA).await.unwrap();
+    assert!(next.activate_at > warden::model::unix_now());
+    drop(core);
+
+    let s = TestServer::start_in(dir, |c| c.oauth.keys.access_token_alg = Alg::EdDSA).await;
+    let (id, secret) = s.cc_client().await;
+    let t = s.token(&id, &secret, &[]).await;
+    assert_eq!(jwt_parts(&t).0["alg"], "EdDSA");
+    assert!(jwks_kids(&s).await.contains(&next.kid.0), "the scheduled key stays published");
+}

@@ -104,7 +104,7 @@ async fn more_than_one_authentication_method_is_invalid_request() {
 }
 
 #[tokio::test]
-async fn failed_authentication_is_throttled_per_client_then_per_address() {
+async fn failed_authentication_is_throttled_per_client_and_address_then_per_address() {
     let s = TestServer::start_with(|c| {
         c.oauth.auth_failures_per_client = 3;
         c.oauth.auth_failures_per_ip = 5;
@@ -115,17 +115,45 @@ async fn failed_authentication_is_throttled_per_client_then_per_address() {
     for _ in 0..3 {
         assert_oauth_error(s.post_form("/token", Some((&id, "guess")), &cc).await, 401, "invalid_client").await;
     }
-    // Now even the right secret waits: guessing cannot continue by interleaving good attempts.
-    let h = assert_oauth_error(s.post_form("/token", Some((&id, &secret)), &cc).await, 429, "slow_down").await;
+    // From this address even the right secret waits: guessing cannot go on by interleaving
+    // good attempts.
+    let h = assert_oauth_error(s.post_form("/token", Some((&id, &secret)), &cc).await, 429, "temporarily_unavailable").await;
     let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
+
+    // Client ids are public: failures from one address must not lock the client out elsewhere.
+    let other_address = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build().unwrap();
+    let resp = other_address.post(s.url("/token")).basic_auth(&id, Some(&secret)).form(&cc).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "the real client, from its own address, is not locked out");
 
     let (other, other_secret) = s.cc_client().await;
     assert_eq!(s.post_form("/token", Some((&other, &other_secret)), &cc).await.status(), 200, "other clients are unaffected");
     for _ in 0..2 {
         s.post_form("/token", Some(("unknown-client", "x")), &cc).await;
     }
-    assert_oauth_error(s.post_form("/token", Some((&other, &other_secret)), &cc).await, 429, "slow_down").await;
+    // Five failures from 127.0.0.1 in all: the address itself is now throttled.
+    assert_oauth_error(s.post_form("/token", Some((&other, &other_secret)), &cc).await, 429, "temporarily_unavailable").await;
+}
+
+#[tokio::test]
+async fn malformed_client_ids_are_refused_without_a_lookup() {
+    let s = TestServer::start().await;
+    let cc = [("grant_type", "client_credentials")];
+    let long = "x".repeat(10_000);
+    for id in [long.as_str(), "abc\u{0}def", "tab\there"] {
+        let resp = s.post_form("/token", Some((id, "secret")), &cc).await;
+        assert_oauth_error(resp, 401, "invalid_client").await;
+        let form = [("grant_type", "client_credentials"), ("client_id", id), ("client_secret", "x")];
+        assert_oauth_error(s.post_form("/token", None, &form).await, 401, "invalid_client").await;
+    }
+}
+
+#[tokio::test]
+async fn too_many_parameters_are_refused() {
+    let s = TestServer::start().await;
+    let body: String = (0..5000).map(|i| format!("p{i}=x&")).collect();
+    let resp = s.http.post(s.url("/token")).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
+    assert_oauth_error(resp, 400, "invalid_request").await;
 }
 
 #[tokio::test]

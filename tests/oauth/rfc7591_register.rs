@@ -45,8 +45,10 @@ async fn registration_needs_a_valid_initial_access_token() {
     let s = TestServer::start().await;
     let body = json!({"grant_types": ["client_credentials"]});
     let h = assert_oauth_error(register(&s, None, body.clone()).await, 401, "invalid_token").await;
-    assert!(h["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
-    assert_oauth_error(register(&s, Some("made-up"), body.clone()).await, 401, "invalid_token").await;
+    let challenge = h["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer") && !challenge.contains("error="), "RFC 6750 §3.1: no error code without a token: {challenge}");
+    let h = assert_oauth_error(register(&s, Some("made-up"), body.clone()).await, 401, "invalid_token").await;
+    assert!(h["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
 
     let expired = iat(&s, Some(0)).await;
     assert_oauth_error(register(&s, Some(&expired), body.clone()).await, 401, "invalid_token").await;
@@ -105,6 +107,10 @@ async fn rfc7592_read_update_delete_with_the_registration_access_token() {
     let read: Value = s.http.get(&uri).bearer_auth(&rat).send().await.unwrap().json().await.unwrap();
     assert_eq!(read["client_name"], "one");
     assert!(read.get("client_secret").is_none(), "the secret is never shown again");
+    assert_eq!(read["registration_access_token"], rat, "RFC 7592 §3");
+    assert_eq!(read["registration_client_uri"], uri);
+    let undecodable = format!("{}/register/%FF", s.base);
+    assert_oauth_error(s.http.get(&undecodable).bearer_auth(&rat).send().await.unwrap(), 401, "invalid_token").await;
 
     assert_oauth_error(s.http.get(&uri).bearer_auth("wrong").send().await.unwrap(), 401, "invalid_token").await;
     assert_oauth_error(s.http.get(&uri).bearer_auth(&t).send().await.unwrap(), 401, "invalid_token").await;
@@ -116,6 +122,7 @@ async fn rfc7592_read_update_delete_with_the_registration_access_token() {
     assert_eq!(resp.status(), 200);
     let updated: Value = resp.json().await.unwrap();
     assert_eq!(updated["client_name"], "renamed");
+    assert_eq!(updated["registration_access_token"], rat);
     assert_eq!(updated["scope"], "email profile");
     let tok = s.token(&id, &secret, &[("scope", "profile")]).await;
     assert!(!tok.is_empty(), "the secret still works and the new scope applies");
@@ -127,8 +134,12 @@ async fn rfc7592_read_update_delete_with_the_registration_access_token() {
     let bad = json!({"client_id": id, "grant_types": ["client_credentials"], "client_secret": "not-it"});
     assert_oauth_error(s.http.put(&uri).bearer_auth(&rat).json(&bad).send().await.unwrap(), 400, "invalid_request").await;
 
+    let live = s.token(&id, &secret, &[]).await;
+    let (rs, rs_secret) = s.cc_client().await;
+    assert_eq!(s.introspect(&rs, &rs_secret, &live).await["active"], true);
     let resp = s.http.delete(&uri).bearer_auth(&rat).send().await.unwrap();
     assert_eq!(resp.status(), 204);
+    assert_eq!(s.introspect(&rs, &rs_secret, &live).await, json!({"active": false}), "RFC 7592 §2.3: its tokens die with it");
     assert_oauth_error(s.http.get(&uri).bearer_auth(&rat).send().await.unwrap(), 401, "invalid_token").await;
     let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "client_credentials")]).await;
     assert_oauth_error(resp, 401, "invalid_client").await;

@@ -203,6 +203,11 @@ pub fn check_redirect_uris(uris: &[String], grants: &[GrantType]) -> Result<(), 
             return Err(bad("wildcards are not allowed"));
         }
         let url = url::Url::parse(u).map_err(|_| bad("not an absolute URI"))?;
+        // Checked and stored in the same form: what the checks below see is what later exact
+        // matching compares (no "https:host" without slashes, no hex or dotless IPs).
+        if url.as_str() != u {
+            return Err(bad(&format!("write it in normalized form: {url}")));
+        }
         if url.fragment().is_some() || u.contains('#') {
             return Err(bad("must not contain a fragment"));
         }
@@ -352,6 +357,9 @@ mod tests {
         assert!(!ok("javascript:alert(1)"));
         assert!(!ok("myapp:/cb"));
         assert!(!ok("https://user:pw@app.example/cb"));
+        assert!(!ok("https:evil.example/cb"), "no authority");
+        assert!(!ok("http://0x7f.1/cb"), "only canonical loopback literals");
+        assert!(!ok("https://App.Example/cb"), "not normalized");
         assert_eq!(code(serde_json::json!({"grant_types": ["authorization_code"]})), ErrorCode::InvalidRedirectUri);
     }
 

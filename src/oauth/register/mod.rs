@@ -21,7 +21,14 @@ pub fn bearer(authorization: Option<&str>) -> Option<&str> {
 }
 
 fn invalid_token() -> OAuthError {
-    OAuthError::invalid_token("the access token is missing, invalid, expired or revoked")
+    OAuthError::invalid_token("the access token is invalid, expired or revoked")
+}
+
+/// RFC 6750 §3.1: a request with no token gets a challenge without an error code.
+fn missing_token() -> OAuthError {
+    let mut e = OAuthError::invalid_token("this endpoint needs an access token (Authorization: Bearer)");
+    e.challenge = Some(super::Challenge::Bearer);
+    e
 }
 
 impl Provider {
@@ -60,7 +67,7 @@ impl Provider {
                 return Err(OAuthError::invalid_request("dynamic registration is disabled"));
             }
             RegistrationMode::Token => {
-                let token = bearer(authorization).ok_or_else(invalid_token)?;
+                let token = bearer(authorization).ok_or_else(missing_token)?;
                 let hash = self.master.hash_secret(token);
                 let found = self.store.catalog.initial_access_token_by_hash(&hash).await?;
                 if !found.is_some_and(|t| t.is_usable(unix_now())) {
@@ -80,25 +87,30 @@ impl Provider {
     }
 
     /// RFC 7592 §2: the registration access token must match the client's. A missing client
-    /// gets the same 401 as a wrong token.
-    async fn managed_client(&self, id: &str, authorization: Option<&str>) -> Result<Client, OAuthError> {
-        let token = bearer(authorization).ok_or_else(invalid_token)?;
+    /// gets the same 401 as a wrong token. Returns the client and the token presented.
+    async fn managed_client<'a>(&self, id: &str, authorization: Option<&'a str>) -> Result<(Client, &'a str), OAuthError> {
+        let token = bearer(authorization).ok_or_else(missing_token)?;
+        if !crate::model::is_vschar_id(id) {
+            return Err(invalid_token());
+        }
         let client = self.store.catalog.client(&ClientId(id.to_owned())).await?.ok_or_else(invalid_token)?;
         match &client.registration_token_hash {
-            Some(h) if self.master.verify_secret(token, h) => Ok(client),
+            Some(h) if self.master.verify_secret(token, h) => Ok((client, token)),
             _ => Err(invalid_token()),
         }
     }
 
-    /// `GET /register/{client_id}` (RFC 7592 §2.1).
+    /// `GET /register/{client_id}` (RFC 7592 §2.1). The response carries the registration
+    /// access token and URI as §3 requires.
     pub async fn registration_read(&self, id: &str, authorization: Option<&str>) -> Result<Value, OAuthError> {
-        let client = self.managed_client(id, authorization).await?;
-        Ok(self.registration_response(&client, None, None))
+        let (client, token) = self.managed_client(id, authorization).await?;
+        Ok(self.registration_response(&client, None, Some(token)))
     }
 
-    /// `PUT /register/{client_id}` (RFC 7592 §2.2): the body replaces the metadata.
+    /// `PUT /register/{client_id}` (RFC 7592 §2.2): the body replaces the metadata; omitted
+    /// fields take their defaults.
     pub async fn registration_update(&self, id: &str, authorization: Option<&str>, body: &[u8]) -> Result<Value, OAuthError> {
-        let mut client = self.managed_client(id, authorization).await?;
+        let (client, token) = self.managed_client(id, authorization).await?;
         let req = parse_metadata(body)?;
         if req.client_id.as_deref() != Some(id) {
             return Err(OAuthError::invalid_request("the body must carry this client's client_id"));
@@ -113,29 +125,35 @@ impl Provider {
                  client_secret_expires_at must not be sent",
             ));
         }
-        if let Some(s) = &req.client_secret
-            && !client.secret_hash.as_ref().is_some_and(|h| self.master.verify_secret(s, h)) {
+        if let Some(s) = &req.client_secret {
+            if !client.secret_hash.as_ref().is_some_and(|h| self.master.verify_secret(s, h)) {
                 return Err(OAuthError::invalid_request("client_secret does not match"));
             }
+        }
         let metadata = check_client_metadata(req, &self.dynamic_policy())?;
         let mut new_secret = None;
-        if metadata.token_endpoint_auth_method.uses_secret() && client.secret_hash.is_none() {
-            let s = secrets::generate_secret().map_err(OAuthError::server_error)?;
-            client.secret_hash = Some(self.master.hash_secret(&s));
-            new_secret = Some(s);
-        } else if !metadata.token_endpoint_auth_method.uses_secret() {
-            client.secret_hash = None;
-        }
-        client.metadata = metadata;
-        client.updated_at = unix_now();
-        self.store.catalog.update_client(&client).await?;
-        self.forget_client(&client.client_id);
-        Ok(self.registration_response(&client, new_secret.as_deref(), None))
+        let updated = clients::update_with_retry(&self.store, &client.client_id, |c| {
+            new_secret = None;
+            if metadata.token_endpoint_auth_method.uses_secret() && c.secret_hash.is_none() {
+                let s = secrets::generate_secret().map_err(OAuthError::server_error)?;
+                c.secret_hash = Some(self.master.hash_secret(&s));
+                new_secret = Some(s);
+            } else if !metadata.token_endpoint_auth_method.uses_secret() {
+                c.secret_hash = None;
+            }
+            c.metadata = metadata.clone();
+            Ok(())
+        })
+        .await
+        // Deleted in between: the token no longer names a client.
+        .map_err(|e| if e.code == super::ErrorCode::InvalidRequest { invalid_token() } else { e })?;
+        self.forget_client(&updated.client_id);
+        Ok(self.registration_response(&updated, new_secret.as_deref(), Some(token)))
     }
 
     /// `DELETE /register/{client_id}` (RFC 7592 §2.3).
     pub async fn registration_delete(&self, id: &str, authorization: Option<&str>) -> Result<(), OAuthError> {
-        let client = self.managed_client(id, authorization).await?;
+        let (client, _) = self.managed_client(id, authorization).await?;
         clients::delete(&self.store, &client.client_id).await?;
         self.forget_client(&client.client_id);
         tracing::info!(target: "audit", event = "client_deleted", client_id = %client.client_id);
