@@ -125,11 +125,10 @@ impl Provider {
                  client_secret_expires_at must not be sent",
             ));
         }
-        if let Some(s) = &req.client_secret {
-            if !client.secret_hash.as_ref().is_some_and(|h| self.master.verify_secret(s, h)) {
+        if let Some(s) = &req.client_secret
+            && !client.secret_hash.as_ref().is_some_and(|h| self.master.verify_secret(s, h)) {
                 return Err(OAuthError::invalid_request("client_secret does not match"));
             }
-        }
         let metadata = check_client_metadata(req, &self.dynamic_policy())?;
         let mut new_secret = None;
         let updated = clients::update_with_retry(&self.store, &client.client_id, |c| {
