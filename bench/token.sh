@@ -44,52 +44,11 @@ if [ "$server_cpu" = "$wrk_cpu" ]; then die "BENCH_SERVER_CPU and BENCH_WRK_CPU 
 clk_tck="$(getconf CLK_TCK)"
 
 # --- server -------------------------------------------------------------------------------
-while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(WARDEN_|RUST_LOG$)' || true)
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/warden-bench.XXXXXX")"
-warden_pid=""
-cleanup() {
-    local rc=$?
-    if [ -n "$warden_pid" ] && kill -0 "$warden_pid" 2>/dev/null; then
-        kill -TERM "$warden_pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$warden_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$warden_pid" 2>/dev/null || true
-        wait "$warden_pid" 2>/dev/null || true
-    fi
-    if [ "$rc" -ne 0 ] && [ -f "$tmp/warden.log" ]; then
-        echo "bench: failed (exit $rc); warden log:" >&2
-        tail -n 20 "$tmp/warden.log" >&2 || true
-    fi
-    rm -rf "$tmp"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-export WARDEN_DATA_DIR="$tmp/data"
+. "$root/scripts/provider.sh"
+provider_setup bench
 export WARDEN_LOG__LEVEL=warn
-base=""
-for attempt in 1 2 3 4 5; do
-    port=$(( 20000 + RANDOM % 40000 ))
-    port_in_use "$port" && continue
-    export WARDEN_PROVIDER__LISTEN="127.0.0.1:$port"
-    export WARDEN_PROVIDER__ISSUER="http://127.0.0.1:$port"
-    taskset -c "$server_cpu" "$warden" serve --role provider >"$tmp/warden.log" 2>&1 &
-    warden_pid=$!
-    for _ in $(seq 100); do
-        kill -0 "$warden_pid" 2>/dev/null || break
-        grep -q "listening on" "$tmp/warden.log" && { base="$WARDEN_PROVIDER__ISSUER"; break; }
-        sleep 0.1
-    done
-    [ -n "$base" ] && break
-    kill -TERM "$warden_pid" 2>/dev/null || true
-    wait "$warden_pid" 2>/dev/null || true
-    warden_pid=""
-    echo "bench: warden did not start on port $port (attempt $attempt)" >&2
-done
-[ -n "$base" ] || die "warden did not start"
+provider_start taskset -c "$server_cpu" || die "warden did not start"
+base="$issuer"
 
 "$warden" client create --name bench --grant-type client_credentials --scope read --json >"$tmp/client.json" \
     || die "warden client create failed"

@@ -41,71 +41,13 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
 fi
 py="$venv/bin/python"
 
-# --- a hermetic environment for warden --------------------------------------------------
-while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(WARDEN_|RUST_LOG$)' || true)
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/warden-conformance.XXXXXX")"
-warden_pid=""
-cleanup() {
-    local rc=$?
-    if [ -n "$warden_pid" ] && kill -0 "$warden_pid" 2>/dev/null; then
-        kill -TERM "$warden_pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$warden_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$warden_pid" 2>/dev/null || true
-        wait "$warden_pid" 2>/dev/null || true
-    fi
-    if [ "$rc" -ne 0 ] && [ -f "$tmp/warden.log" ]; then
-        echo "conformance: FAILED (exit $rc); last lines of the warden log:" >&2
-        tail -n 30 "$tmp/warden.log" >&2 || true
-    fi
-    rm -rf "$tmp"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-export WARDEN_DATA_DIR="$tmp/data"
+# --- warden, hermetic, on an ephemeral port ---------------------------------------------
+. "$here/../scripts/provider.sh"
+provider_setup conformance
 export WARDEN_KEYS__ROTATION_DELAY=0s
 export WARDEN_KEYS__REFRESH_INTERVAL=200ms
 export WARDEN_LOG__LEVEL=info
-
-free_port() {
-    "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# Waits until the metadata endpoint answers; fails early if the process died.
-wait_ready() {
-    local url="$1" pid="$2"
-    for _ in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        if "$py" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$url" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-
-# A free port can be taken between the probe and warden's bind: try a few.
-issuer=""
-for attempt in 1 2 3 4 5; do
-    port="$(free_port)"
-    export WARDEN_PROVIDER__LISTEN="127.0.0.1:$port"
-    export WARDEN_PROVIDER__ISSUER="http://127.0.0.1:$port"
-    "$warden" serve --role provider >"$tmp/warden.log" 2>&1 &
-    warden_pid=$!
-    if wait_ready "$WARDEN_PROVIDER__ISSUER/.well-known/oauth-authorization-server" "$warden_pid"; then
-        issuer="$WARDEN_PROVIDER__ISSUER"
-        break
-    fi
-    kill -TERM "$warden_pid" 2>/dev/null || true
-    wait "$warden_pid" 2>/dev/null || true
-    warden_pid=""
-    echo "conformance: warden did not start on port $port (attempt $attempt):" >&2
-    tail -n 5 "$tmp/warden.log" >&2 || true
-done
-[ -n "$issuer" ] || die "warden did not start"
+provider_start || die "warden did not start"
 echo "conformance: warden pid $warden_pid, issuer $issuer, data $WARDEN_DATA_DIR" >&2
 
 scope="read write"

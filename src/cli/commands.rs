@@ -47,27 +47,23 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve(args) => serve(&cli, (!args.role.is_empty()).then(|| args.role.clone())).await,
         Command::Config(ConfigCommand::Check { file }) => config_check(&cli, file.clone()),
-        Command::Keys(cmd) => {
-            let cfg = load_config(&cli, None)?;
-            let core = open(&cfg).await?;
-            keys_command(&cli, &cfg, &core, cmd).await
-        }
-        Command::Client(cmd) => {
-            let cfg = load_config(&cli, None)?;
-            let core = open(&cfg).await?;
-            client_command(&cli, &cfg, &core, cmd).await
-        }
-        Command::RegistrationToken(cmd) => {
-            let cfg = load_config(&cli, None)?;
-            let core = open(&cfg).await?;
-            registration_token_command(&cli, &cfg, &core, cmd).await
-        }
-        Command::Resource(cmd) => {
-            let cfg = load_config(&cli, None)?;
-            let core = open(&cfg).await?;
-            resource_command(&cli, &cfg, &core, cmd).await
-        }
+        Command::Keys(cmd) => keys_command(&cli, &on_store(&cli).await?, cmd).await,
+        Command::Client(cmd) => client_command(&cli, &on_store(&cli).await?, cmd).await,
+        Command::RegistrationToken(cmd) => registration_token_command(&cli, &on_store(&cli).await?, cmd).await,
+        Command::Resource(cmd) => resource_command(&cli, &on_store(&cli).await?, cmd).await,
     }
+}
+
+/// What a command that works on the store needs.
+struct Ctx {
+    cfg: Config,
+    core: Core,
+}
+
+async fn on_store(cli: &Cli) -> anyhow::Result<Ctx> {
+    let cfg = load_config(cli, None)?;
+    let core = open(&cfg).await?;
+    Ok(Ctx { cfg, core })
 }
 
 async fn serve(cli: &Cli, roles: Option<Vec<crate::config::Role>>) -> anyhow::Result<()> {
@@ -125,7 +121,8 @@ fn ts(t: i64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64)).to_string()
 }
 
-async fn keys_command(cli: &Cli, cfg: &Config, core: &Core, cmd: &KeysCommand) -> anyhow::Result<()> {
+async fn keys_command(cli: &Cli, ctx: &Ctx, cmd: &KeysCommand) -> anyhow::Result<()> {
+    let (cfg, core) = (&ctx.cfg, &ctx.core);
     match cmd {
         KeysCommand::List => {
             let infos = keys::describe(&core.store.catalog.signing_keys().await?, unix_now());
@@ -213,7 +210,8 @@ fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
     })
 }
 
-async fn client_command(cli: &Cli, cfg: &Config, core: &Core, cmd: &ClientCommand) -> anyhow::Result<()> {
+async fn client_command(cli: &Cli, ctx: &Ctx, cmd: &ClientCommand) -> anyhow::Result<()> {
+    let (cfg, core) = (&ctx.cfg, &ctx.core);
     let oauth_err = |e: crate::oauth::OAuthError| anyhow!("{}", e.description);
     match cmd {
         ClientCommand::Create(args) => {
@@ -278,7 +276,8 @@ async fn client_command(cli: &Cli, cfg: &Config, core: &Core, cmd: &ClientComman
     Ok(())
 }
 
-async fn registration_token_command(cli: &Cli, cfg: &Config, core: &Core, cmd: &RegistrationTokenCommand) -> anyhow::Result<()> {
+async fn registration_token_command(cli: &Cli, ctx: &Ctx, cmd: &RegistrationTokenCommand) -> anyhow::Result<()> {
+    let (cfg, core) = (&ctx.cfg, &ctx.core);
     match cmd {
         RegistrationTokenCommand::Create { description, expires_in } => {
             let lifetime = match expires_in.as_deref() {
@@ -339,7 +338,8 @@ async fn registration_token_command(cli: &Cli, cfg: &Config, core: &Core, cmd: &
     Ok(())
 }
 
-async fn resource_command(cli: &Cli, cfg: &Config, core: &Core, cmd: &ResourceCommand) -> anyhow::Result<()> {
+async fn resource_command(cli: &Cli, ctx: &Ctx, cmd: &ResourceCommand) -> anyhow::Result<()> {
+    let (cfg, core) = (&ctx.cfg, &ctx.core);
     let oauth_err = |e: crate::oauth::OAuthError| anyhow!("{}", e.description);
     match cmd {
         ResourceCommand::Create { audience, name, access_token_lifetime } => {
