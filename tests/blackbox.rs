@@ -121,6 +121,19 @@ fn config_check_reports_every_error() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// A server subprocess that is killed if the test fails before stopping it, so a failed test
+/// leaves no process behind.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Reads the server's stderr until it says where the provider listens (it binds port 0
 /// itself, so no other test can take the port in between).
 fn provider_url(stderr: &mut impl std::io::BufRead, seen: &mut String) -> String {
@@ -139,7 +152,7 @@ fn provider_url(stderr: &mut impl std::io::BufRead, seen: &mut String) -> String
 async fn the_cli_works_beside_a_running_server_which_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_warden"))
+    let server = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["serve", "--role", "provider"])
         .env("WARDEN_DATA_DIR", d)
         .env("WARDEN_PROVIDER__LISTEN", "127.0.0.1:0")
@@ -150,6 +163,8 @@ async fn the_cli_works_beside_a_running_server_which_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut server = Running(server);
+    let server = &mut server.0;
     let mut stderr_reader = std::io::BufReader::new(server.stderr.take().unwrap());
     let mut stderr = String::new();
     let base = provider_url(&mut stderr_reader, &mut stderr);
@@ -207,4 +222,33 @@ async fn the_cli_works_beside_a_running_server_which_stops_on_sigterm() {
     assert!(stderr.contains("listening on http://127.0.0.1"), "prints where it listens: {stderr}");
     assert!(stderr.contains("data in"), "prints where its data is");
     assert!(stderr.contains("master key"), "warns about the new master key file");
+}
+
+#[test]
+fn sigterm_stops_a_server_whose_stderr_was_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--role", "provider"])
+        .env("WARDEN_DATA_DIR", dir.path())
+        .env("WARDEN_PROVIDER__LISTEN", "127.0.0.1:0")
+        .env_remove("WARDEN_MASTER_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Running(server);
+    let server = &mut server.0;
+    let mut reader = std::io::BufReader::new(server.stderr.take().unwrap());
+    provider_url(&mut reader, &mut String::new());
+    drop(reader); // the terminal goes away
+    let pid = server.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    for _ in 0..100 {
+        if server.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = server.kill();
+    panic!("the server ignored SIGTERM after its stderr closed");
 }

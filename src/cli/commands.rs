@@ -24,7 +24,7 @@ fn load_config(cli: &Cli, roles: Option<Vec<crate::config::Role>>) -> anyhow::Re
 async fn open(cfg: &Config) -> anyhow::Result<Core> {
     let core = Core::open(cfg, std::env::var(MASTER_KEY_ENV).ok().as_deref()).await?;
     if let KeySource::Created(path) = &core.key_source {
-        eprintln!(
+        say!(
             "warning: created a new master key in {} (mode 0600). It encrypts the signing keys \
              and keys the secret hashes: back it up and keep it secret, or set {MASTER_KEY_ENV}. \
              Every node of a cluster needs the same key.",
@@ -37,9 +37,9 @@ async fn open(cfg: &Config) -> anyhow::Result<Core> {
 /// Prints `value` as JSON, or `text` for people.
 fn print(json_mode: bool, value: &Value, text: impl FnOnce() -> String) {
     if json_mode {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
     } else {
-        println!("{}", text());
+        out!("{}", text());
     }
 }
 
@@ -72,20 +72,20 @@ async fn serve(cli: &Cli, roles: Option<Vec<crate::config::Role>>) -> anyhow::Re
     let core = open(&cfg).await?;
     let listeners = Listeners::bind(&cfg).await?;
     listeners.adopt_ephemeral_ports(&mut cfg);
-    eprintln!("warden {} — data in {} ({})", env!("CARGO_PKG_VERSION"), cfg.data_dir.display(), core.store.backend);
+    say!("warden {} — data in {} ({})", env!("CARGO_PKG_VERSION"), cfg.data_dir.display(), core.store.backend);
     for (role, addr) in listeners.addrs() {
         let extra = match role {
             crate::config::Role::Provider => format!(" — issuer {}", cfg.oauth.issuer),
             _ => String::new(),
         };
-        eprintln!("  {:<8} listening on http://{addr}{extra}", role.as_str());
+        say!("  {:<8} listening on http://{addr}{extra}", role.as_str());
     }
     let shutdown = tokio_util::sync::CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         app::shutdown_signal().await;
-        eprintln!("shutting down: finishing in-flight requests");
         trigger.cancel();
+        say!("shutting down: finishing in-flight requests");
     });
     app::run(cfg, core, listeners, shutdown).await?;
     Ok(())
@@ -109,7 +109,7 @@ fn config_check(cli: &Cli, file: Option<std::path::PathBuf>) -> anyhow::Result<(
                 print(true, &json!({"valid": false, "errors": list}), String::new);
             } else {
                 for e in &errors {
-                    eprintln!("{e}");
+                    say!("{e}");
                 }
             }
             bail!("{} configuration error(s)", errors.len())

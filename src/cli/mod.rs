@@ -2,6 +2,23 @@
 //! data goes to stdout, errors to stderr with a non-zero exit code. Commands work on the
 //! same store a running server uses (SQLite WAL or PostgreSQL).
 
+/// A line on stderr. Unlike `eprintln!`, a closed stderr is not a panic: a server whose
+/// terminal went away must still shut down cleanly on SIGTERM.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// A line on stdout; a closed pipe (`warden client list | head -1`) is not a panic.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod commands;
 
 use crate::config::Role;
@@ -196,14 +213,14 @@ pub fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            say!("error: cannot start the async runtime: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
