@@ -121,15 +121,55 @@ fn config_check_reports_every_error() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-/// A server subprocess that is killed if the test fails before stopping it, so a failed test
-/// leaves no process behind.
-struct Running(std::process::Child);
+/// A `warden serve --role provider` subprocess on an ephemeral port. It is killed if the test
+/// fails before stopping it, so a failed test leaves no process behind.
+struct Running {
+    child: std::process::Child,
+    stderr: Option<std::io::BufReader<std::process::ChildStderr>>,
+    /// What the server printed so far.
+    printed: String,
+    /// The provider's URL, as the server printed it.
+    url: String,
+}
+
+impl Running {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
+        let child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["serve", "--role", "provider"])
+            .env("WARDEN_DATA_DIR", dir)
+            .env("WARDEN_PROVIDER__LISTEN", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .env_remove("WARDEN_MASTER_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut running = Running { child, stderr: None, printed: String::new(), url: String::new() };
+        let mut reader = std::io::BufReader::new(running.child.stderr.take().unwrap());
+        running.url = provider_url(&mut reader, &mut running.printed);
+        running.stderr = Some(reader);
+        running
+    }
+
+    /// Sends SIGTERM and waits up to 5 s; the exit status, or `None` if it did not stop.
+    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
@@ -152,22 +192,8 @@ fn provider_url(stderr: &mut impl std::io::BufRead, seen: &mut String) -> String
 async fn the_cli_works_beside_a_running_server_which_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let server = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["serve", "--role", "provider"])
-        .env("WARDEN_DATA_DIR", d)
-        .env("WARDEN_PROVIDER__LISTEN", "127.0.0.1:0")
-        .env("WARDEN_KEYS__ROTATION_DELAY", "0s")
-        .env("WARDEN_KEYS__REFRESH_INTERVAL", "200ms")
-        .env_remove("WARDEN_MASTER_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = Running(server);
-    let server = &mut server.0;
-    let mut stderr_reader = std::io::BufReader::new(server.stderr.take().unwrap());
-    let mut stderr = String::new();
-    let base = provider_url(&mut stderr_reader, &mut stderr);
+    let mut server = Running::start(d, &[("WARDEN_KEYS__ROTATION_DELAY", "0s"), ("WARDEN_KEYS__REFRESH_INTERVAL", "200ms")]);
+    let base = server.url.clone();
     let http = reqwest::Client::new();
     let meta: Value = http.get(format!("{base}/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
     assert_eq!(meta["issuer"], base, "the issuer follows the port the system picked");
@@ -202,23 +228,11 @@ async fn the_cli_works_beside_a_running_server_which_stops_on_sigterm() {
     assert_eq!(listed[0]["usable"], true);
     json_out(&warden(d, &["registration-token", "revoke", token["id"].as_str().unwrap(), "--json"]));
 
-    let pid = server.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let mut exited = None;
-    for _ in 0..100 {
-        if let Some(status) = server.try_wait().unwrap() {
-            exited = Some(status);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let status = exited.unwrap_or_else(|| {
-        let _ = server.kill();
-        panic!("server did not stop on SIGTERM")
-    });
+    let status = server.terminate().expect("server stops on SIGTERM");
     assert!(status.success(), "clean exit on SIGTERM");
     use std::io::Read;
-    stderr_reader.read_to_string(&mut stderr).unwrap();
+    let mut stderr = server.printed.clone();
+    server.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert!(stderr.contains("listening on http://127.0.0.1"), "prints where it listens: {stderr}");
     assert!(stderr.contains("data in"), "prints where its data is");
     assert!(stderr.contains("master key"), "warns about the new master key file");
@@ -227,28 +241,7 @@ async fn the_cli_works_beside_a_running_server_which_stops_on_sigterm() {
 #[test]
 fn sigterm_stops_a_server_whose_stderr_was_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["serve", "--role", "provider"])
-        .env("WARDEN_DATA_DIR", dir.path())
-        .env("WARDEN_PROVIDER__LISTEN", "127.0.0.1:0")
-        .env_remove("WARDEN_MASTER_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = Running(server);
-    let server = &mut server.0;
-    let mut reader = std::io::BufReader::new(server.stderr.take().unwrap());
-    provider_url(&mut reader, &mut String::new());
-    drop(reader); // the terminal goes away
-    let pid = server.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    for _ in 0..100 {
-        if server.try_wait().unwrap().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = server.kill();
-    panic!("the server ignored SIGTERM after its stderr closed");
+    let mut server = Running::start(dir.path(), &[]);
+    drop(server.stderr.take()); // the terminal goes away
+    assert!(server.terminate().is_some(), "the server ignored SIGTERM after its stderr closed");
 }
