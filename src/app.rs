@@ -4,6 +4,7 @@
 
 use crate::config::{Config, Role};
 use crate::http::layers::{self, Surface};
+use crate::http::serve::serve;
 use crate::jose::KeyRing;
 use crate::model::unix_now;
 use crate::oauth::{self, Provider, keys::KeyError};
@@ -25,6 +26,28 @@ pub enum AppError {
     /// The master key could not be loaded.
     #[error("master key: {0}")]
     Secret(#[from] SecretError),
+    /// No master key was given, and the store holds data sealed with one.
+    #[error(
+        "the store already holds data sealed with a master key, but no key was found (neither \
+         WARDEN_MASTER_KEY nor {data_dir}/master.key). Set WARDEN_MASTER_KEY to this deployment's \
+         key or restore master.key from your backup; Warden will not create a new key, which \
+         could open none of the stored keys and secrets"
+    )]
+    MasterKeyMissing {
+        /// Where the key file was looked for.
+        data_dir: std::path::PathBuf,
+    },
+    /// The master key is not the one the store's data was sealed with.
+    #[error(
+        "the master key from {} does not match this store (its data was sealed with another \
+         key). Set WARDEN_MASTER_KEY to the key every node of this deployment uses, or restore \
+         master.key from the backup that belongs to this database; nothing was written",
+        describe_source(from)
+    )]
+    MasterKeyMismatch {
+        /// Where the wrong key came from.
+        from: KeySource,
+    },
     /// Keys could not be created or opened.
     #[error("signing keys: {0} (is WARDEN_MASTER_KEY the key these keys were sealed with?)")]
     Keys(#[from] KeyError),
@@ -40,6 +63,14 @@ pub enum AppError {
     },
 }
 
+fn describe_source(s: &KeySource) -> String {
+    match s {
+        KeySource::Environment => "WARDEN_MASTER_KEY".into(),
+        KeySource::File(p) => p.display().to_string(),
+        KeySource::Created(p) => format!("{} (created just now)", p.display()),
+    }
+}
+
 /// What every command needs: the store and the master key.
 pub struct Core {
     /// Storage.
@@ -50,12 +81,51 @@ pub struct Core {
     pub key_source: KeySource,
 }
 
+/// The catalog setting that identifies the master key the store's data is sealed with.
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
 impl Core {
-    /// Opens the configured store (applying migrations) and the master key.
+    /// Opens the configured store (applying migrations), then the master key, and checks that
+    /// the two belong together:
+    /// - the data directory is created with mode 0700 (it holds the key file and, by default,
+    ///   the SQLite file);
+    /// - no key in the environment or the key file, and the store already holds records →
+    ///   refused: a new key could open none of them;
+    /// - the catalog's check value must match the key (constant time); a store from before
+    ///   check values gets one once the key has opened one of its signing keys;
+    /// - the first process on an empty store writes its key's check value; of two fresh nodes
+    ///   with different keys, the second is refused.
     pub async fn open(cfg: &Config, master_key_env: Option<&str>) -> Result<Core, AppError> {
-        let (master, key_source) = MasterKey::load_or_create(master_key_env, &cfg.data_dir)?;
+        crate::secrets::create_private_dir(&cfg.data_dir).map_err(|source| {
+            AppError::Secret(SecretError::KeyFile { path: cfg.data_dir.clone(), source })
+        })?;
         let store = Store::open(&cfg.database, &cfg.data_dir).await?;
+        let (master, key_source) = match MasterKey::load(master_key_env, &cfg.data_dir)? {
+            Some(found) => found,
+            None if store.catalog.holds_records().await? => {
+                return Err(AppError::MasterKeyMissing { data_dir: cfg.data_dir.clone() });
+            }
+            None => MasterKey::create(&cfg.data_dir)?,
+        };
+        check_master_key(&store, &master, &key_source).await?;
         Ok(Core { store, master: Arc::new(master), key_source })
+    }
+}
+
+async fn check_master_key(store: &Store, master: &MasterKey, source: &KeySource) -> Result<(), AppError> {
+    let mismatch = || AppError::MasterKeyMismatch { from: source.clone() };
+    loop {
+        if let Some(stored) = store.catalog.setting(MASTER_KEY_CHECK).await? {
+            return if master.matches_check_value(&stored) { Ok(()) } else { Err(mismatch()) };
+        }
+        let keys = store.catalog.signing_keys().await?;
+        if !keys.is_empty() && !keys.iter().any(|r| master.open(&r.sealed_private, r.kid.as_str().as_bytes()).is_ok()) {
+            return Err(mismatch());
+        }
+        if store.catalog.init_setting(MASTER_KEY_CHECK, &master.check_value()).await? {
+            return Ok(());
+        }
+        // Another process wrote its check value first: compare against that one.
     }
 }
 
@@ -112,18 +182,18 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
     let background = spawn_housekeeping(&cfg, provider.clone(), shutdown.clone());
 
     let mut servers = tokio::task::JoinSet::new();
+    let trusted = Arc::new(cfg.trusted_proxies.clone());
     for (role, listener) in listeners.0 {
+        let timeout = cfg.http.request_timeout;
         let router = match role {
-            Role::Provider => layers::apply(oauth::handler::routes(provider.clone()), Surface::OAuth),
-            Role::Gateway => layers::apply(crate::gateway::router(), Surface::Problem),
-            Role::Admin => layers::apply(crate::admin::router(), Surface::Problem),
+            Role::Provider => layers::apply(oauth::handler::routes(provider.clone()), Surface::OAuth, timeout),
+            Role::Gateway => layers::apply(crate::gateway::router(), Surface::Problem, timeout),
+            Role::Admin => layers::apply(crate::admin::router(), Surface::Problem, timeout),
         };
         let addr = listener.local_addr().map_err(|source| AppError::Listen { role: role.as_str(), addr: listen_addr(&cfg, role), source })?;
-        let stop = shutdown.clone();
+        let (stop, http, trusted) = (shutdown.clone(), cfg.http.clone(), trusted.clone());
         servers.spawn(async move {
-            let service = router.into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, service)
-                .with_graceful_shutdown(stop.cancelled_owned())
+            serve(listener, router, http, trusted, stop)
                 .await
                 .map_err(|source| AppError::Listen { role: role.as_str(), addr, source })
         });
@@ -147,6 +217,9 @@ fn spawn_housekeeping(cfg: &Config, provider: Arc<Provider>, shutdown: Cancellat
     let purge = cfg.database.purge_interval;
     tokio::spawn(async move {
         let mut next_purge = tokio::time::Instant::now() + purge;
+        // After a failed refresh: 0.5 s, doubling up to the refresh interval — never a tight
+        // loop against a store that is down or a key change that keeps failing.
+        let mut backoff: Option<Duration> = None;
         loop {
             let now = unix_now();
             let until_change = provider
@@ -154,13 +227,21 @@ fn spawn_housekeeping(cfg: &Config, provider: Arc<Provider>, shutdown: Cancellat
                 .current()
                 .next_change
                 .map(|t| Duration::from_secs((t - now).max(0) as u64) + Duration::from_millis(50));
-            let wait = until_change.map_or(refresh, |d| d.min(refresh));
+            let wait = match backoff {
+                Some(b) => b,
+                None => until_change.map_or(refresh, |d| d.min(refresh)),
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
-            if let Err(e) = oauth::keys::refresh(&provider.store, &provider.master, &provider.ring).await {
-                tracing::warn!(error = %e, "could not refresh signing keys; keeping the current set");
+            match oauth::keys::refresh(&provider.store, &provider.master, &provider.ring).await {
+                Ok(()) => backoff = None,
+                Err(e) => {
+                    let next = backoff.map_or(Duration::from_millis(500), |b| (b * 2).min(refresh));
+                    tracing::warn!(error = %e, retry_in = ?next, "could not refresh signing keys; keeping the current set");
+                    backoff = Some(next);
+                }
             }
             if tokio::time::Instant::now() >= next_purge {
                 next_purge = tokio::time::Instant::now() + purge;

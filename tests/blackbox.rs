@@ -6,18 +6,22 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-fn warden(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(args)
-        .env("WARDEN_DATA_DIR", dir)
-        .env_remove("WARDEN_CONFIG")
-        .env_remove("WARDEN_MASTER_KEY")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+pub fn warden(dir: &Path, args: &[&str]) -> Output {
+    warden_env(dir, &[], args)
 }
 
-fn json_out(o: &Output) -> Value {
+/// Runs the binary on `dir` with extra environment variables (and no inherited
+/// `WARDEN_CONFIG` / `WARDEN_MASTER_KEY` unless given).
+pub fn warden_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
+    cmd.args(args).env("WARDEN_DATA_DIR", dir).env_remove("WARDEN_CONFIG").env_remove("WARDEN_MASTER_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+pub fn json_out(o: &Output) -> Value {
     assert!(o.status.success(), "command failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }

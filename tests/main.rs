@@ -4,6 +4,8 @@
 mod arch;
 mod blackbox;
 mod interop;
+mod listeners;
+mod master_key;
 mod oauth;
 mod roles;
 mod store;

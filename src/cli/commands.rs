@@ -205,6 +205,7 @@ fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
         token_endpoint_auth_method: args.auth_method.clone(),
         audience: Some(args.audiences.clone()),
         access_token_lifetime: args.access_token_lifetime.map(|d| d.as_secs()),
+        resource_server_for: Some(args.resource_server_for.clone()),
         jwks,
         ..Default::default()
     })

@@ -175,6 +175,10 @@ struct CreateArgs {
     /// Audience of the client's access tokens (repeatable; the first is the default).
     #[arg(long = "audience")]
     audiences: Vec<String>,
+    /// An audience this client is the resource server of (repeatable): it may introspect
+    /// tokens issued for it (provider.introspection = "restricted").
+    #[arg(long = "resource-server-for", value_name = "AUDIENCE")]
+    resource_server_for: Vec<String>,
     /// Access-token lifetime, e.g. 5m (default: provider.access_token_lifetime).
     #[arg(long, value_parser = humantime::parse_duration)]
     access_token_lifetime: Option<std::time::Duration>,

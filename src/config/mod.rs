@@ -6,8 +6,11 @@
 //! check` can list them at once. `warden.example.toml` at the repository root shows every key
 //! with its default; a test keeps the two in step.
 
+mod provider;
 mod raw;
 
+use crate::http::client_ip::TrustedProxies;
+use crate::http::serve::ServeConfig;
 use crate::{oauth, store, telemetry};
 use raw::{Reader, Sink};
 use std::fmt;
@@ -79,6 +82,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Roles this process runs.
     pub roles: Vec<Role>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` / PROXY protocol are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// `[http]`: guards of every listener.
+    pub http: ServeConfig,
     /// `[provider]`, `[registration]`, `[keys]`.
     pub oauth: oauth::Config,
     /// `[gateway]`.
@@ -172,7 +179,12 @@ fn resolve(mut r: Reader<'_>, overrides: &Overrides) -> Config {
             None => r.invalid("roles", format!("unknown role \"{name}\" (provider, gateway, admin)")),
         }
     }
-    let oauth = oauth::Config::resolve(&mut r);
+    let trusted_proxies = TrustedProxies::parse(&r.strings("trusted_proxies", &[])).unwrap_or_else(|why| {
+        r.invalid("trusted_proxies", why);
+        TrustedProxies::default()
+    });
+    let http = http_config(r.section("http"));
+    let oauth = provider::resolve(&mut r);
     let gateway = ListenerConfig { listen: r.section("gateway").listen("127.0.0.1:8000") };
     let admin = ListenerConfig { listen: r.section("admin").listen("127.0.0.1:9090") };
     let database = store_config(r.section("database"));
@@ -181,6 +193,8 @@ fn resolve(mut r: Reader<'_>, overrides: &Overrides) -> Config {
     Config {
         data_dir: overrides.data_dir.clone().unwrap_or(data_dir),
         roles: overrides.roles.clone().unwrap_or(roles),
+        trusted_proxies,
+        http,
         oauth,
         gateway,
         admin,
@@ -210,11 +224,34 @@ fn store_config(mut r: Reader<'_>) -> store::Config {
     let c = store::Config {
         url,
         schema: r.string("schema", ""),
-        max_connections: r.u64("max_connections", 8).clamp(1, 1000) as u32,
+        max_connections: r.uint("max_connections", 8, 1..=1000) as u32,
         purge_interval: r.duration("purge_interval", "60s"),
     };
     if c.purge_interval < Duration::from_secs(1) {
         r.invalid("purge_interval", "must be at least 1s");
+    }
+    r.finish();
+    c
+}
+
+fn http_config(mut r: Reader<'_>) -> ServeConfig {
+    let d = ServeConfig::default();
+    let c = ServeConfig {
+        header_read_timeout: r.duration("header_read_timeout", "10s"),
+        idle_timeout: r.duration("idle_timeout", "75s"),
+        max_connections: r.uint("max_connections", d.max_connections as u64, 1..=1_000_000) as usize,
+        max_header_size: r.uint("max_header_size", d.max_header_size as u64, 8192..=1024 * 1024) as usize,
+        request_timeout: r.duration("request_timeout", "30s"),
+        proxy_protocol: r.bool("proxy_protocol", false),
+    };
+    for (key, v) in [
+        ("header_read_timeout", c.header_read_timeout),
+        ("idle_timeout", c.idle_timeout),
+        ("request_timeout", c.request_timeout),
+    ] {
+        if v < Duration::from_millis(100) || v > Duration::from_secs(3600) {
+            r.invalid(key, "must be between 100ms and 1h");
+        }
     }
     r.finish();
     c
@@ -230,11 +267,6 @@ fn log_config(mut r: Reader<'_>) -> telemetry::Config {
     }
     r.finish();
     c
-}
-
-/// Helpers for section resolvers in other modules.
-pub(crate) mod section {
-    pub(crate) use super::raw::Reader;
 }
 
 #[cfg(test)]
@@ -292,6 +324,51 @@ mod tests {
         assert_eq!(c.oauth.issuer, "https://b.example");
         assert_eq!(c.database.max_connections, 3);
         assert_eq!(c.oauth.registration.allowed_scopes, ["read", "write"]);
+    }
+
+    /// Issue #5 item 6: before, `max_connections = 5000` was clamped to 1000 and
+    /// `auth_failures_per_client = 2^32` wrapped to 0 without a word.
+    #[test]
+    fn numbers_out_of_range_are_errors_not_silently_changed() {
+        for (text, key) in [
+            ("[database]\nmax_connections = 5000", "database.max_connections"),
+            ("[database]\nmax_connections = 0", "database.max_connections"),
+            ("[provider]\nauth_failures_per_client = 4294967296", "provider.auth_failures_per_client"),
+            ("[provider]\nmax_body_size = 100", "provider.max_body_size"),
+            ("[http]\nmax_header_size = 1024", "http.max_header_size"),
+            ("[http]\nheader_read_timeout = \"0s\"", "http.header_read_timeout"),
+            ("[registration]\nper_address = 0", "registration.per_address"),
+        ] {
+            let errors = load(&format!("version = 1\n{text}\n"), &[]).unwrap_err();
+            assert_eq!(errors.len(), 1, "{text}: {errors:?}");
+            assert_eq!(errors[0].key, key);
+        }
+        let c = load("version = 1\n[database]\nmax_connections = 1000\n", &[]).unwrap();
+        assert_eq!(c.database.max_connections, 1000);
+    }
+
+    #[test]
+    fn a_listener_off_loopback_needs_an_explicit_issuer() {
+        for listen in ["0.0.0.0:8080", "[::]:8080", "10.1.2.3:8080"] {
+            let errors = load(&format!("version = 1\n[provider]\nlisten = \"{listen}\"\n"), &[]).unwrap_err();
+            assert_eq!(errors[0].key, "provider.issuer", "{listen}");
+            assert!(errors[0].message.contains("https"));
+            let ok = load(&format!("version = 1\n[provider]\nlisten = \"{listen}\"\nissuer = \"https://auth.example\"\n"), &[]);
+            assert!(ok.is_ok(), "{listen} with an issuer");
+        }
+        let local = load("version = 1\n[provider]\nlisten = \"[::1]:9000\"\n", &[]).unwrap();
+        assert_eq!(local.oauth.issuer, "http://[::1]:9000");
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_file_or_warden_trusted_proxies() {
+        let c = load("version = 1\ntrusted_proxies = [\"10.0.0.0/8\"]\n", &[]).unwrap();
+        assert!(c.trusted_proxies.contains("10.1.1.1".parse().unwrap()));
+        let c = load("version = 1\n", &[("WARDEN_TRUSTED_PROXIES", "192.168.0.0/16, 2001:db8::/32")]).unwrap();
+        assert!(c.trusted_proxies.contains("192.168.3.4".parse().unwrap()));
+        assert!(c.trusted_proxies.contains("2001:db8::9".parse().unwrap()));
+        let errors = load("version = 1\n", &[("WARDEN_TRUSTED_PROXIES", "10.0.0.0/40")]).unwrap_err();
+        assert_eq!((errors[0].key.as_str(), errors[0].origin.as_deref()), ("trusted_proxies", Some("WARDEN_TRUSTED_PROXIES")));
     }
 
     #[test]

@@ -10,9 +10,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use toml::{Table, Value};
 
-/// Lays `WARDEN_<SECTION>__<KEY>=value` variables over `root` as string values. Variables
-/// without `__` (`WARDEN_CONFIG`, `WARDEN_DATA_DIR`, `WARDEN_MASTER_KEY`, …) are not config
-/// keys and are left alone. Returns where each overridden path came from.
+/// Top-level keys that may be set as `WARDEN_<KEY>` (no section).
+const TOP_LEVEL_ENV: &[&str] = &["trusted_proxies"];
+
+/// Lays `WARDEN_<SECTION>__<KEY>=value` variables (and `WARDEN_<KEY>` for [`TOP_LEVEL_ENV`])
+/// over `root` as string values. Other variables without `__` (`WARDEN_CONFIG`,
+/// `WARDEN_DATA_DIR`, `WARDEN_MASTER_KEY`, …) are not config keys and are left alone. Returns
+/// where each overridden path came from.
 pub(super) fn overlay_env(
     root: &mut Table,
     vars: impl IntoIterator<Item = (String, String)>,
@@ -21,6 +25,11 @@ pub(super) fn overlay_env(
     for (name, value) in vars {
         let Some(rest) = name.strip_prefix("WARDEN_") else { continue };
         if !rest.contains("__") {
+            let key = rest.to_ascii_lowercase();
+            if TOP_LEVEL_ENV.contains(&key.as_str()) {
+                root.insert(key.clone(), Value::String(value));
+                origins.insert(key, name);
+            }
             continue;
         }
         let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
@@ -118,6 +127,27 @@ impl<'s> Reader<'s> {
     pub(crate) fn u64(&mut self, key: &str, default: u64) -> u64 {
         self.typed(key, default, "a non-negative integer", |v| match v {
             Value::Integer(i) => u64::try_from(*i).ok(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+    }
+
+    /// An integer that must lie in `range`; out of range is an error, never a silent clamp or
+    /// truncation.
+    pub(crate) fn uint(&mut self, key: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> u64 {
+        let v = self.u64(key, default);
+        if range.contains(&v) {
+            v
+        } else {
+            self.error(key, format!("must be between {} and {}, found {v}", range.start(), range.end()));
+            default
+        }
+    }
+
+    /// A boolean (`true`/`false`; from the environment also as a string).
+    pub(crate) fn bool(&mut self, key: &str, default: bool) -> bool {
+        self.typed(key, default, "true or false", |v| match v {
+            Value::Boolean(b) => Some(*b),
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         })

@@ -4,7 +4,7 @@
 //! 2. trace span per request (method, path, status, latency) at `debug`;
 //! 3. panic catch: a panic becomes a 500 with a generic body, never a dropped connection or a
 //!    backtrace on the wire;
-//! 4. timeout: a request still running after `REQUEST_TIMEOUT` gets a 503;
+//! 4. timeout: a request still running after `http.request_timeout` gets a 503;
 //! 5. `x-content-type-options: nosniff` and `referrer-policy: no-referrer` on every response.
 //!
 //! `Router::layer` wraps bottom-up, so `apply` adds them in reverse of the list above.
@@ -20,9 +20,6 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-
-/// Longest time a request may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How a listener renders a failure that happened outside any handler.
 #[derive(Clone, Copy)]
@@ -49,7 +46,7 @@ fn panic_response(surface: Surface) -> Response {
 }
 
 /// Wraps `router` in the common layers.
-pub fn apply(router: Router, surface: Surface) -> Router {
+pub fn apply(router: Router, surface: Surface, request_timeout: Duration) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     router
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -60,7 +57,7 @@ pub fn apply(router: Router, surface: Surface) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
         .layer(CatchPanicLayer::custom(move |_: Box<dyn Any + Send>| {
             tracing::error!("a request handler panicked");
             panic_response(surface)

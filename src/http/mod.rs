@@ -1,6 +1,9 @@
-//! HTTP glue shared by every listener: the common tower layers and the RFC 9457 problem
-//! document. The only place besides `*/handler.rs`, `gateway/mod.rs`, `admin/` and `app.rs`
+//! HTTP glue shared by every listener: the guarded accept loop (`serve`), the client
+//! address behind trusted proxies (`client_ip`), the common tower layers and the RFC 9457
+//! problem document. The only place besides `*/handler.rs`, `gateway/mod.rs`, `admin/` and `app.rs`
 //! that knows axum.
 
+pub mod client_ip;
 pub mod layers;
 pub mod problem;
+pub mod serve;

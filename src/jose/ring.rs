@@ -10,7 +10,7 @@
 use super::keys::{Alg, SigningKey};
 use super::verify::{KeyLookup, VerificationKey};
 use super::JoseError;
-use crate::model::SigningKeyRecord;
+use crate::model::{Kid, SigningKeyRecord};
 use crate::secrets::MasterKey;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -33,32 +33,42 @@ pub fn signing_record(records: &[SigningKeyRecord], alg: Alg, now: i64) -> Optio
 /// One consistent view of the keys.
 #[derive(Default)]
 pub struct RingState {
-    signers: HashMap<Alg, Arc<SigningKey>>,
+    signers: HashMap<Alg, (i64, Arc<SigningKey>)>,
     verifiers: HashMap<String, Arc<VerificationKey>>,
     jwks: Arc<str>,
     /// The earliest future time at which this view changes (a key activates or expires).
     pub next_change: Option<i64>,
+    /// Published records left out because they do not open or parse (wrong master key,
+    /// corruption): they neither sign nor verify.
+    pub skipped: Vec<Kid>,
 }
 
 impl RingState {
     /// Builds the view at `now`. Private keys are unsealed only for signing keys, and parsed
     /// keys are reused from `previous` by kid (RSA parsing is slow).
-    pub fn build(
-        records: &[SigningKeyRecord],
-        master: &MasterKey,
-        now: i64,
-        previous: &RingState,
-    ) -> Result<RingState, JoseError> {
-        let published: Vec<&SigningKeyRecord> = records.iter().filter(|r| is_published(r, now)).collect();
+    ///
+    /// A record that does not open or parse is skipped, never fatal: it is logged (once, when
+    /// it first fails) and listed in `skipped`, and the next key of its algorithm in line signs
+    /// instead, so one bad record cannot stop a node from issuing tokens.
+    pub fn build(records: &[SigningKeyRecord], master: &MasterKey, now: i64, previous: &RingState) -> RingState {
         let mut next_change: Option<i64> = None;
         let mut note = |t: i64| {
             if t > now {
                 next_change = Some(next_change.map_or(t, |n| n.min(t)));
             }
         };
+        let mut skipped: Vec<Kid> = Vec::new();
+        let mut skip = |r: &SigningKeyRecord, what: &str, e: &dyn std::fmt::Display| {
+            if !previous.skipped.contains(&r.kid) && !skipped.contains(&r.kid) {
+                tracing::error!(kid = %r.kid, alg = %r.alg, error = %e, "{what}; the key is skipped");
+            }
+            if !skipped.contains(&r.kid) {
+                skipped.push(r.kid.clone());
+            }
+        };
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
-        for r in &published {
+        for r in records.iter().filter(|r| is_published(r, now)) {
             note(r.activate_at);
             if let Some(t) = r.publish_until {
                 note(t);
@@ -66,31 +76,49 @@ impl RingState {
             if Alg::parse(&r.alg).is_none() {
                 continue;
             }
-            let vk = previous
-                .verifiers
-                .get(r.kid.as_str())
-                .cloned()
-                .map(Ok)
-                .unwrap_or_else(|| VerificationKey::from_jwk(&r.public_jwk).map(Arc::new))?;
+            let vk = match previous.verifiers.get(r.kid.as_str()) {
+                Some(k) => k.clone(),
+                None => match VerificationKey::from_jwk(&r.public_jwk) {
+                    Ok(k) => Arc::new(k),
+                    Err(e) => {
+                        skip(r, "a published key's public JWK does not parse", &e);
+                        continue;
+                    }
+                },
+            };
             verifiers.insert(r.kid.0.clone(), vk);
             jwks.push(r.public_jwk.clone());
         }
         let mut signers = HashMap::new();
-        let current = Alg::ALL.into_iter().filter_map(|alg| signing_record(records, alg, now).map(|r| (alg, r)));
-        for (alg, r) in current {
-            let key = match previous.signers.get(&alg).filter(|k| k.kid == r.kid) {
-                Some(k) => k.clone(),
-                None => {
-                    let pkcs8 = master
-                        .open(&r.sealed_private, r.kid.as_str().as_bytes())
-                        .map_err(|e| JoseError::Key(format!("signing key {}: {e}", r.kid)))?;
-                    Arc::new(SigningKey::from_pkcs8(r.kid.clone(), alg, &pkcs8)?)
+        for alg in Alg::ALL {
+            let mut candidates: Vec<&SigningKeyRecord> = records
+                .iter()
+                .filter(|r| r.alg == alg.as_str() && r.activate_at <= now && is_published(r, now) && verifiers.contains_key(r.kid.as_str()))
+                .collect();
+            candidates.sort_by(|a, b| (b.activate_at, b.created_at, &b.kid).cmp(&(a.activate_at, a.created_at, &a.kid)));
+            for r in candidates {
+                if let Some((_, k)) = previous.signers.get(&alg).filter(|(_, k)| k.kid == r.kid) {
+                    signers.insert(alg, (r.activate_at, k.clone()));
+                    break;
                 }
-            };
-            signers.insert(alg, key);
+                let opened = master
+                    .open(&r.sealed_private, r.kid.as_str().as_bytes())
+                    .map_err(|e| JoseError::Key(e.to_string()))
+                    .and_then(|pkcs8| SigningKey::from_pkcs8(r.kid.clone(), alg, &pkcs8));
+                match opened {
+                    Ok(k) => {
+                        signers.insert(alg, (r.activate_at, Arc::new(k)));
+                        break;
+                    }
+                    Err(e) => skip(r, "a signing key does not open with this master key", &e),
+                }
+            }
         }
+        // A key that cannot sign is not advertised for verification either.
+        jwks.retain(|j| !skipped.iter().any(|k| j["kid"].as_str() == Some(k.as_str())));
+        verifiers.retain(|kid, _| !skipped.iter().any(|k| k.as_str() == kid));
         let jwks = serde_json::json!({ "keys": jwks }).to_string();
-        Ok(RingState { signers, verifiers, jwks: jwks.into(), next_change })
+        RingState { signers, verifiers, jwks: jwks.into(), next_change, skipped }
     }
 
     /// The published JWK Set, pre-rendered.
@@ -100,7 +128,14 @@ impl RingState {
 
     /// The key that signs for `alg` now.
     pub fn signer(&self, alg: Alg) -> Option<Arc<SigningKey>> {
-        self.signers.get(&alg).cloned()
+        self.signers.get(&alg).map(|(_, k)| k.clone())
+    }
+
+    /// The key that signs for `alg`, or — while a newly configured algorithm's first key is
+    /// still pre-published and not yet active — the most recently activated key of another
+    /// algorithm, so tokens are issued throughout an algorithm change.
+    pub fn signer_or_latest(&self, alg: Alg) -> Option<Arc<SigningKey>> {
+        self.signer(alg).or_else(|| self.signers.values().max_by_key(|(at, k)| (*at, k.kid.clone())).map(|(_, k)| k.clone()))
     }
 }
 
@@ -115,6 +150,7 @@ impl KeyLookup for RingState {
 #[derive(Default)]
 pub struct KeyRing {
     state: RwLock<Arc<RingState>>,
+    skipped_total: std::sync::atomic::AtomicU64,
 }
 
 impl KeyRing {
@@ -124,15 +160,17 @@ impl KeyRing {
     }
 
     /// Rebuilds the view from `records` at `now` and swaps it in.
-    pub fn reload(
-        &self,
-        records: &[SigningKeyRecord],
-        master: &MasterKey,
-        now: i64,
-    ) -> Result<Arc<RingState>, JoseError> {
-        let next = Arc::new(RingState::build(records, master, now, &self.current())?);
+    pub fn reload(&self, records: &[SigningKeyRecord], master: &MasterKey, now: i64) -> Arc<RingState> {
+        let next = Arc::new(RingState::build(records, master, now, &self.current()));
+        self.skipped_total.fetch_add(next.skipped.len() as u64, std::sync::atomic::Ordering::Relaxed);
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = next.clone();
-        Ok(next)
+        next
+    }
+
+    /// How many times a rebuild has skipped a record that does not open (a counter, for
+    /// metrics: it keeps rising while a bad record is published).
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped_total.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -149,7 +187,7 @@ mod tests {
         for records in [vec![a.clone(), b.clone()], vec![b.clone(), a.clone()]] {
             let expected = if a.kid > b.kid { &a.kid } else { &b.kid };
             assert_eq!(&signing_record(&records, Alg::ES256, 100).unwrap().kid, expected);
-            let ring = RingState::build(&records, &master, 100, &RingState::default()).unwrap();
+            let ring = RingState::build(&records, &master, 100, &RingState::default());
             assert_eq!(&ring.signer(Alg::ES256).unwrap().kid, expected, "order of records does not matter");
         }
     }
@@ -161,15 +199,49 @@ mod tests {
         old.publish_until = Some(200);
         let next = generate_key_record(Alg::ES256, &master, 50, 100).unwrap();
         let records = vec![old.clone(), next.clone()];
-        let at_60 = RingState::build(&records, &master, 60, &RingState::default()).unwrap();
+        let at_60 = RingState::build(&records, &master, 60, &RingState::default());
         assert_eq!(at_60.signer(Alg::ES256).unwrap().kid, old.kid);
         assert!(at_60.find(Some(next.kid.as_str()), Alg::ES256).is_some(), "published early");
         assert_eq!(at_60.next_change, Some(100));
-        let at_150 = RingState::build(&records, &master, 150, &at_60).unwrap();
+        let at_150 = RingState::build(&records, &master, 150, &at_60);
         assert_eq!(at_150.signer(Alg::ES256).unwrap().kid, next.kid);
         assert!(at_150.find(Some(old.kid.as_str()), Alg::ES256).is_some(), "old key still verifies");
-        let at_200 = RingState::build(&records, &master, 200, &at_150).unwrap();
+        let at_200 = RingState::build(&records, &master, 200, &at_150);
         assert!(at_200.find(Some(old.kid.as_str()), Alg::ES256).is_none());
         assert!(!at_200.jwks().contains(old.kid.as_str()));
+    }
+
+    #[test]
+    fn a_record_that_does_not_open_is_skipped_and_the_next_key_signs() {
+        let master = MasterKey::from_bytes(&[3; 32]);
+        let stranger = MasterKey::from_bytes(&[4; 32]);
+        let good = generate_key_record(Alg::ES256, &master, 10, 10).unwrap();
+        // Sealed under another master key (a CLI run with the wrong key, before check values).
+        let bad = generate_key_record(Alg::ES256, &stranger, 20, 20).unwrap();
+        let mut broken = generate_key_record(Alg::EdDSA, &master, 5, 5).unwrap();
+        broken.public_jwk["x"] = "not base64!".into();
+        let records = vec![good.clone(), bad.clone(), broken.clone()];
+        let ring = KeyRing::default();
+        let state = ring.reload(&records, &master, 30);
+        assert_eq!(state.signer(Alg::ES256).unwrap().kid, good.kid, "the older good key signs");
+        assert_eq!(state.skipped, vec![broken.kid.clone(), bad.kid.clone()]);
+        assert!(state.find(Some(bad.kid.as_str()), Alg::ES256).is_none(), "a key that cannot sign is not trusted");
+        assert!(!state.jwks().contains(bad.kid.as_str()) && !state.jwks().contains(broken.kid.as_str()));
+        assert!(state.signer(Alg::EdDSA).is_none());
+        assert_eq!(ring.skipped_total(), 2);
+        ring.reload(&records, &master, 31);
+        assert_eq!(ring.skipped_total(), 4, "the counter keeps rising while the record is there");
+    }
+
+    #[test]
+    fn while_a_new_algorithm_waits_the_latest_other_signer_signs() {
+        let master = MasterKey::from_bytes(&[3; 32]);
+        let es = generate_key_record(Alg::ES256, &master, 10, 10).unwrap();
+        let ed = generate_key_record(Alg::EdDSA, &master, 20, 100).unwrap();
+        let state = RingState::build(&[es.clone(), ed.clone()], &master, 50, &RingState::default());
+        assert!(state.signer(Alg::EdDSA).is_none());
+        assert_eq!(state.signer_or_latest(Alg::EdDSA).unwrap().kid, es.kid);
+        let later = RingState::build(&[es, ed.clone()], &master, 100, &state);
+        assert_eq!(later.signer_or_latest(Alg::EdDSA).unwrap().kid, ed.kid);
     }
 }

@@ -136,6 +136,10 @@ pub struct ClientMetadata {
     /// Access-token lifetime in seconds for this client; `None` uses the server default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_lifetime: Option<u64>,
+    /// Audiences this client *is* the resource server of: it may introspect tokens issued
+    /// for them (RFC 7662 §4). Set by operators only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_server_for: Vec<String>,
 }
 
 /// A registered client.

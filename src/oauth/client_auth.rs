@@ -41,9 +41,7 @@ fn presented(req: &FormRequest) -> Result<Presented<'_>, OAuthError> {
     let mut found: Vec<Presented<'_>> = Vec::new();
     if let Some(h) = req.authorization.as_deref() {
         let (id, secret) = parse_basic(h).ok_or_else(|| {
-            let mut e = OAuthError::invalid_client("the Authorization header must use the Basic scheme with client id and secret");
-            e.challenge = Some(super::Challenge::Basic);
-            e
+            OAuthError::invalid_client("the Authorization header must use the Basic scheme with client id and secret")
         })?;
         found.push(Presented::Basic { id, secret });
     }
@@ -81,6 +79,7 @@ fn presented(req: &FormRequest) -> Result<Presented<'_>, OAuthError> {
 struct AssertionClaims {
     iss: String,
     sub: String,
+    aud: serde_json::Value,
     jti: Option<String>,
     exp: i64,
 }
@@ -95,27 +94,21 @@ fn assertion_subject(assertion: &str) -> Option<String> {
 }
 
 impl Provider {
-    /// Authenticates the client of a back-channel request. Every failure looks the same to the
-    /// caller (`invalid_client`) and counts against the client id and the source address.
+    /// Authenticates the client of a back-channel request:
+    /// - the credential is checked first: a valid one is never refused, however many failures
+    ///   others caused from the same address (a proxy's, say);
+    /// - a failure counts against the client id at the source address and against the
+    ///   address (`throttle.rs`); over either allowance the answer is 429 with `Retry-After`,
+    ///   otherwise `invalid_client` — every failure looks the same, whatever went wrong.
     pub(super) async fn authenticate_client(&self, req: &FormRequest) -> Result<Arc<Client>, OAuthError> {
         let presented = presented(req)?;
-        let (claimed_id, basic) = match &presented {
-            Presented::Basic { id, .. } => (Some(id.clone()), true),
-            Presented::Post { id, .. } => (Some((*id).to_owned()), false),
-            Presented::Assertion { assertion, id } => {
-                (id.map(str::to_owned).or_else(|| assertion_subject(assertion)), false)
-            }
+        let claimed_id = match &presented {
+            Presented::Basic { id, .. } => Some(id.clone()),
+            Presented::Post { id, .. } => Some((*id).to_owned()),
+            Presented::Assertion { assertion, id } => id.map(str::to_owned).or_else(|| assertion_subject(assertion)),
         };
         // A malformed id is never looked up, cached, logged or counted under its own name.
         let claimed_id = claimed_id.filter(|id| crate::model::is_vschar_id(id));
-        if let Err(retry) = self.throttle.check(claimed_id.as_deref(), req.peer) {
-            let mut e = OAuthError::new(
-                super::ErrorCode::RateLimited,
-                "too many failed client authentications; retry later",
-            );
-            e.retry_after = Some(retry);
-            return Err(e);
-        }
         let outcome = match &claimed_id {
             None => Err("no client id"),
             Some(id) => match self.load_client(id).await? {
@@ -135,11 +128,19 @@ impl Provider {
             },
         };
         outcome.map_err(|why| {
-            self.throttle.failure(claimed_id.as_deref(), req.peer);
-            tracing::info!(target: "audit", event = "client_auth_failed", client_id = claimed_id.as_deref().unwrap_or(""), peer = %req.peer, reason = why);
-            let mut e = OAuthError::invalid_client("client authentication failed");
-            e.challenge = basic.then_some(super::Challenge::Basic);
-            e
+            let throttled = self.throttle.count(claimed_id.as_deref(), req.peer);
+            tracing::info!(target: "audit", event = "client_auth_failed", client_id = claimed_id.as_deref().unwrap_or(""), peer = %req.peer, reason = why, throttled = throttled.is_err());
+            match throttled {
+                Err(retry) => {
+                    let mut e = OAuthError::new(
+                        super::ErrorCode::RateLimited,
+                        "too many failed client authentications; retry later",
+                    );
+                    e.retry_after = Some(retry);
+                    e
+                }
+                Ok(()) => OAuthError::invalid_client("client authentication failed"),
+            }
         })
     }
 
@@ -167,16 +168,20 @@ impl Provider {
         client.secret_hash.as_ref().is_some_and(|h| self.master.verify_secret(secret, h))
     }
 
-    /// RFC 7523 §3: signed by one of the client's registered keys; `iss` = `sub` = client id;
-    /// `aud` is the token endpoint or the issuer; `exp` present and not too far ahead; `jti`
-    /// present and never seen before (kept until the assertion expires).
+    /// RFC 7523 §3 as draft-ietf-oauth-rfc7523bis tightens it:
+    /// - signed by one of the client's registered keys (`jose::verify`: the key's own
+    ///   algorithm, `exp` required, clock skew allowed);
+    /// - `iss` = `sub` = the client id;
+    /// - `aud` is the issuer identifier as a single string (the OpenID Foundation's January
+    ///   2025 disclosure: an audience a client also uses elsewhere lets a malicious server
+    ///   replay its assertions); the token endpoint URL or an array only while
+    ///   `provider.assertion_audience_transition` is on;
+    /// - `exp` not further ahead than `assertion_max_lifetime` (+ skew);
+    /// - `jti` present and never seen before, kept until the assertion can no longer verify.
     async fn assertion_verifies(&self, client: &Client, assertion: &str) -> Result<bool, OAuthError> {
         let Some(jwks) = &client.metadata.jwks else { return Ok(false) };
         let Ok(keys) = jose::client_jwks(jwks) else { return Ok(false) };
-        let token_endpoint = self.cfg.endpoint("/token");
-        let audience = [token_endpoint.as_str(), self.cfg.issuer.as_str()];
         let expect = Expectations {
-            audience: &audience,
             required: &["iss", "sub", "aud", "jti"],
             leeway: self.cfg.clock_skew.as_secs(),
             ..Default::default()
@@ -186,7 +191,7 @@ impl Provider {
         };
         let id = client.client_id.as_str();
         let now = unix_now();
-        if claims.iss != id || claims.sub != id {
+        if claims.iss != id || claims.sub != id || !self.assertion_audience_ok(&claims.aud) {
             return Ok(false);
         }
         let horizon = self.cfg.assertion_max_lifetime.as_secs() as i64 + self.cfg.clock_skew.as_secs() as i64;
@@ -199,6 +204,24 @@ impl Provider {
         // expires_at <= now. Keep it one second past the last accepting second.
         let keep_until = claims.exp + self.cfg.clock_skew.as_secs() as i64 + 1;
         Ok(self.store.artifacts.put_new(ArtifactKind::AssertionJti, &key, b"", keep_until, now).await?)
+    }
+}
+
+impl Provider {
+    fn assertion_audience_ok(&self, aud: &serde_json::Value) -> bool {
+        let issuer = self.cfg.issuer.as_str();
+        if aud.as_str() == Some(issuer) {
+            return true;
+        }
+        if !self.cfg.assertion_audience_transition {
+            return false;
+        }
+        let token_endpoint = self.cfg.endpoint("/token");
+        let ok = |v: &serde_json::Value| v.as_str().is_some_and(|s| s == issuer || s == token_endpoint);
+        match aud {
+            serde_json::Value::Array(items) => items.iter().any(ok),
+            other => ok(other),
+        }
     }
 }
 

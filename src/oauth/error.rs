@@ -76,7 +76,7 @@ type Cause = Box<dyn std::error::Error + Send + Sync>;
 /// `WWW-Authenticate` challenges (RFC 6749 §5.2, RFC 6750 §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Challenge {
-    /// `Basic`: client authentication through the Authorization header failed.
+    /// `Basic`: client authentication failed.
     Basic,
     /// `Bearer` without an error code: the request carried no token (RFC 6750 §3.1).
     Bearer,
@@ -128,7 +128,13 @@ macro_rules! constructors {
 impl OAuthError {
     /// An error with a code and a description.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        let challenge = (code == ErrorCode::InvalidToken).then_some(Challenge::BearerInvalidToken);
+        // RFC 9110 §15.5.2: every 401 carries a challenge. Failed client authentication
+        // offers Basic whatever method the client tried (RFC 6749 §5.2).
+        let challenge = match code {
+            ErrorCode::InvalidToken => Some(Challenge::BearerInvalidToken),
+            ErrorCode::InvalidClient => Some(Challenge::Basic),
+            _ => None,
+        };
         Self { code, description: description.into(), source: None, challenge, retry_after: None }
     }
 

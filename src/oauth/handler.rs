@@ -5,16 +5,24 @@ use super::{Challenge, ErrorCode, FormRequest, OAuthError, Params, Provider, Reg
 use crate::http::problem::Problem;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use crate::http::client_ip::ClientAddr;
+use axum::Extension;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 type Shared = State<Arc<Provider>>;
+/// Who is calling, as the listener resolved it (behind trusted proxies: the client).
+type Client = Option<Extension<ClientAddr>>;
+
+fn client_ip(c: Client) -> IpAddr {
+    c.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(a)| a.ip)
+}
 
 /// The endpoint table. Mounted under the issuer's path, if it has one.
 pub fn routes(p: Arc<Provider>) -> Router {
@@ -107,10 +115,10 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// Builds the plain request the protocol code takes; a response if the body is unusable.
-fn form_request(h: &HeaderMap, peer: SocketAddr, body: Result<Bytes, BytesRejection>) -> Result<FormRequest, Box<Response>> {
+fn form_request(h: &HeaderMap, client: Client, body: Result<Bytes, BytesRejection>) -> Result<FormRequest, Box<Response>> {
     let body = body.map_err(|r| Box::new(body_rejection(r)))?;
     let params = Params::parse_form(header_str(h, header::CONTENT_TYPE), &body).map_err(|e| Box::new(e.into_response()))?;
-    Ok(FormRequest { params, authorization: header_str(h, header::AUTHORIZATION).map(str::to_owned), peer: peer.ip() })
+    Ok(FormRequest { params, authorization: header_str(h, header::AUTHORIZATION).map(str::to_owned), peer: client_ip(client) })
 }
 
 /// A JSON success with `no-store`, or the error.
@@ -135,22 +143,22 @@ async fn jwks_get(State(p): Shared) -> Response {
         .into_response()
 }
 
-async fn token_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    match form_request(&h, peer, body) {
+async fn token_post(State(p): Shared, client: Client, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    match form_request(&h, client, body) {
         Ok(req) => json_no_store(p.token(&req).await),
         Err(resp) => *resp,
     }
 }
 
-async fn introspect_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    match form_request(&h, peer, body) {
+async fn introspect_post(State(p): Shared, client: Client, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    match form_request(&h, client, body) {
         Ok(req) => json_no_store(p.introspect(&req).await),
         Err(resp) => *resp,
     }
 }
 
-async fn revoke_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    match form_request(&h, peer, body) {
+async fn revoke_post(State(p): Shared, client: Client, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    match form_request(&h, client, body) {
         Ok(req) => match p.revoke(&req).await {
             Ok(()) => no_store(StatusCode::OK.into_response()),
             Err(e) => e.into_response(),
@@ -175,12 +183,12 @@ fn registration_result(r: Result<serde_json::Value, OAuthError>, status: StatusC
     }
 }
 
-async fn register_post(State(p): Shared, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn register_post(State(p): Shared, client: Client, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match json_body(&h, body) {
         Ok(b) => b,
         Err(resp) => return *resp,
     };
-    registration_result(p.register(header_str(&h, header::AUTHORIZATION), &body).await, StatusCode::CREATED)
+    registration_result(p.register(header_str(&h, header::AUTHORIZATION), &body, client_ip(client)).await, StatusCode::CREATED)
 }
 
 /// A client id from the path; one that does not decode names no client (RFC 7592: 401).

@@ -1,6 +1,6 @@
 //! `POST /introspect` (RFC 7662).
 
-use super::{FormRequest, OAuthError, Provider};
+use super::{FormRequest, IntrospectionPolicy, OAuthError, Provider};
 use crate::jose::{self, Expectations};
 use crate::model::{AccessTokenClaims, unix_now};
 use crate::store::ArtifactKind;
@@ -46,13 +46,28 @@ impl Provider {
         Ok(revoked.is_none().then_some(claims))
     }
 
-    /// Any authenticated client may introspect (resource servers are clients too).
+    /// RFC 7662 §2.1, §4: the caller authenticates as a client; under the `restricted`
+    /// policy (the default) a token is described only to its own client and to clients
+    /// registered as the resource server of an audience it carries. Anyone else learns only
+    /// `{"active": false}`, as if the token did not exist (§4: no token scanning).
     pub async fn introspect(&self, req: &FormRequest) -> Result<IntrospectionResponse, OAuthError> {
-        self.authenticate_client(req).await?;
+        let caller = self.authenticate_client(req).await?;
         let token = req.params.require("token")?;
         Ok(match self.active_access_token(token).await? {
-            Some(claims) => IntrospectionResponse { active: true, claims: Some(claims), token_type: Some("Bearer") },
-            None => IntrospectionResponse::default(),
+            Some(claims) if self.may_introspect(&caller, &claims) => {
+                IntrospectionResponse { active: true, claims: Some(claims), token_type: Some("Bearer") }
+            }
+            _ => IntrospectionResponse::default(),
         })
+    }
+
+    fn may_introspect(&self, caller: &crate::model::Client, claims: &AccessTokenClaims) -> bool {
+        match self.cfg.introspection {
+            IntrospectionPolicy::AnyClient => true,
+            IntrospectionPolicy::Restricted => {
+                caller.client_id.as_str() == claims.client_id
+                    || caller.metadata.resource_server_for.iter().any(|a| claims.aud.contains(a))
+            }
+        }
     }
 }

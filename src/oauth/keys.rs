@@ -24,28 +24,73 @@ pub enum KeyError {
     Jose(#[from] JoseError),
 }
 
-fn retire_after(cfg: &Config) -> i64 {
+/// Catalog setting: the longest time (seconds) a token signed by any node may stay valid —
+/// `max_access_token_lifetime` + clock skew, the largest any node has run with. Rotation
+/// keeps a replaced key published this long, whatever the rotating process's own config says.
+const TOKEN_HORIZON: &str = "token_horizon_secs";
+/// Catalog setting: the access-token algorithm nodes last started with.
+const ACCESS_TOKEN_ALG: &str = "access_token_alg";
+
+fn own_horizon(cfg: &Config) -> i64 {
     (cfg.max_access_token_lifetime + cfg.clock_skew).as_secs() as i64
 }
 
-/// Makes sure a key exists for the access-token algorithm, then loads the ring.
+/// How long a replaced key must stay published: this process's horizon or the longest any
+/// node has recorded, whichever is longer.
+async fn retire_after(store: &Store, cfg: &Config) -> Result<i64, KeyError> {
+    let stored = store.catalog.setting(TOKEN_HORIZON).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    Ok(own_horizon(cfg).max(stored))
+}
+
+/// At server start: records this node's token horizon, makes sure a key signs access tokens,
+/// then loads the ring.
+/// - first start (no key of any algorithm signs): a key for `keys.access_token_alg` that signs
+///   at once;
+/// - `keys.access_token_alg` changed (another algorithm was in use): the new algorithm's key is
+///   published now and signs after `keys.rotation_delay`, so relying parties see it before any
+///   token carries it; until then the old key goes on signing, and it is retired (stays
+///   published for verification) for the token horizon after the new key takes over;
+/// - a key exists but none of it opens (corrupt record): a new key that signs at once.
 pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyRing) -> Result<(), KeyError> {
+    store.catalog.raise_setting(TOKEN_HORIZON, own_horizon(cfg)).await?;
     let now = unix_now();
-    let mut records = store.catalog.signing_keys().await?;
     let alg = cfg.keys.access_token_alg;
-    // A key that only activates later does not count: tokens must be signable now.
-    if jose::signing_record(&records, alg, now).is_none() {
-        // Nothing signs for this algorithm: add a key that signs now, retiring nothing (a key
-        // scheduled for later, if any, still takes over when it activates).
+    let records = store.catalog.signing_keys().await?;
+    let has_key = records.iter().any(|r| r.alg == alg.as_str() && jose::is_published(r, now));
+    let previous = store.catalog.setting(ACCESS_TOKEN_ALG).await?.and_then(|a| Alg::parse(&a));
+    let others: Vec<Alg> = Alg::ALL.into_iter().filter(|a| *a != alg && jose::signing_record(&records, *a, now).is_some()).collect();
+    // A store from before the setting: the one other algorithm that signs was in use.
+    let previous = previous.or_else(|| (others.len() == 1).then(|| others[0]));
+    if !has_key {
+        let horizon = retire_after(store, cfg).await?;
+        match previous.filter(|p| *p != alg && others.contains(p)) {
+            Some(old) => {
+                let activate_at = now + cfg.keys.rotation_delay.as_secs() as i64;
+                let rec = jose::generate_key_record(alg, master, now, activate_at)?;
+                store.catalog.rotate_signing_key(&rec, None).await?;
+                store.catalog.retire_signing_keys(old.as_str(), activate_at + horizon).await?;
+                tracing::info!(from = old.as_str(), to = alg.as_str(), signs_from = activate_at, "access-token algorithm changed: new key published, signing after keys.rotation_delay");
+            }
+            None => {
+                let rec = jose::generate_key_record(alg, master, now, now)?;
+                store.catalog.rotate_signing_key(&rec, None).await?;
+            }
+        }
+    }
+    store.catalog.put_setting(ACCESS_TOKEN_ALG, alg.as_str()).await?;
+    let state = ring.reload(&store.catalog.signing_keys().await?, master, now);
+    if state.signer_or_latest(alg).is_none() {
+        // Every key in line failed to open: sign with a fresh one rather than not at all.
         let rec = jose::generate_key_record(alg, master, now, now)?;
         store.catalog.rotate_signing_key(&rec, None).await?;
-        records = store.catalog.signing_keys().await?;
+        ring.reload(&store.catalog.signing_keys().await?, master, now);
     }
-    ring.reload(&records, master, now)?;
     Ok(())
 }
 
-/// Creates the next key for `alg`; returns it. Nodes pick it up on their next refresh.
+/// Creates the next key for `alg`; returns it. Nodes pick it up on their next refresh. The
+/// replaced key stays published for the token horizon recorded in the store (not only this
+/// process's configuration) after the new key takes over.
 pub async fn rotate(store: &Store, master: &MasterKey, cfg: &Config, alg: Alg) -> Result<SigningKeyRecord, KeyError> {
     let now = unix_now();
     // Strictly after every existing key of the algorithm, so the newest key always wins
@@ -59,15 +104,16 @@ pub async fn rotate(store: &Store, master: &MasterKey, cfg: &Config, alg: Alg) -
         .map(|r| r.activate_at)
         .max();
     let activate_at = (now + cfg.keys.rotation_delay.as_secs() as i64).max(latest.map_or(now, |l| l + 1));
+    let horizon = retire_after(store, cfg).await?;
     let rec = jose::generate_key_record(alg, master, now, activate_at)?;
-    store.catalog.rotate_signing_key(&rec, Some(activate_at + retire_after(cfg))).await?;
+    store.catalog.rotate_signing_key(&rec, Some(activate_at + horizon)).await?;
     Ok(rec)
 }
 
 /// Re-reads the keys from the store into `ring`.
 pub async fn refresh(store: &Store, master: &MasterKey, ring: &KeyRing) -> Result<(), KeyError> {
     let records = store.catalog.signing_keys().await?;
-    ring.reload(&records, master, unix_now())?;
+    ring.reload(&records, master, unix_now());
     Ok(())
 }
 

@@ -29,7 +29,6 @@ mod token;
 pub use error::{Challenge, ErrorCode, OAuthError};
 pub use params::{FormRequest, Params};
 
-use crate::config::section::Reader;
 use crate::jose::{Alg, KeyRing};
 use crate::secrets::MasterKey;
 use crate::store::Store;
@@ -59,6 +58,24 @@ pub struct RegistrationConfig {
     pub allowed_audiences: Vec<String>,
     /// Default lifetime of initial access tokens created by the CLI.
     pub initial_access_token_lifetime: Duration,
+    /// Whether a dynamically registered client that names no audience may get tokens for the
+    /// issuer itself (off: it must register an audience from `allowed_audiences`).
+    pub issuer_audience: bool,
+    /// Registration requests accepted per source address per `window`.
+    pub per_address: u32,
+    /// The window of `per_address`.
+    pub window: Duration,
+}
+
+/// Who may introspect a token (RFC 7662 §4: the server should know which protected
+/// resource is asking).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntrospectionPolicy {
+    /// The token's own client, and clients registered as the resource server of an audience
+    /// the token carries (`resource_server_for`). The default.
+    Restricted,
+    /// Any authenticated client.
+    AnyClient,
 }
 
 /// `[keys]`.
@@ -101,6 +118,12 @@ pub struct Config {
     pub auth_failure_window: Duration,
     /// Longest accepted lifetime (`exp` − now) of a `private_key_jwt` assertion.
     pub assertion_max_lifetime: Duration,
+    /// Transition setting: also accept `private_key_jwt` assertions whose `aud` is the token
+    /// endpoint URL or an array (draft-ietf-oauth-rfc7523bis requires the issuer as a single
+    /// string). Off by default.
+    pub assertion_audience_transition: bool,
+    /// Who may introspect a token (RFC 7662 §4).
+    pub introspection: IntrospectionPolicy,
     /// `[registration]`.
     pub registration: RegistrationConfig,
     /// `[keys]`.
@@ -108,119 +131,13 @@ pub struct Config {
 }
 
 impl Config {
-    pub(crate) fn resolve(root: &mut Reader<'_>) -> Config {
-        let mut r = root.section("provider");
-        let listen = r.socket_addr("listen", "127.0.0.1:8080");
-        let default_issuer = format!(
-            "http://{}",
-            if listen.ip().is_unspecified() {
-                SocketAddr::new([127, 0, 0, 1].into(), listen.port())
-            } else {
-                listen
-            }
-        );
-        let issuer = r.string("issuer", "");
-        let issuer = if issuer.is_empty() { default_issuer } else { issuer };
-        if let Err(why) = check_issuer(&issuer) {
-            r.invalid("issuer", why);
-        }
-        let default_audience = r.string("default_audience", "");
-        let c = Config {
-            listen,
-            default_audience: if default_audience.is_empty() { issuer.clone() } else { default_audience },
-            issuer,
-            access_token_lifetime: r.duration("access_token_lifetime", "10m"),
-            max_access_token_lifetime: r.duration("max_access_token_lifetime", "24h"),
-            clock_skew: r.duration("clock_skew", "60s"),
-            max_body_size: r.u64("max_body_size", 64 * 1024) as usize,
-            client_cache_ttl: r.duration("client_cache_ttl", "1s"),
-            auth_failures_per_client: r.u64("auth_failures_per_client", 10) as u32,
-            auth_failures_per_ip: r.u64("auth_failures_per_ip", 100) as u32,
-            auth_failure_window: r.duration("auth_failure_window", "1m"),
-            assertion_max_lifetime: r.duration("assertion_max_lifetime", "5m"),
-            registration: RegistrationConfig {
-                mode: RegistrationMode::Token,
-                allowed_scopes: vec![],
-                allowed_audiences: vec![],
-                initial_access_token_lifetime: Duration::ZERO,
-            },
-            keys: KeysConfig {
-                access_token_alg: Alg::ES256,
-                rotation_delay: Duration::ZERO,
-                refresh_interval: Duration::ZERO,
-            },
-        };
-        for (key, d) in [
-            ("access_token_lifetime", c.access_token_lifetime),
-            ("auth_failure_window", c.auth_failure_window),
-            ("assertion_max_lifetime", c.assertion_max_lifetime),
-        ] {
-            if d < Duration::from_secs(1) {
-                r.invalid(key, "must be at least 1s");
-            }
-        }
-        if c.max_access_token_lifetime < c.access_token_lifetime {
-            r.invalid("max_access_token_lifetime", "must not be shorter than access_token_lifetime");
-        }
-        if c.max_body_size < 1024 {
-            r.invalid("max_body_size", "must be at least 1024 bytes");
-        }
-        r.finish();
-
-        let mut r = root.section("registration");
-        let mode = match r.choice("mode", "token", &["token", "open", "disabled"]).as_str() {
-            "open" => RegistrationMode::Open,
-            "disabled" => RegistrationMode::Disabled,
-            _ => RegistrationMode::Token,
-        };
-        let registration = RegistrationConfig {
-            mode,
-            allowed_scopes: r.strings(
-                "allowed_scopes",
-                &["openid", "profile", "email", "address", "phone", "offline_access"],
-            ),
-            allowed_audiences: r.strings("allowed_audiences", &[]),
-            initial_access_token_lifetime: r.duration("initial_access_token_lifetime", "24h"),
-        };
-        r.finish();
-
-        let mut r = root.section("keys");
-        let alg_name = r.choice("access_token_alg", "ES256", &["ES256", "RS256", "PS256", "EdDSA"]);
-        let keys = KeysConfig {
-            access_token_alg: Alg::parse(&alg_name).unwrap_or(Alg::ES256),
-            rotation_delay: r.duration("rotation_delay", "5m"),
-            refresh_interval: r.duration("refresh_interval", "10s"),
-        };
-        if keys.refresh_interval < Duration::from_millis(100) {
-            r.invalid("refresh_interval", "must be at least 100ms");
-        }
-        r.finish();
-        Config { registration, keys, ..c }
-    }
-
     /// The URL of an endpoint path under the issuer.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
 }
 
-/// RFC 8414 §2: an https URL with no query or fragment. Plain http is accepted only for
-/// loopback hosts (development).
-fn check_issuer(issuer: &str) -> Result<(), String> {
-    let url = url::Url::parse(issuer).map_err(|e| format!("not a URL: {e}"))?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("must not have a query or fragment".into());
-    }
-    if issuer.ends_with('/') {
-        return Err("must not end with /".into());
-    }
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(&url) => Ok(()),
-        _ => Err("must be an https URL (http only for 127.0.0.1, [::1] or localhost)".into()),
-    }
-}
-
+/// Whether a URL's host is a loopback address or `localhost`.
 pub(crate) fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -243,6 +160,7 @@ pub struct Provider {
     clients: cache::TtlCache<crate::model::Client>,
     resources: cache::TtlCache<crate::model::Resource>,
     throttle: throttle::Throttle,
+    registrations: throttle::Throttle,
 }
 
 impl Provider {
@@ -257,6 +175,7 @@ impl Provider {
                 cfg.auth_failures_per_client,
                 cfg.auth_failures_per_ip,
             ),
+            registrations: throttle::Throttle::new(cfg.registration.window, u32::MAX, cfg.registration.per_address),
             cfg,
             store,
             master,
@@ -267,6 +186,7 @@ impl Provider {
     /// Periodic housekeeping of in-memory state (throttle windows, cache).
     pub fn sweep(&self) {
         self.throttle.sweep();
+        self.registrations.sweep();
         self.clients.sweep();
         self.resources.sweep();
     }

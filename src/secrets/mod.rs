@@ -28,6 +28,14 @@ pub enum SecretError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The key file can be read by other users.
+    #[error("{path} is readable by other users (mode {mode:o}): run `chmod 600 {path}`, or set WARDEN_MASTER_KEY instead")]
+    KeyFileExposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// Sealed data did not open: wrong master key or tampered data.
     #[error("sealed data does not open with this master key")]
     Unseal,
@@ -51,6 +59,7 @@ pub enum KeySource {
 pub struct MasterKey {
     seal: aead::LessSafeKey,
     mac: hmac::Key,
+    check: [u8; 32],
 }
 
 impl fmt::Debug for MasterKey {
@@ -84,7 +93,11 @@ impl MasterKey {
         let mac = hmac::Key::from(
             prk.expand(&[b"secret-hash"], hmac::HMAC_SHA256).expect("HKDF for HMAC key"),
         );
-        Self { seal, mac }
+        let mut check = [0u8; 32];
+        prk.expand(&[b"key-check"], Len(32))
+            .and_then(|okm| okm.fill(&mut check))
+            .expect("HKDF-SHA-256 can produce 32 bytes");
+        Self { seal, mac, check }
     }
 
     /// Parses base64 (standard or URL-safe, padded or not) into a key.
@@ -101,22 +114,44 @@ impl MasterKey {
     }
 
     /// Loads the master key from the environment value if given, else from the data dir's key
-    /// file, creating that file (mode 0600) when it does not exist.
+    /// file, creating that file (mode 0600) when it does not exist. `app::Core::open` uses
+    /// [`load`](Self::load) and [`create`](Self::create) separately, so that it never creates
+    /// a key for a store that already holds data.
     pub fn load_or_create(
         env_value: Option<&str>,
         data_dir: &Path,
     ) -> Result<(Self, KeySource), SecretError> {
+        match Self::load(env_value, data_dir)? {
+            Some(found) => Ok(found),
+            None => Self::create(data_dir),
+        }
+    }
+
+    /// The key from the environment value if given, else from `<data_dir>/master.key`;
+    /// `None` when neither exists. A key file that other users can read is refused: whoever
+    /// reads it can unseal every signing key.
+    pub fn load(env_value: Option<&str>, data_dir: &Path) -> Result<Option<(Self, KeySource)>, SecretError> {
         if let Some(v) = env_value.filter(|v| !v.trim().is_empty()) {
-            return Ok((Self::from_base64(v)?, KeySource::Environment));
+            return Ok(Some((Self::from_base64(v)?, KeySource::Environment)));
         }
         let path = data_dir.join(KEY_FILE);
         let io_err = |source| SecretError::KeyFile { path: path.clone(), source };
         match std::fs::read_to_string(&path) {
-            Ok(text) => return Ok((Self::from_base64(&text)?, KeySource::File(path))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(e)),
+            Ok(text) => {
+                check_private(&path)?;
+                Ok(Some((Self::from_base64(&text)?, KeySource::File(path))))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(e)),
         }
-        std::fs::create_dir_all(data_dir).map_err(io_err)?;
+    }
+
+    /// Creates `<data_dir>/master.key` (mode 0600) with a new random key. When another
+    /// process creates it at the same moment, both end up with the one that won.
+    pub fn create(data_dir: &Path) -> Result<(Self, KeySource), SecretError> {
+        let path = data_dir.join(KEY_FILE);
+        let io_err = |source| SecretError::KeyFile { path: path.clone(), source };
+        create_private_dir(data_dir).map_err(io_err)?;
         let mut ikm = [0u8; 32];
         rand::fill(&mut ikm).map_err(|_| SecretError::Random)?;
         // Written whole to a private temporary file, then linked into place: a process that
@@ -141,6 +176,19 @@ impl MasterKey {
             }
             Err(e) => Err(io_err(e)),
         }
+    }
+
+    /// A value that identifies this master key without revealing it (HKDF-SHA-256 output
+    /// under its own label): stored in the catalog so that every node and CLI run can tell a
+    /// wrong key before it writes anything sealed or hashed with it.
+    pub fn check_value(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.check)
+    }
+
+    /// Constant-time comparison of a stored check value with this key's.
+    pub fn matches_check_value(&self, stored: &str) -> bool {
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(stored.trim()) else { return false };
+        aws_lc_rs::constant_time::verify_slices_are_equal(&bytes, &self.check).is_ok()
     }
 
     /// Encrypts `plaintext` bound to `aad` (AES-256-GCM, random 96-bit nonce prepended).
@@ -189,6 +237,31 @@ impl MasterKey {
     pub fn verify_secret(&self, secret: &str, hash: &SecretHash) -> bool {
         hmac::verify(&self.mac, secret.as_bytes(), &hash.0).is_ok()
     }
+}
+
+/// Creates `dir` (and its parents) if missing, the last one with mode 0700: it holds the key
+/// file and, by default, the database.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// Refuses a key file that group or others may read or write.
+fn check_private(path: &Path) -> Result<(), SecretError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| SecretError::KeyFile { path: path.into(), source })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(SecretError::KeyFileExposed { path: path.into(), mode });
+        }
+    }
+    let _ = path;
+    Ok(())
 }
 
 /// A new secret of 256 random bits, base64url (43 characters).

@@ -128,6 +128,23 @@ pub trait Catalog: Send + Sync {
     async fn resources(&self) -> Result<Vec<Resource>, StoreError>;
     /// Deletes a resource; `NotFound` if it did not exist.
     async fn delete_resource(&self, audience: &str) -> Result<(), StoreError>;
+
+    /// In one transaction, every current key of `alg` (no `publish_until`) gets
+    /// `publish_until = until`; returns how many.
+    async fn retire_signing_keys(&self, alg: &str, until: i64) -> Result<u64, StoreError>;
+
+    /// A store-wide setting.
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Stores a setting only if it is absent. MUST be atomic: of two concurrent calls exactly
+    /// one returns `true`; the other finds the winner's value with [`setting`](Self::setting).
+    async fn init_setting(&self, name: &str, value: &str) -> Result<bool, StoreError>;
+    /// Stores or replaces a setting.
+    async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
+    /// Raises an integer setting to `value` if it is absent or lower; never lowers it.
+    async fn raise_setting(&self, name: &str, value: i64) -> Result<(), StoreError>;
+    /// Whether the catalog holds any client, signing key, initial access token or setting —
+    /// data a new master key could not open.
+    async fn holds_records(&self) -> Result<bool, StoreError>;
 }
 
 /// Ephemeral records with an expiry. Expired artifacts are invisible to every read even
@@ -249,6 +266,7 @@ macro_rules! migrations {
             (1, "init", include_str!(concat!("../../migrations/", $backend, "/0001_init.sql"))),
             (2, "resources", include_str!(concat!("../../migrations/", $backend, "/0002_resources.sql"))),
             (3, "client_revision", include_str!(concat!("../../migrations/", $backend, "/0003_client_revision.sql"))),
+            (4, "settings", include_str!(concat!("../../migrations/", $backend, "/0004_settings.sql"))),
         ]
     };
 }

@@ -50,6 +50,18 @@ pub(super) const SELECT_RESOURCES: &str = "SELECT audience, name, access_token_l
     created_at FROM resources ORDER BY created_at, audience";
 pub(super) const DELETE_RESOURCE: &str = "DELETE FROM resources WHERE audience = $1";
 
+pub(super) const SELECT_SETTING: &str = "SELECT value FROM settings WHERE name = $1";
+pub(super) const INIT_SETTING: &str =
+    "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+pub(super) const PUT_SETTING: &str = "INSERT INTO settings (name, value) VALUES ($1, $2) \
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+pub(super) const RAISE_SETTING: &str = "INSERT INTO settings (name, value) VALUES ($1, $2) \
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value \
+    WHERE CAST(settings.value AS BIGINT) < CAST(excluded.value AS BIGINT)";
+pub(super) const COUNT_RECORDS: &str = "SELECT (SELECT COUNT(*) FROM clients) \
+    + (SELECT COUNT(*) FROM signing_keys) + (SELECT COUNT(*) FROM initial_access_tokens) \
+    + (SELECT COUNT(*) FROM settings)";
+
 pub(super) const PUT_ARTIFACT: &str = "INSERT INTO artifacts (kind, id, payload, expires_at, \
     grant_id, consumed_at) VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (kind, id) DO UPDATE \
     SET payload = excluded.payload, expires_at = excluded.expires_at, \
@@ -337,6 +349,40 @@ macro_rules! impl_sql_store {
                 let done =
                     sqlx::query(sql::DELETE_RESOURCE).bind(audience).execute(&self.pool).await?;
                 if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn retire_signing_keys(&self, alg: &str, until: i64) -> Result<u64, StoreError> {
+                let done =
+                    sqlx::query(sql::RETIRE_KEYS).bind(until).bind(alg).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_as::<_, (String,)>(sql::SELECT_SETTING)
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|(v,)| v))
+            }
+
+            async fn init_setting(&self, name: &str, value: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query(sql::INIT_SETTING).bind(name).bind(value).execute(&self.pool).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+                sqlx::query(sql::PUT_SETTING).bind(name).bind(value).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn raise_setting(&self, name: &str, value: i64) -> Result<(), StoreError> {
+                sqlx::query(sql::RAISE_SETTING).bind(name).bind(value.to_string()).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn holds_records(&self) -> Result<bool, StoreError> {
+                let (n,) = sqlx::query_as::<_, (i64,)>(sql::COUNT_RECORDS).fetch_one(&self.pool).await?;
+                Ok(n > 0)
             }
         }
 

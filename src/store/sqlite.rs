@@ -14,9 +14,7 @@ impl SqliteStore {
     /// Opens (creating if missing) the database file and applies migrations. WAL lets CLI
     /// commands write while a server reads; `busy_timeout` makes writers queue, not fail.
     pub(super) async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-        }
+        create_private(path).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -49,6 +47,28 @@ impl SqliteStore {
             }
         };
         Ok(Self { pool })
+    }
+}
+
+/// Creates the file's directory (mode 0700) and the file itself (mode 0600) when missing, so
+/// the database never exists readable by other users, not even for a moment; SQLite gives its
+/// `-wal` and `-shm` files the database file's mode. An existing file keeps its mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -28,6 +28,7 @@ fn client(id: &str, now: i64) -> Client {
             software_version: None,
             audience: vec!["https://api.example".into()],
             access_token_lifetime: Some(60),
+            resource_server_for: vec!["https://self.example".into()],
         },
         secret_hash: Some(SecretHash([7; 32])),
         registration_token_hash: None,
@@ -52,12 +53,41 @@ fn key(kid: &str, alg: &str, now: i64) -> SigningKeyRecord {
 
 /// Runs every check against `store`, which must be empty.
 pub async fn run(store: &Store) {
+    settings(store).await;
     clients(store).await;
     signing_keys(store).await;
     initial_access_tokens(store).await;
     resources(store).await;
     artifacts(store).await;
     consume_is_atomic(store).await;
+}
+
+/// Settings hold the master-key check value: written once, never replaced by a racer.
+async fn settings(store: &Store) {
+    let c = store.catalog.as_ref();
+    assert!(!c.holds_records().await.unwrap(), "a fresh store holds nothing");
+    assert_eq!(c.setting("master_key_check").await.unwrap(), None);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move { s.catalog.init_setting("race", &format!("v{i}")).await.unwrap() }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += t.await.unwrap() as usize;
+    }
+    assert_eq!(won, 1, "exactly one init_setting wins");
+    let winner = c.setting("race").await.unwrap().unwrap();
+    assert!(!c.init_setting("race", "other").await.unwrap());
+    assert_eq!(c.setting("race").await.unwrap().unwrap(), winner, "init never replaces");
+    assert!(c.holds_records().await.unwrap(), "a setting is a record");
+
+    c.raise_setting("horizon", 600).await.unwrap();
+    c.raise_setting("horizon", 90_000).await.unwrap();
+    c.raise_setting("horizon", 300).await.unwrap();
+    assert_eq!(c.setting("horizon").await.unwrap().as_deref(), Some("90000"), "numeric, never lowered");
+    c.put_setting("race", "replaced").await.unwrap();
+    assert_eq!(c.setting("race").await.unwrap().as_deref(), Some("replaced"));
 }
 
 async fn clients(store: &Store) {
@@ -119,6 +149,12 @@ async fn signing_keys(store: &Store) {
     assert_eq!(c.delete_expired_keys(500).await.unwrap(), 1);
     let kids: Vec<String> = c.signing_keys().await.unwrap().into_iter().map(|k| k.kid.0).collect();
     assert_eq!(kids, ["r1", "k2", "k3"]);
+
+    assert_eq!(c.retire_signing_keys("ES256", 900).await.unwrap(), 2, "k2 and k3");
+    assert_eq!(c.retire_signing_keys("ES256", 950).await.unwrap(), 0, "already retiring keys keep their date");
+    let until: Vec<(String, Option<i64>)> =
+        c.signing_keys().await.unwrap().into_iter().map(|k| (k.kid.0, k.publish_until)).collect();
+    assert_eq!(until, [("r1".into(), None), ("k2".into(), Some(900)), ("k3".into(), Some(900))]);
 }
 
 async fn initial_access_tokens(store: &Store) {

@@ -83,10 +83,11 @@ async fn keys_are_sealed_at_rest_and_a_wrong_master_key_is_refused() {
 
     let cfg = crate::support::test_config(dir.path());
     let wrong = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
-    let core = warden::app::Core::open(&cfg, Some(&wrong)).await.unwrap();
-    let listeners = warden::app::Listeners::bind(&cfg).await.unwrap();
-    let err = warden::app::run(cfg, core, listeners, Default::default()).await.unwrap_err();
-    assert!(err.to_string().contains("WARDEN_MASTER_KEY"), "{err}");
+    let err = match warden::app::Core::open(&cfg, Some(&wrong)).await {
+        Ok(_) => panic!("a wrong master key must be refused at open, before anything is written"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("WARDEN_MASTER_KEY") && err.contains("does not match"), "{err}");
 }
 
 #[tokio::test]

@@ -1,15 +1,14 @@
 //! Two provider nodes over one PostgreSQL database behave as one authorization server:
 //! clients, keys and revocations written through either are honoured by both.
 
-use crate::store::drop_schema;
-use crate::support::{TestServer, postgres_url, unique_schema};
+use crate::support::{PgSchema, TestServer};
 use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test]
 async fn two_nodes_share_clients_keys_and_revocations_over_postgres() {
-    let Some(url) = postgres_url().await else { return };
-    let schema = unique_schema("warden_nodes");
+    let Some(pg) = PgSchema::new("warden_nodes").await else { return };
+    let (url, schema) = (pg.url.clone(), pg.schema.clone());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let issuer = format!("http://127.0.0.1:{port}");
     let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [42u8; 32]);
@@ -47,5 +46,4 @@ async fn two_nodes_share_clients_keys_and_revocations_over_postgres() {
     assert!(signed_by_new, "node B signs with the key rotated through node A's store");
     drop(a);
     drop(b);
-    drop_schema(&url, &schema).await;
 }

@@ -16,16 +16,33 @@ async fn wrong_unknown_or_missing_client_credentials_are_invalid_client() {
     let h = assert_oauth_error(s.post_form("/token", Some(("nobody", "x")), &cc).await, 401, "invalid_client").await;
     assert!(h.contains_key("www-authenticate"));
 
+    // RFC 9110 §15.5.2: a 401 always carries a challenge, whatever method the client tried.
     let form = [("grant_type", "client_credentials"), ("client_id", id.as_str()), ("client_secret", "wrong")];
     let h = assert_oauth_error(s.post_form("/token", None, &form).await, 401, "invalid_client").await;
-    assert!(!h.contains_key("www-authenticate"), "no Basic challenge when the client did not use Basic");
+    assert!(h["www-authenticate"].to_str().unwrap().starts_with("Basic"), "client_secret_post failure");
 
-    assert_oauth_error(s.post_form("/token", None, &cc).await, 401, "invalid_client").await;
+    let h = assert_oauth_error(s.post_form("/token", None, &cc).await, 401, "invalid_client").await;
+    assert!(h.contains_key("www-authenticate"), "no credentials at all");
+
+    let assertion = [
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"),
+    ];
+    let h = assert_oauth_error(s.post_form("/token", None, &assertion).await, 401, "invalid_client").await;
+    assert!(h.contains_key("www-authenticate"), "private_key_jwt failure");
+
+    for path in ["/introspect", "/revoke"] {
+        let h = assert_oauth_error(s.post_form(path, None, &[("token", "x")]).await, 401, "invalid_client").await;
+        assert!(h.contains_key("www-authenticate"), "{path}");
+    }
 
     let resp = s.http.post(s.url("/token")).header("authorization", "Basic %%%").form(&cc).send().await.unwrap();
-    assert_oauth_error(resp, 401, "invalid_client").await;
+    let h = assert_oauth_error(resp, 401, "invalid_client").await;
+    assert!(h.contains_key("www-authenticate"));
     let resp = s.http.post(s.url("/token")).header("authorization", "Bearer abc").form(&cc).send().await.unwrap();
-    assert_oauth_error(resp, 401, "invalid_client").await;
+    let h = assert_oauth_error(resp, 401, "invalid_client").await;
+    assert!(h.contains_key("www-authenticate"));
 }
 
 #[tokio::test]
@@ -115,24 +132,83 @@ async fn failed_authentication_is_throttled_per_client_and_address_then_per_addr
     for _ in 0..3 {
         assert_oauth_error(s.post_form("/token", Some((&id, "guess")), &cc).await, 401, "invalid_client").await;
     }
-    // From this address even the right secret waits: guessing cannot go on by interleaving
-    // good attempts.
-    let h = assert_oauth_error(s.post_form("/token", Some((&id, &secret)), &cc).await, 429, "temporarily_unavailable").await;
+    // The fourth guess for this client from this address is over the allowance.
+    let h = assert_oauth_error(s.post_form("/token", Some((&id, "guess")), &cc).await, 429, "temporarily_unavailable").await;
     let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
+    // A valid generated secret is never refused by the failure throttle: guessing a 256-bit
+    // secret is hopeless anyway, and refusing it would let a stranger lock the client out.
+    assert_eq!(s.post_form("/token", Some((&id, &secret)), &cc).await.status(), 200, "the real client still gets tokens");
 
-    // Client ids are public: failures from one address must not lock the client out elsewhere.
+    // Client ids are public: failures from one address do not count elsewhere.
     let other_address = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build().unwrap();
-    let resp = other_address.post(s.url("/token")).basic_auth(&id, Some(&secret)).form(&cc).send().await.unwrap();
-    assert_eq!(resp.status(), 200, "the real client, from its own address, is not locked out");
+    let resp = other_address.post(s.url("/token")).basic_auth(&id, Some("guess")).form(&cc).send().await.unwrap();
+    assert_oauth_error(resp, 401, "invalid_client").await;
 
+    s.post_form("/token", Some(("unknown-client", "x")), &cc).await;
+    // Six failures from 127.0.0.1 in all (per address: 5): any further failure is throttled,
+    // whichever client it names, while valid credentials keep working.
     let (other, other_secret) = s.cc_client().await;
+    assert_oauth_error(s.post_form("/token", Some((&other, "guess")), &cc).await, 429, "temporarily_unavailable").await;
     assert_eq!(s.post_form("/token", Some((&other, &other_secret)), &cc).await.status(), 200, "other clients are unaffected");
-    for _ in 0..2 {
-        s.post_form("/token", Some(("unknown-client", "x")), &cc).await;
+}
+
+/// Issue #5 item 1: behind a TLS proxy every request comes from the proxy's address. Before,
+/// 100 bogus attempts from anyone made the endpoints answer 429 to every client.
+#[tokio::test]
+async fn behind_a_trusted_proxy_nobody_can_lock_clients_out() {
+    let s = TestServer::start_with(|c| {
+        c.trusted_proxies = warden::http::client_ip::TrustedProxies::parse(&["127.0.0.0/8".into()]).unwrap();
+        c.oauth.auth_failures_per_client = 3;
+        c.oauth.auth_failures_per_ip = 10;
+    })
+    .await;
+    let (id, secret) = s.cc_client().await;
+    let cc = [("grant_type", "client_credentials")];
+    let via_proxy = |xff: &str, user: &str, pass: &str| {
+        s.http.post(s.url("/token")).header("x-forwarded-for", xff).basic_auth(user, Some(pass)).form(&cc).send()
+    };
+    let mut throttled = 0;
+    for i in 0..100 {
+        // The attacker forges a leading entry; the proxy appends the real address.
+        let resp = via_proxy(&format!("10.9.9.{i}, 203.0.113.66"), &id, "guess").await.unwrap();
+        throttled += (resp.status() == 429) as u32;
     }
-    // Five failures from 127.0.0.1 in all: the address itself is now throttled.
-    assert_oauth_error(s.post_form("/token", Some((&other, &other_secret)), &cc).await, 429, "temporarily_unavailable").await;
+    assert!(throttled >= 85, "the attacker's address is throttled ({throttled} of 100)");
+    // Every other client behind the same proxy is served; so is this client from the attacker's
+    // own address, with its valid secret.
+    for xff in ["198.51.100.1", "203.0.113.66", "2001:db8::1"] {
+        assert_eq!(via_proxy(xff, &id, &secret).await.unwrap().status(), 200, "client at {xff}");
+    }
+    for path in ["/introspect", "/revoke"] {
+        let resp = s.http.post(s.url(path)).header("x-forwarded-for", "198.51.100.1").basic_auth(&id, Some(&secret)).form(&[("token", "x")]).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path} behind the proxy");
+    }
+    // The attacker's other /64 neighbours share its IPv6 allowance.
+    for i in 0..12 {
+        via_proxy(&format!("2001:db8:aa:bb::{i}"), "nobody", "x").await.unwrap();
+    }
+    let resp = via_proxy("2001:db8:aa:bb::ffff", "nobody", "x").await.unwrap();
+    assert_eq!(resp.status(), 429, "IPv6 is counted per /64");
+    assert_eq!(via_proxy("2001:db8:aa:cc::1", "nobody", "x").await.unwrap().status(), 401, "another /64");
+}
+
+/// Without `trusted_proxies`, forwarding headers are anyone's words: a client cannot escape its
+/// own allowance by claiming to be someone else.
+#[tokio::test]
+async fn forwarding_headers_from_untrusted_peers_are_ignored() {
+    let s = TestServer::start_with(|c| {
+        c.oauth.auth_failures_per_client = 2;
+    })
+    .await;
+    let (id, _) = s.cc_client().await;
+    let cc = [("grant_type", "client_credentials")];
+    let mut last = 0;
+    for i in 0..4 {
+        let resp = s.http.post(s.url("/token")).header("x-forwarded-for", format!("198.51.100.{i}")).header("forwarded", format!("for=192.0.2.{i}")).basic_auth(&id, Some("guess")).form(&cc).send().await.unwrap();
+        last = resp.status().as_u16();
+    }
+    assert_eq!(last, 429, "the peer address is what counts");
 }
 
 #[tokio::test]

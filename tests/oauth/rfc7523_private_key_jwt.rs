@@ -49,16 +49,51 @@ async fn signed_assertions_authenticate_once_each() {
         .client(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
                        "jwks": {"keys": [key.jwk]}, "scope": "read"}))
         .await;
-    let good = |jti: &str| json!({"iss": id, "sub": id, "aud": s.url("/token"), "exp": now() + 60, "iat": now(), "jti": jti});
+    let good = |jti: &str| json!({"iss": id, "sub": id, "aud": s.issuer, "exp": now() + 60, "iat": now(), "jti": jti});
 
     let a = assertion(&key, Some("k1"), good("one"));
     assert_eq!(token_with(&s, &a).await.status(), 200);
     assert_oauth_error(token_with(&s, &a).await, 401, "invalid_client").await; // replay
 
-    // The issuer is an accepted audience too; a single-key client may omit kid.
-    let mut c = good("two");
-    c["aud"] = s.issuer.clone().into();
-    assert_eq!(token_with(&s, &assertion(&key, None, c)).await.status(), 200);
+    // A single-key client may omit kid.
+    assert_eq!(token_with(&s, &assertion(&key, None, good("two"))).await.status(), 200);
+}
+
+/// draft-ietf-oauth-rfc7523bis (after the OpenID Foundation's January 2025 disclosure): the
+/// audience is the issuer identifier as a single string. The token endpoint URL, or an array,
+/// works only while `provider.assertion_audience_transition` is on.
+#[tokio::test]
+async fn the_assertion_audience_is_the_issuer_as_a_single_string() {
+    for transition in [false, true] {
+        let s = TestServer::start_with(|c| c.oauth.assertion_audience_transition = transition).await;
+        let key = client_key("k1");
+        let (id, _) = s
+            .client(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+                           "jwks": {"keys": [key.jwk]}}))
+            .await;
+        let with_aud = |aud: Value, jti: &str| {
+            assertion(&key, Some("k1"), json!({"iss": id, "sub": id, "aud": aud, "exp": now() + 60, "jti": jti}))
+        };
+        let issuer = s.issuer.clone();
+        let token_endpoint = s.url("/token");
+        assert_eq!(token_with(&s, &with_aud(issuer.clone().into(), "a")).await.status(), 200, "issuer, transition {transition}");
+        let legacy = [
+            (json!(token_endpoint), "token endpoint URL"),
+            (json!([issuer]), "array with the issuer"),
+            (json!([token_endpoint, "https://elsewhere.example"]), "array with the token endpoint"),
+        ];
+        for (i, (aud, what)) in legacy.into_iter().enumerate() {
+            let resp = token_with(&s, &with_aud(aud, &format!("l{i}"))).await;
+            if transition {
+                assert_eq!(resp.status(), 200, "{what} accepted during the transition");
+            } else {
+                assert_oauth_error(resp, 401, "invalid_client").await;
+            }
+        }
+        for (i, aud) in [json!("https://elsewhere.example"), json!(["https://elsewhere.example"]), json!(format!("{issuer}/"))].into_iter().enumerate() {
+            assert_oauth_error(token_with(&s, &with_aud(aud, &format!("x{i}"))).await, 401, "invalid_client").await;
+        }
+    }
 }
 
 #[tokio::test]
@@ -70,7 +105,7 @@ async fn bad_assertions_are_invalid_client() {
         .client(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
                        "jwks": {"keys": [key.jwk]}}))
         .await;
-    let base = json!({"iss": id, "sub": id, "aud": s.url("/token"), "exp": now() + 60, "iat": now()});
+    let base = json!({"iss": id, "sub": id, "aud": s.issuer, "exp": now() + 60, "iat": now()});
     let with = |k: &str, v: Value, jti: &str| {
         let mut c = base.clone();
         c["jti"] = jti.into();
@@ -87,8 +122,8 @@ async fn bad_assertions_are_invalid_client() {
         ("exp too far ahead", assertion(&key, Some("k1"), with("exp", (now() + 3600).into(), "c"))),
         ("iss differs from sub", assertion(&key, Some("k1"), with("iss", "someone".into(), "d"))),
         ("no jti", assertion(&key, Some("k1"), with("jti", Value::Null, "e"))),
-        ("signed by another key", assertion(&stranger, Some("k1"), with("aud", s.url("/token").into(), "f"))),
-        ("unknown kid", assertion(&key, Some("k2"), with("aud", s.url("/token").into(), "g"))),
+        ("signed by another key", assertion(&stranger, Some("k1"), with("aud", s.issuer.clone().into(), "f"))),
+        ("unknown kid", assertion(&key, Some("k2"), with("aud", s.issuer.clone().into(), "g"))),
     ];
     for (what, a) in cases {
         let resp = token_with(&s, &a).await;
@@ -122,6 +157,6 @@ async fn a_secret_client_cannot_authenticate_with_an_assertion() {
     let key = client_key("k1");
     // Registered for client_secret_basic, though it also lists keys.
     let (id, _) = s.client(json!({"grant_types": ["client_credentials"], "jwks": {"keys": [key.jwk]}})).await;
-    let a = assertion(&key, Some("k1"), json!({"iss": id, "sub": id, "aud": s.url("/token"), "exp": now() + 60, "jti": "x"}));
+    let a = assertion(&key, Some("k1"), json!({"iss": id, "sub": id, "aud": s.issuer, "exp": now() + 60, "jti": "x"}));
     assert_oauth_error(token_with(&s, &a).await, 401, "invalid_client").await;
 }

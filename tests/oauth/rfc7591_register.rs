@@ -19,9 +19,9 @@ async fn register(s: &TestServer, token: Option<&str>, body: Value) -> reqwest::
 
 #[tokio::test]
 async fn registering_with_an_initial_access_token_returns_credentials_that_work() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.oauth.registration.allowed_audiences = vec![API.into()]).await;
     let t = iat(&s, Some(3600)).await;
-    let resp = register(&s, Some(&t), json!({"client_name": "svc", "grant_types": ["client_credentials"], "scope": "openid profile", "unknown_member": 1})).await;
+    let resp = register(&s, Some(&t), json!({"client_name": "svc", "grant_types": ["client_credentials"], "scope": "openid profile", "audience": [API], "unknown_member": 1})).await;
     assert_eq!(resp.status(), 201);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let v: Value = resp.json().await.unwrap();
@@ -35,7 +35,7 @@ async fn registering_with_an_initial_access_token_returns_credentials_that_work(
     assert!(v.get("unknown_member").is_none());
     let (id, secret) = (v["client_id"].as_str().unwrap(), v["client_secret"].as_str().unwrap());
     let token = s.token(id, secret, &[]).await;
-    assert!(!token.is_empty());
+    assert_eq!(crate::support::jwt_parts(&token).1["aud"], API);
     // The initial access token can register more than one client until it expires.
     assert_eq!(register(&s, Some(&t), json!({"grant_types": ["client_credentials"]})).await.status(), 201);
 }
@@ -92,7 +92,7 @@ async fn invalid_metadata_is_refused_with_a_useful_description() {
 
 #[tokio::test]
 async fn rfc7592_read_update_delete_with_the_registration_access_token() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.oauth.registration.issuer_audience = true).await;
     let t = iat(&s, None).await;
     let v: Value = register(&s, Some(&t), json!({"grant_types": ["client_credentials"], "client_name": "one", "scope": "email"}))
         .await
@@ -135,7 +135,7 @@ async fn rfc7592_read_update_delete_with_the_registration_access_token() {
     assert_oauth_error(s.http.put(&uri).bearer_auth(&rat).json(&bad).send().await.unwrap(), 400, "invalid_request").await;
 
     let live = s.token(&id, &secret, &[]).await;
-    let (rs, rs_secret) = s.cc_client().await;
+    let (rs, rs_secret) = s.client(json!({"grant_types": ["client_credentials"], "resource_server_for": [s.issuer]})).await;
     assert_eq!(s.introspect(&rs, &rs_secret, &live).await["active"], true);
     let resp = s.http.delete(&uri).bearer_auth(&rat).send().await.unwrap();
     assert_eq!(resp.status(), 204);
@@ -143,6 +143,56 @@ async fn rfc7592_read_update_delete_with_the_registration_access_token() {
     assert_oauth_error(s.http.get(&uri).bearer_auth(&rat).send().await.unwrap(), 401, "invalid_token").await;
     let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "client_credentials")]).await;
     assert_oauth_error(resp, 401, "invalid_client").await;
+}
+
+const API: &str = "https://api.example.com";
+
+/// Issue #5 item 5: a dynamically registered client gets no audience by default; tokens for
+/// the issuer itself only when the operator opts in (`registration.issuer_audience`).
+#[tokio::test]
+async fn a_dynamic_client_without_an_audience_gets_no_tokens_unless_the_operator_opts_in() {
+    for opt_in in [false, true] {
+        let s = TestServer::start_with(|c| {
+            c.oauth.registration.mode = RegistrationMode::Open;
+            c.oauth.registration.issuer_audience = opt_in;
+        })
+        .await;
+        let v: Value = register(&s, None, json!({"grant_types": ["client_credentials"]})).await.json().await.unwrap();
+        let (id, secret) = (v["client_id"].as_str().unwrap(), v["client_secret"].as_str().unwrap());
+        let resp = s.post_form("/token", Some((id, secret)), &[("grant_type", "client_credentials")]).await;
+        if opt_in {
+            assert_eq!(resp.status(), 200);
+            let token: Value = resp.json().await.unwrap();
+            assert_eq!(crate::support::jwt_parts(token["access_token"].as_str().unwrap()).1["aud"], s.issuer);
+        } else {
+            assert_oauth_error(resp, 400, "invalid_target").await;
+            let resp = s.post_form("/token", Some((id, secret)), &[("grant_type", "client_credentials"), ("resource", &s.issuer)]).await;
+            assert_oauth_error(resp, 400, "invalid_target").await;
+        }
+    }
+    // Clients created by an operator keep the default audience.
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    assert_eq!(crate::support::jwt_parts(&s.token(&id, &secret, &[]).await).1["aud"], s.issuer);
+}
+
+/// Issue #5 item 5: open registration is rate-limited per source address.
+#[tokio::test]
+async fn open_registration_is_rate_limited_per_address() {
+    let s = TestServer::start_with(|c| {
+        c.oauth.registration.mode = RegistrationMode::Open;
+        c.oauth.registration.per_address = 3;
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(register(&s, None, json!({"grant_types": ["client_credentials"]})).await.status(), 201);
+    }
+    let h = assert_oauth_error(register(&s, None, json!({"grant_types": ["client_credentials"]})).await, 429, "temporarily_unavailable").await;
+    assert!(h.contains_key("retry-after"));
+    let elsewhere = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 3])).build().unwrap();
+    let resp = elsewhere.post(s.url("/register")).json(&json!({"grant_types": ["client_credentials"]})).send().await.unwrap();
+    assert_eq!(resp.status(), 201, "another address has its own allowance");
+    assert_eq!(s.store.catalog.clients().await.unwrap().len(), 4, "the refused request stored nothing");
 }
 
 #[tokio::test]

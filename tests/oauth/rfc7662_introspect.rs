@@ -10,9 +10,11 @@ use std::time::Duration;
 async fn an_active_token_shows_its_claims() {
     let s = TestServer::start().await;
     let (id, secret) = s.cc_client().await;
-    let (rs, rs_secret) = s.cc_client().await;
+    // The resource server of the tokens' audience (the default audience: the issuer).
+    let (rs, rs_secret) = s
+        .client(serde_json::json!({"grant_types": ["client_credentials"], "resource_server_for": [s.issuer]}))
+        .await;
     let t = s.token(&id, &secret, &[("scope", "write")]).await;
-    // A resource server (another client) introspects.
     let v = s.introspect(&rs, &rs_secret, &t).await;
     assert_eq!(v["active"], true);
     assert_eq!(v["client_id"], id);
@@ -21,6 +23,50 @@ async fn an_active_token_shows_its_claims() {
     assert_eq!(v["iss"], s.issuer);
     assert_eq!(v["token_type"], "Bearer");
     assert_eq!(v["jti"], jwt_parts(&t).1["jti"]);
+}
+
+/// RFC 7662 §4: a token is described only to its own client and to the resource servers of
+/// its audience; any other client learns `{"active": false}`, as for a token that does not
+/// exist. `provider.introspection = "any_client"` lifts the restriction.
+#[tokio::test]
+async fn only_the_tokens_client_and_its_resource_servers_may_introspect_it() {
+    let s = TestServer::start().await;
+    let api = "https://api.example.com";
+    let (id, secret) = s
+        .client(serde_json::json!({"grant_types": ["client_credentials"], "scope": "read", "audience": [api]}))
+        .await;
+    let (stranger, stranger_secret) = s.cc_client().await;
+    let (other_rs, other_rs_secret) = s
+        .client(serde_json::json!({"grant_types": ["client_credentials"], "resource_server_for": ["https://other.example.com"]}))
+        .await;
+    let (rs, rs_secret) = s
+        .client(serde_json::json!({"grant_types": ["client_credentials"], "resource_server_for": [api]}))
+        .await;
+    let t = s.token(&id, &secret, &[]).await;
+    assert_eq!(s.introspect(&id, &secret, &t).await["active"], true, "its own client");
+    assert_eq!(s.introspect(&rs, &rs_secret, &t).await["active"], true, "the resource server of its audience");
+    for (who, secret) in [(&stranger, &stranger_secret), (&other_rs, &other_rs_secret)] {
+        assert_eq!(s.introspect(who, secret, &t).await, serde_json::json!({"active": false}), "nothing for others");
+    }
+
+    let open = TestServer::start_with(|c| c.oauth.introspection = warden::oauth::IntrospectionPolicy::AnyClient).await;
+    let (id, secret) = open.cc_client().await;
+    let (stranger, stranger_secret) = open.cc_client().await;
+    let t = open.token(&id, &secret, &[]).await;
+    assert_eq!(open.introspect(&stranger, &stranger_secret, &t).await["active"], true, "any_client");
+}
+
+#[tokio::test]
+async fn dynamic_clients_cannot_claim_to_be_resource_servers() {
+    let s = TestServer::start_with(|c| c.oauth.registration.mode = warden::oauth::RegistrationMode::Open).await;
+    let resp = s
+        .http
+        .post(s.url("/register"))
+        .json(&serde_json::json!({"grant_types": ["client_credentials"], "resource_server_for": [s.issuer]}))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(resp, 400, "invalid_client_metadata").await;
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The storage suite (`warden::store::suite`) on every backend.
 
-use crate::support::{postgres_url, unique_schema};
+use crate::support::PgSchema;
 use std::time::Duration;
 use warden::store::{Config, Store, suite};
 
@@ -14,6 +14,29 @@ async fn suite_on_sqlite() {
     let store = Store::open(&config("", ""), dir.path()).await.unwrap();
     assert_eq!(store.backend, "sqlite");
     suite::run(&store).await;
+    let fresh = Store::open(&config("", ""), &dir.path().join("ring")).await.unwrap();
+    ring_survives_a_record_it_cannot_open(&fresh).await;
+}
+
+/// A signing key sealed under another master key (written by a CLI run with the wrong key,
+/// before check values existed) is the newest ES256 key: the ring skips it and goes on
+/// signing with the key before it, and a refresh does not fail.
+async fn ring_survives_a_record_it_cannot_open(store: &Store) {
+    use warden::jose::{Alg, KeyRing, generate_key_record};
+    use warden::secrets::MasterKey;
+    let master = MasterKey::from_bytes(&[1; 32]);
+    let now = warden::model::unix_now();
+    let good = generate_key_record(Alg::ES256, &master, now - 20, now - 20).unwrap();
+    let bad = generate_key_record(Alg::ES256, &MasterKey::from_bytes(&[2; 32]), now - 10, now - 10).unwrap();
+    store.catalog.rotate_signing_key(&good, None).await.unwrap();
+    store.catalog.rotate_signing_key(&bad, None).await.unwrap();
+    let ring = KeyRing::default();
+    warden::oauth::keys::refresh(store, &master, &ring).await.expect("a bad record does not fail the refresh");
+    let state = ring.current();
+    assert_eq!(state.signer(Alg::ES256).unwrap().kid, good.kid, "the last key that opens signs");
+    assert_eq!(state.skipped, vec![bad.kid.clone()]);
+    assert!(!state.jwks().contains(bad.kid.as_str()));
+    assert_eq!(ring.skipped_total(), 1);
 }
 
 #[tokio::test]
@@ -44,21 +67,18 @@ async fn processes_opening_a_fresh_sqlite_file_at_once_all_succeed() {
 
 #[tokio::test]
 async fn suite_on_postgres() {
-    let Some(url) = postgres_url().await else { return };
-    let schema = unique_schema("warden_suite");
-    let store = Store::open(&config(&url, &schema), std::path::Path::new("/nonexistent")).await.unwrap();
+    let Some(pg) = PgSchema::new("warden_suite").await else { return };
+    let (url, schema) = (&pg.url, &pg.schema);
+    let store = Store::open(&config(url, schema), std::path::Path::new("/nonexistent")).await.unwrap();
     assert_eq!(store.backend, "postgres");
     suite::run(&store).await;
     // Opening again finds the migrations applied and the schema in place.
-    let again = Store::open(&config(&url, &schema), std::path::Path::new("/nonexistent")).await.unwrap();
+    let again = Store::open(&config(url, schema), std::path::Path::new("/nonexistent")).await.unwrap();
     assert!(again.catalog.clients().await.unwrap().is_empty());
-    drop_schema(&url, &schema).await;
-}
-
-pub async fn drop_schema(url: &str, schema: &str) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE"))).execute(&mut conn).await.unwrap();
+    drop((store, again));
+    let Some(pg) = PgSchema::new("warden_ring").await else { return };
+    let store = Store::open(&config(&pg.url, &pg.schema), std::path::Path::new("/nonexistent")).await.unwrap();
+    ring_survives_a_record_it_cannot_open(&store).await;
 }
 
 #[tokio::test]

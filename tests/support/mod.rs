@@ -224,8 +224,48 @@ pub async fn postgres_url() -> Option<String> {
     if std::env::var("WARDEN_REQUIRE_PG").is_ok_and(|v| v == "1") {
         panic!("PostgreSQL at {url} is unreachable and WARDEN_REQUIRE_PG=1");
     }
-    eprintln!("SKIPPED: PostgreSQL at {url} is unreachable; set WARDEN_TEST_PG_URL (WARDEN_REQUIRE_PG=1 makes this a failure)");
+    // Written to the process's stderr directly, not through `eprintln!`, which the test
+    // harness captures and hides for a passing test: a skip must show in the output.
+    {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED (no PostgreSQL): {url} is unreachable; set WARDEN_TEST_PG_URL (WARDEN_REQUIRE_PG=1 makes this a failure)"
+        );
+    }
     None
+}
+
+/// A fresh PostgreSQL schema for one test, dropped when the guard goes out of scope — also
+/// when the test fails and unwinds. `None` (with a visible message) without PostgreSQL.
+pub struct PgSchema {
+    pub url: String,
+    pub schema: String,
+}
+
+impl PgSchema {
+    pub async fn new(prefix: &str) -> Option<PgSchema> {
+        let url = postgres_url().await?;
+        Some(PgSchema { url, schema: unique_schema(prefix) })
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // Drop may run inside the test's runtime, even while it unwinds: use a thread with a
+        // runtime of its own, and never panic here.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+                let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok()
+            })
+        })
+        .join();
+    }
 }
 
 /// A fresh, unique PostgreSQL schema name for one test.

@@ -34,6 +34,8 @@ pub struct RegistrationRequest {
     pub audience: Option<Vec<String>>,
     /// Warden extension: access-token lifetime in seconds.
     pub access_token_lifetime: Option<u64>,
+    /// Warden extension: audiences this client is the resource server of (operators only).
+    pub resource_server_for: Option<Vec<String>>,
     /// RFC 7592 §2.2: the client id, required on update.
     pub client_id: Option<String>,
     /// RFC 7592 §2.2: if sent on update, must equal the current secret.
@@ -70,6 +72,11 @@ pub fn check_client_metadata(
     check_keys(method, req.jwks.as_ref(), req.jwks_uri.as_deref())?;
     let scope = check_scope(req.scope.as_deref(), policy.scopes)?;
     let audience = check_audience(req.audience.unwrap_or_default(), policy.audiences)?;
+    let resource_server_for = req.resource_server_for.unwrap_or_default();
+    if !resource_server_for.is_empty() && policy.audiences.is_some() {
+        return Err(OAuthError::invalid_client_metadata("resource_server_for can only be set by an operator"));
+    }
+    let resource_server_for = check_audience(resource_server_for, None)?;
     let access_token_lifetime = match (req.access_token_lifetime, policy.max_lifetime) {
         (None, _) => None,
         (Some(_), None) => {
@@ -118,6 +125,7 @@ pub fn check_client_metadata(
         software_version: req.software_version,
         audience,
         access_token_lifetime,
+        resource_server_for,
     })
 }
 

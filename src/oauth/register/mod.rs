@@ -13,6 +13,7 @@ use crate::secrets::{self, MasterKey};
 use crate::store::Store;
 use metadata::{Policy, RegistrationRequest, check_client_metadata};
 use serde_json::{Value, json};
+use std::net::IpAddr;
 
 /// A bearer token from an `Authorization: Bearer …` header (RFC 6750 §2.1).
 pub fn bearer(authorization: Option<&str>) -> Option<&str> {
@@ -61,7 +62,16 @@ impl Provider {
     }
 
     /// `POST /register`. Returns the 201 body.
-    pub async fn register(&self, authorization: Option<&str>, body: &[u8]) -> Result<Value, OAuthError> {
+    /// - every request counts against its source address (`registration.per_address` per
+    ///   `registration.window`; over it: 429 with `Retry-After`), so open registration cannot
+    ///   be used to fill the catalog;
+    /// - then the initial access token (mode `token`), the metadata, and the client is stored.
+    pub async fn register(&self, authorization: Option<&str>, body: &[u8], peer: IpAddr) -> Result<Value, OAuthError> {
+        if let Err(retry) = self.registrations.count(None, peer) {
+            let mut e = OAuthError::new(super::ErrorCode::RateLimited, "too many registrations from this address; retry later");
+            e.retry_after = Some(retry);
+            return Err(e);
+        }
         match self.cfg.registration.mode {
             RegistrationMode::Disabled => {
                 return Err(OAuthError::invalid_request("dynamic registration is disabled"));

@@ -1,14 +1,16 @@
 //! The client credentials grant (RFC 6749 §4.4) issuing RFC 9068 JWT access tokens.
 
 use super::TokenResponse;
-use crate::model::{AccessTokenClaims, Audience, Client, GrantType, unix_now};
+use crate::model::{AccessTokenClaims, Audience, Client, GrantType, Origin, unix_now};
 use crate::oauth::register::metadata::is_scope_token;
 use crate::oauth::{OAuthError, Params, Provider};
 
 /// - the client is registered for `client_credentials`;
 /// - scope: requested ⊆ registered (`invalid_scope`); none requested → all registered;
 /// - audience: `resource` (RFC 8707) / `audience` values ⊆ the client's audiences
-///   (`invalid_target`); none requested → the client's audiences, or the default;
+///   (`invalid_target`); none requested → the client's audiences; a client registered
+///   without any gets the default audience if an operator registered it, and a dynamically
+///   registered one only if `registration.issuer_audience` allows (else `invalid_target`);
 /// - lifetime: the client's (or the default), shortened by any registered resource in the
 ///   audience, capped by the maximum.
 pub(super) async fn issue(p: &Provider, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
@@ -16,7 +18,11 @@ pub(super) async fn issue(p: &Provider, client: &Client, params: &Params) -> Res
         return Err(OAuthError::unauthorized_client("the client is not registered for client_credentials"));
     }
     let scope = check_requested_scope(params.get("scope"), &client.metadata.scope)?;
-    let aud = check_requested_audience(params, &client.metadata.audience, &p.cfg.default_audience)?;
+    let default = match client.origin {
+        Origin::Dynamic if !p.cfg.registration.issuer_audience => None,
+        _ => Some(p.cfg.default_audience.as_str()),
+    };
+    let aud = check_requested_audience(params, &client.metadata.audience, default)?;
     let lifetime = p.token_lifetime(client.metadata.access_token_lifetime, &aud).await?;
     let now = unix_now();
     let claims = AccessTokenClaims {
@@ -32,7 +38,7 @@ pub(super) async fn issue(p: &Provider, client: &Client, params: &Params) -> Res
     let key = p
         .ring
         .current()
-        .signer(p.cfg.keys.access_token_alg)
+        .signer_or_latest(p.cfg.keys.access_token_alg)
         .ok_or_else(|| OAuthError::server_error("no active signing key for the access-token algorithm"))?;
     let access_token = key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)?;
     tracing::debug!(target: "audit", event = "token_issued", grant = "client_credentials", client_id = %client.client_id, jti = %claims.jti);
@@ -60,8 +66,16 @@ fn check_requested_scope(requested: Option<&str>, registered: &[String]) -> Resu
 }
 
 /// RFC 8707 §2: each `resource` must be one the client may get tokens for.
-fn check_requested_audience(params: &Params, registered: &[String], default: &str) -> Result<Vec<String>, OAuthError> {
-    let allowed: Vec<String> = if registered.is_empty() { vec![default.to_owned()] } else { registered.to_vec() };
+fn check_requested_audience(params: &Params, registered: &[String], default: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let allowed: Vec<String> = match (registered.is_empty(), default) {
+        (false, _) => registered.to_vec(),
+        (true, Some(d)) => vec![d.to_owned()],
+        (true, None) => {
+            return Err(OAuthError::invalid_target(
+                "the client is registered without an audience; register the APIs it calls (\"audience\")",
+            ));
+        }
+    };
     let mut requested = params.all("resource");
     requested.extend(params.all("audience"));
     if requested.is_empty() {

@@ -1,0 +1,158 @@
+//! Issue #5 item 2: a wrong or missing master key is refused before anything is written, the
+//! key ring survives records it cannot open, and key retirement follows the lifetimes the
+//! servers run with, not the CLI's own configuration.
+
+use crate::blackbox::{json_out, warden, warden_env};
+use crate::support::{PgSchema, TestServer};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+use warden::app::Core;
+use warden::jose::Alg;
+use warden::oauth::keys;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn other_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([42u8; 32])
+}
+
+#[test]
+fn a_store_with_records_never_gets_a_new_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    json_out(&warden(d, &["client", "create", "--name", "a", "--json"]));
+    let key = std::fs::read_to_string(d.join("master.key")).unwrap();
+    std::fs::remove_file(d.join("master.key")).unwrap();
+
+    let o = warden(d, &["client", "create", "--name", "b", "--json"]);
+    assert!(!o.status.success());
+    let msg = stderr(&o);
+    assert!(msg.contains("WARDEN_MASTER_KEY") && msg.contains("master.key") && msg.contains("backup"), "{msg}");
+    assert!(!d.join("master.key").exists(), "no key was created");
+    let o = warden_env(d, &[("WARDEN_MASTER_KEY", key.trim())], &["client", "list", "--json"]);
+    assert_eq!(json_out(&o).as_array().unwrap().len(), 1, "nothing was written");
+}
+
+#[test]
+fn a_wrong_master_key_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    json_out(&warden(d, &["client", "create", "--name", "a", "--json"]));
+    for args in [&["client", "create", "--name", "b"][..], &["keys", "rotate"], &["registration-token", "create"], &["serve"]] {
+        let o = warden_env(d, &[("WARDEN_MASTER_KEY", &other_key())], args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains("does not match this store"), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(json_out(&warden(d, &["client", "list", "--json"])).as_array().unwrap().len(), 1);
+    assert_eq!(json_out(&warden(d, &["keys", "list", "--json"])).as_array().unwrap().len(), 0, "no key was written");
+}
+
+#[test]
+fn the_data_directory_and_files_are_private_and_an_exposed_key_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    json_out(&warden(&d, &["client", "list", "--json"]));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&d), 0o700);
+    assert_eq!(mode(&d.join("warden.db")), 0o600);
+    assert_eq!(mode(&d.join("master.key")), 0o600);
+    std::fs::set_permissions(d.join("master.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = warden(&d, &["client", "list"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+}
+
+async fn open_err(cfg: &warden::config::Config, key: Option<&str>) -> String {
+    match Core::open(cfg, key).await {
+        Ok(_) => panic!("must be refused"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The case from the issue: a CLI run on another machine against a shared PostgreSQL store,
+/// without the cluster's master key.
+#[tokio::test]
+async fn another_machine_without_the_key_cannot_write_to_a_shared_postgres_store() {
+    let Some(pg) = PgSchema::new("warden_mk").await else { return };
+    let (url, schema) = (pg.url.clone(), pg.schema.clone());
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = [("WARDEN_DATABASE__URL", url.as_str()), ("WARDEN_DATABASE__SCHEMA", schema.as_str())];
+    json_out(&warden_env(a_dir.path(), &env, &["client", "create", "--name", "a", "--json"]));
+    let key = std::fs::read_to_string(a_dir.path().join("master.key")).unwrap();
+
+    let o = warden_env(b_dir.path(), &env, &["client", "create", "--name", "b"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("WARDEN_MASTER_KEY"), "{}", stderr(&o));
+    assert!(!b_dir.path().join("master.key").exists());
+    let mut with_other = env.to_vec();
+    let other = other_key();
+    with_other.push(("WARDEN_MASTER_KEY", &other));
+    assert!(!warden_env(b_dir.path(), &with_other, &["keys", "rotate"]).status.success());
+
+    let mut with_key = env.to_vec();
+    with_key.push(("WARDEN_MASTER_KEY", key.trim()));
+    json_out(&warden_env(b_dir.path(), &with_key, &["client", "create", "--name", "b", "--json"]));
+    assert_eq!(json_out(&warden_env(a_dir.path(), &env, &["client", "list", "--json"])).as_array().unwrap().len(), 2);
+}
+
+/// A store written before check values existed gets one from the first key that opens its
+/// signing keys; a key that opens none is refused.
+#[tokio::test]
+async fn a_store_without_a_check_value_accepts_only_the_key_its_signing_keys_open() {
+    let s = TestServer::start().await;
+    let cfg = s.cfg.clone();
+    let key_file = std::fs::read_to_string(s.data_dir().join("master.key")).unwrap();
+    let _dir = s.stop().await;
+    // Simulate the pre-0004 store: no check value at all.
+    let pool_url = format!("sqlite://{}", cfg.data_dir.join("warden.db").display());
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&pool_url).await.unwrap();
+        sqlx::query("DELETE FROM settings WHERE name = 'master_key_check'").execute(&mut conn).await.unwrap();
+    }
+    let msg = open_err(&cfg, Some(&other_key())).await;
+    assert!(msg.contains("does not match"), "{msg}");
+    let core = Core::open(&cfg, Some(key_file.trim())).await.unwrap();
+    assert!(core.store.catalog.setting("master_key_check").await.unwrap().is_some(), "the check value is recorded");
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_keys_for_the_servers_token_horizon_not_the_clis() {
+    let s = TestServer::start_with(|c| c.oauth.max_access_token_lifetime = Duration::from_secs(48 * 3600)).await;
+    // The CLI runs with the default configuration: 24 h.
+    let mut cli = s.cfg.oauth.clone();
+    cli.max_access_token_lifetime = Duration::from_secs(24 * 3600);
+    let before = s.store.catalog.signing_keys().await.unwrap();
+    let new = keys::rotate(&s.store, &s.master, &cli, Alg::ES256).await.unwrap();
+    let old = s.store.catalog.signing_keys().await.unwrap().into_iter().find(|r| r.kid == before[0].kid).unwrap();
+    let horizon = 48 * 3600 + s.cfg.oauth.clock_skew.as_secs() as i64;
+    assert_eq!(old.publish_until, Some(new.activate_at + horizon), "the server's 48 h, not the CLI's 24 h");
+}
+
+#[tokio::test]
+async fn changing_the_access_token_algorithm_pre_publishes_the_new_key() {
+    let s = TestServer::start_with(|c| c.oauth.keys.rotation_delay = Duration::from_secs(300)).await;
+    let (id, secret) = s.cc_client().await;
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| {
+        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+        c.oauth.keys.access_token_alg = Alg::EdDSA;
+    })
+    .await;
+    let now = warden::model::unix_now();
+    let records = s.store.catalog.signing_keys().await.unwrap();
+    let ed = records.iter().find(|r| r.alg == "EdDSA").expect("an EdDSA key exists");
+    let es = records.iter().find(|r| r.alg == "ES256").unwrap();
+    assert!(ed.activate_at >= now + 299, "signs only after rotation_delay");
+    let horizon = (s.cfg.oauth.max_access_token_lifetime + s.cfg.oauth.clock_skew).as_secs() as i64;
+    assert_eq!(es.publish_until, Some(ed.activate_at + horizon), "the old algorithm retires after the longest token lifetime");
+    let jwks: serde_json::Value = s.http.get(s.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    assert!(jwks.to_string().contains(ed.kid.as_str()), "published at once");
+    let token = s.token(&id, &secret, &[]).await;
+    let header = crate::support::jwt_parts(&token).0;
+    assert_eq!(header["alg"], "ES256", "the old key signs until the new one is due");
+    assert_eq!(header["kid"], es.kid.as_str());
+}
