@@ -5,9 +5,11 @@
 #
 # Creates conformance/.venv (if missing, or if requirements.txt changed) with the pinned
 # packages, starts `warden serve --role provider` on a free loopback port with a temporary
-# data dir, creates a client with the CLI and runs conformance/interop.py against it.
-# Last line on success: `N passed, 0 failed`. Needs python3.11 (or python3 >= 3.11) with
-# venv + pip, and access to PyPI the first time.
+# data dir, creates a client with the CLI and runs conformance/interop.py against it: first
+# everything with ES256 access tokens, then, restarting the provider on the same data dir
+# with keys.access_token_alg = RS256, PS256 and EdDSA in turn, the signature checks.
+# Last line on success: `N passed, 0 failed`; exits non-zero on any failure. Needs
+# python3.11 (or python3 >= 3.11) with venv + pip, and access to PyPI the first time.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,14 +49,33 @@ provider_setup conformance
 export WARDEN_KEYS__ROTATION_DELAY=0s
 export WARDEN_KEYS__REFRESH_INTERVAL=200ms
 export WARDEN_LOG__LEVEL=info
+# Dynamic registration (interop.py registers a client with an initial access token) may ask
+# for these scopes and audiences; the second audience is the one it asks for.
+scope="read write"
+audience="https://api.conformance.test"
+dynamic_audience="https://reports.conformance.test"
+export WARDEN_REGISTRATION__ALLOWED_SCOPES="read,write"
+export WARDEN_REGISTRATION__ALLOWED_AUDIENCES="$audience,$dynamic_audience"
 provider_start || die "warden did not start"
 echo "conformance: warden pid $warden_pid, issuer $issuer, data $WARDEN_DATA_DIR" >&2
 
-scope="read write"
-audience="https://api.conformance.test"
 "$warden" client create --name conformance --grant-type client_credentials \
     --scope read --scope write --audience "$audience" --json >"$tmp/client.json" \
     || die "warden client create failed"
 
-"$py" "$here/interop.py" --warden "$warden" --issuer "$issuer" --client "$tmp/client.json" \
-    --scope "$scope" --audience "$audience"
+# Each phase adds its counts to the tally; `summary` prints the one closing line. A phase
+# that dies before reporting is counted as a failure there, and fails the script here.
+tally="$tmp/tally.jsonl"
+common=(--warden "$warden" --client "$tmp/client.json" --scope "$scope" --audience "$audience" --tally "$tally")
+rc=0
+"$py" "$here/interop.py" main "${common[@]}" --issuer "$issuer" --dynamic-audience "$dynamic_audience" || rc=1
+algs=(RS256 PS256 EdDSA)
+for alg in "${algs[@]}"; do
+    provider_stop
+    export WARDEN_KEYS__ACCESS_TOKEN_ALG="$alg"
+    provider_start || die "warden did not restart with keys.access_token_alg=$alg"
+    echo "conformance: restarted with access_token_alg=$alg, pid $warden_pid, issuer $issuer" >&2
+    "$py" "$here/interop.py" alg "${common[@]}" --issuer "$issuer" --alg "$alg" || rc=1
+done
+"$py" "$here/interop.py" summary --tally "$tally" --phases $((1 + ${#algs[@]})) || rc=1
+exit "$rc"

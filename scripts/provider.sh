@@ -6,6 +6,8 @@
 #   provider_start [CMD...]   starts "$warden" serve (prefixed by CMD, e.g. taskset -c 0) on
 #                             an ephemeral loopback port; sets $warden_pid and $issuer (the
 #                             server prints where it listens; the issuer follows that port)
+#   provider_stop             stops that server (SIGTERM, SIGKILL after 5 s); provider_start
+#                             may then start it again, e.g. with other WARDEN_* settings
 #
 # Needs $warden (absolute path). Logs go to $tmp/warden.log and are shown on failure.
 
@@ -20,14 +22,19 @@ provider_setup() {
     trap 'exit 143' TERM
 }
 
-provider_cleanup() {
-    local rc=$?
+provider_stop() {
     if [ -n "$warden_pid" ] && kill -0 "$warden_pid" 2>/dev/null; then
         kill -TERM "$warden_pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$warden_pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$warden_pid" 2>/dev/null || true
         wait "$warden_pid" 2>/dev/null || true
     fi
+    warden_pid=""
+}
+
+provider_cleanup() {
+    local rc=$?
+    provider_stop
     if [ "$rc" -ne 0 ] && [ -f "$tmp/warden.log" ]; then
         echo "$provider_label: failed (exit $rc); last lines of the warden log:" >&2
         tail -n 30 "$tmp/warden.log" >&2 || true
@@ -38,6 +45,7 @@ provider_cleanup() {
 
 provider_start() {
     export WARDEN_PROVIDER__LISTEN="127.0.0.1:0"
+    : >"$tmp/warden.log"  # exists before the first poll below (the server opens it later)
     "$@" "$warden" serve --role provider >"$tmp/warden.log" 2>&1 &
     warden_pid=$!
     issuer=""

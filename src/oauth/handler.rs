@@ -28,7 +28,6 @@ fn client_ip(c: Client) -> IpAddr {
 pub fn routes(p: Arc<Provider>) -> Router {
     let mut r = Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata_get))
-        .route("/.well-known/openid-configuration", get(metadata_get))
         .route("/jwks", get(jwks_get))
         .route("/token", post(token_post))
         .route("/introspect", post(introspect_post))

@@ -9,7 +9,7 @@
 //! | `POST /introspect` | RFC 7662 | `introspect.rs` |
 //! | `POST /revoke` | RFC 7009 | `revoke.rs` |
 //! | `POST /register`, `GET/PUT/DELETE /register/{id}` | RFC 7591, RFC 7592 | `register/` |
-//! | `GET /jwks`, `GET /.well-known/*` | RFC 7517, RFC 8414, OIDC Discovery | `discovery.rs` |
+//! | `GET /jwks`, `GET /.well-known/oauth-authorization-server` | RFC 7517, RFC 8414 | `discovery.rs` |
 
 mod cache;
 mod client_auth;
