@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use warden::config::Role;
+use warden::oauth::clients;
 
 /// The longest any request may take while the store is down (`database.timeout` is 1 s).
 const BOUND: Duration = Duration::from_millis(2500);
@@ -378,6 +379,24 @@ async fn postgres_black_hole_under_load_fails_fast_serves_cached_clients_for_the
     let (s, proxy) = (&pg.server, &pg.proxy);
     let (a, a_secret) = s.cc_client().await;
     let (b, b_secret) = s.cc_client().await;
+    // Changes made elsewhere (as by the CLI or another node: through the store, not this
+    // node's cache) more than the TTL before the outage must hold during the grace:
+    // D deleted and E deleted after being cached; R's secret rotated.
+    let (d, d_secret) = s.cc_client().await;
+    let (e, e_secret) = s.cc_client().await;
+    let (r, r_old) = s.cc_client().await;
+    for (id, secret) in [(&d, &d_secret), (&e, &e_secret), (&r, &r_old)] {
+        s.token(id, secret, &[]).await;
+    }
+    let elsewhere = |id: &str| warden::model::ClientId(id.to_owned());
+    clients::delete(&s.store, &elsewhere(&d)).await.unwrap();
+    clients::delete(&s.store, &elsewhere(&e)).await.unwrap();
+    let (_, r_new) = clients::rotate_secret(&s.store, &s.master, &elsewhere(&r)).await.unwrap();
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    // This node reads D and R again (E it does not: its entry, stale, still says it exists).
+    assert_eq!(s.post_form("/token", Some((&d, &d_secret)), &[("grant_type", "client_credentials")]).await.status(), 401);
+    s.token(&r, &r_new, &[]).await;
+
     let revoked = s.token(&a, &a_secret, &[]).await;
     assert_eq!(s.post_form("/revoke", Some((&a, &a_secret)), &[("token", &revoked)]).await.status(), 200);
     let live = s.token(&a, &a_secret, &[]).await; // A is now in the cache, fresh.
@@ -426,6 +445,18 @@ async fn postgres_black_hole_under_load_fails_fast_serves_cached_clients_for_the
         }
     }
     assert!(cached_past_ttl > 0, "some cached-client tokens were issued from the grace, past the TTL");
+
+    // Still within the grace: what this node knew before the outage holds.
+    let h = http();
+    let d_during = call(&h, &s.base, &token_call("deleted client", &d, &d_secret)).await;
+    assert_eq!((d_during.status, &d_during.body["error"]), (401, &json!("invalid_client")), "{d_during:?}");
+    let e_during = call(&h, &s.base, &token_call("deleted, stale in cache", &e, &e_secret)).await;
+    assert_unavailable(&e_during);
+    let r_during = call(&h, &s.base, &token_call("rotated, old secret", &r, &r_old)).await;
+    assert_eq!((r_during.status, &r_during.body["error"]), (401, &json!("invalid_client")), "{r_during:?}");
+    let r_during = call(&h, &s.base, &token_call("rotated, new secret", &r, &r_new)).await;
+    assert_eq!(r_during.status, 200, "{r_during:?}");
+    assert!(Instant::now() < visible_by + grace, "the checks above ran within the grace");
     assert!(is_degraded(&s).await, "health reports the store degraded");
     assert_alive(&s).await;
 
