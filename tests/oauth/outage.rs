@@ -400,7 +400,7 @@ async fn postgres_black_hole_under_load_fails_fast_serves_cached_clients_for_the
     let revoked = s.token(&a, &a_secret, &[]).await;
     assert_eq!(s.post_form("/revoke", Some((&a, &a_secret)), &[("token", &revoked)]).await.status(), 200);
     let live = s.token(&a, &a_secret, &[]).await; // A is now in the cache, fresh.
-    assert_healthy(&s).await;
+    assert_healthy(s).await;
 
     proxy.set(Fault::BlackHole);
     let outage = Instant::now();
@@ -457,8 +457,8 @@ async fn postgres_black_hole_under_load_fails_fast_serves_cached_clients_for_the
     let r_during = call(&h, &s.base, &token_call("rotated, new secret", &r, &r_new)).await;
     assert_eq!(r_during.status, 200, "{r_during:?}");
     assert!(Instant::now() < visible_by + grace, "the checks above ran within the grace");
-    assert!(is_degraded(&s).await, "health reports the store degraded");
-    assert_alive(&s).await;
+    assert!(is_degraded(s).await, "health reports the store degraded");
+    assert_alive(s).await;
 
     // The grace ends `grace` after the outage became visible (at the latest `visible_by`).
     tokio::time::sleep((visible_by + grace + Duration::from_millis(500)).saturating_duration_since(Instant::now())).await;
@@ -478,15 +478,15 @@ async fn postgres_black_hole_under_load_fails_fast_serves_cached_clients_for_the
         async move { call(&http, &base, &c).await.status == 200 }
     })
     .await;
-    eventually("health ok", Duration::from_secs(10), || async { health(&s).await.iter().all(|(st, _)| *st == 200) }).await;
+    eventually("health ok", Duration::from_secs(10), || async { health(s).await.iter().all(|(st, _)| *st == 200) }).await;
     eprintln!("[pg black hole] recovered {recovered:?} after the database came back, healthy after {:?}", healed.elapsed());
-    assert_healthy(&s).await;
+    assert_healthy(s).await;
 
     // Nothing lost, and writes work again.
-    assert!(!introspect_active(&s, &a, &a_secret, &revoked).await, "a revocation from before the outage holds");
-    assert!(introspect_active(&s, &a, &a_secret, &live).await);
+    assert!(!introspect_active(s, &a, &a_secret, &revoked).await, "a revocation from before the outage holds");
+    assert!(introspect_active(s, &a, &a_secret, &live).await);
     assert_eq!(s.post_form("/revoke", Some((&a, &a_secret)), &[("token", &live)]).await.status(), 200);
-    assert!(!introspect_active(&s, &a, &a_secret, &live).await);
+    assert!(!introspect_active(s, &a, &a_secret, &live).await);
 }
 
 #[tokio::test]
@@ -514,7 +514,7 @@ async fn postgres_refusing_and_cutting_connections_fails_fast_and_recovers() {
     for o in &during {
         assert_unavailable(o);
     }
-    eventually("health degraded", Duration::from_secs(5), || is_degraded(&s)).await;
+    eventually("health degraded", Duration::from_secs(5), || is_degraded(s)).await;
 
     proxy.set(Fault::Pass);
     let recovered = eventually("recovery", Duration::from_secs(15), || async {
@@ -522,10 +522,10 @@ async fn postgres_refusing_and_cutting_connections_fails_fast_and_recovers() {
     })
     .await;
     eprintln!("[pg refused] recovered {recovered:?} after the database came back");
-    eventually("health ok", Duration::from_secs(10), || async { health(&s).await.iter().all(|(st, _)| *st == 200) }).await;
-    assert!(!introspect_active(&s, &a, &a_secret, &revoked).await, "a revocation from before the outage holds");
+    eventually("health ok", Duration::from_secs(10), || async { health(s).await.iter().all(|(st, _)| *st == 200) }).await;
+    assert!(!introspect_active(s, &a, &a_secret, &revoked).await, "a revocation from before the outage holds");
     assert_eq!(s.post_form("/revoke", Some((&a, &a_secret)), &[("token", &live)]).await.status(), 200);
-    assert!(!introspect_active(&s, &a, &a_secret, &live).await);
+    assert!(!introspect_active(s, &a, &a_secret, &live).await);
 }
 
 // ---------------------------------------------------------------------------------------------
