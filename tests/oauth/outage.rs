@@ -515,7 +515,7 @@ async fn postgres_refusing_and_cutting_connections_fails_fast_and_recovers() {
     let during = load(&s.base, &calls, 4, Duration::from_secs(3)).await;
     report("pg refused", &during);
     assert_bounded(&during);
-    // With the grace off, even a client cached a moment ago is refused once its entry is stale.
+    // The grace is off here, and B was never cached: everything needs the store.
     for o in &during {
         assert_unavailable(o);
     }
