@@ -180,15 +180,18 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
     oauth::keys::ensure(&core.store, &core.master, &cfg.oauth, &ring).await?;
     let provider = Arc::new(Provider::new(cfg.oauth.clone(), core.store.clone(), core.master.clone(), ring));
     let background = spawn_housekeeping(&cfg, provider.clone(), shutdown.clone());
+    let probe = spawn_store_probe(core.store.clone(), shutdown.clone());
 
     let mut servers = tokio::task::JoinSet::new();
     let trusted = Arc::new(cfg.trusted_proxies.clone());
     for (role, listener) in listeners.0 {
         let timeout = cfg.http.request_timeout;
+        let health = core.store.health.clone();
+        let health = crate::http::health::routes(role.as_str(), move || health.is_available());
         let router = match role {
-            Role::Provider => layers::apply(oauth::handler::routes(provider.clone()), Surface::OAuth, timeout),
-            Role::Gateway => layers::apply(crate::gateway::router(), Surface::Problem, timeout),
-            Role::Admin => layers::apply(crate::admin::router(), Surface::Problem, timeout),
+            Role::Provider => layers::apply(oauth::handler::routes(provider.clone()).merge(health), Surface::OAuth, timeout),
+            Role::Gateway => layers::apply(crate::gateway::router().merge(health), Surface::Problem, timeout),
+            Role::Admin => layers::apply(crate::admin::router().merge(health), Surface::Problem, timeout),
         };
         let addr = listener.local_addr().map_err(|source| AppError::Listen { role: role.as_str(), addr: listen_addr(&cfg, role), source })?;
         let (stop, http, trusted) = (shutdown.clone(), cfg.http.clone(), trusted.clone());
@@ -207,7 +210,40 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
     }
     shutdown.cancel();
     let _ = background.await;
+    let _ = probe.await;
     result
+}
+
+/// How often the store is probed while it answers; a failing store call also triggers a probe.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// How often while it does not, so recovery shows within about a second.
+const PROBE_INTERVAL_DOWN: Duration = Duration::from_millis(500);
+
+/// Keeps `store.health` current without a query per request: a cheap probe every
+/// `PROBE_INTERVAL`, at once when a store call fails, and every `PROBE_INTERVAL_DOWN` while the
+/// store is unavailable, until one succeeds (recovery needs no restart: the pools reconnect by
+/// themselves).
+fn spawn_store_probe(store: Store, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if store.health.is_available() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(PROBE_INTERVAL) => {}
+                    _ = store.health.failure_noticed() => {}
+                }
+            } else {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(PROBE_INTERVAL_DOWN) => {}
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = store.health.probe() => {}
+            }
+        }
+    })
 }
 
 /// Key refresh (so keys rotated by the CLI or another node are picked up, and scheduled keys

@@ -60,8 +60,15 @@ struct Ctx {
     core: Core,
 }
 
+/// How long a CLI command's store operation may wait, at least. Longer than a server's
+/// `database.timeout`: an operator's one-off command has nobody queued behind it, and waiting
+/// out a lock a running server holds for a moment (a WAL checkpoint, a key rotation) beats
+/// failing; a server's requests, by contrast, pile up while they wait.
+const CLI_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn on_store(cli: &Cli) -> anyhow::Result<Ctx> {
-    let cfg = load_config(cli, None)?;
+    let mut cfg = load_config(cli, None)?;
+    cfg.database.timeout = cfg.database.timeout.max(CLI_STORE_TIMEOUT);
     let core = open(&cfg).await?;
     Ok(Ctx { cfg, core })
 }

@@ -226,9 +226,13 @@ fn store_config(mut r: Reader<'_>) -> store::Config {
         schema: r.string("schema", ""),
         max_connections: r.uint("max_connections", 8, 1..=1000) as u32,
         purge_interval: r.duration("purge_interval", "60s"),
+        timeout: r.duration("timeout", "1s"),
     };
     if c.purge_interval < Duration::from_secs(1) {
         r.invalid("purge_interval", "must be at least 1s");
+    }
+    if c.timeout < Duration::from_millis(100) || c.timeout > Duration::from_secs(60) {
+        r.invalid("timeout", "must be between 100ms and 60s");
     }
     r.finish();
     c

@@ -41,6 +41,7 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         clock_skew: r.duration("clock_skew", "60s"),
         max_body_size: r.uint("max_body_size", 64 * 1024, 1024..=16 * 1024 * 1024) as usize,
         client_cache_ttl: r.duration("client_cache_ttl", "1s"),
+        store_outage_grace: r.duration("store_outage_grace", "5m"),
         auth_failures_per_client: r.uint("auth_failures_per_client", 10, 1..=1_000_000) as u32,
         auth_failures_per_ip: r.uint("auth_failures_per_ip", 100, 1..=1_000_000) as u32,
         auth_failure_window: r.duration("auth_failure_window", "1m"),

@@ -1,9 +1,10 @@
 //! HTTP glue shared by every listener: the guarded accept loop (`serve`), the client
-//! address behind trusted proxies (`client_ip`), the common tower layers and the RFC 9457
-//! problem document. The only place besides `*/handler.rs`, `gateway/mod.rs`, `admin/` and `app.rs`
-//! that knows axum.
+//! address behind trusted proxies (`client_ip`), the common tower layers, the health
+//! endpoints and the RFC 9457 problem document. The only place besides `*/handler.rs`,
+//! `gateway/mod.rs`, `admin/` and `app.rs` that knows axum.
 
 pub mod client_ip;
+pub mod health;
 pub mod layers;
 pub mod problem;
 pub mod serve;

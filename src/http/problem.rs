@@ -27,6 +27,16 @@ impl Problem {
         Self { kind: "urn:warden:problem:not-found", title: "Not Found", status: 404, detail: None }
     }
 
+    /// A dependency (the database) does not answer; sent with `Retry-After`.
+    pub fn unavailable() -> Self {
+        Self {
+            kind: "urn:warden:problem:unavailable",
+            title: "Service Unavailable",
+            status: 503,
+            detail: Some("the service is temporarily unavailable, retry later".into()),
+        }
+    }
+
     /// An unexpected failure on our side.
     pub fn internal() -> Self {
         Self {
@@ -44,6 +54,9 @@ impl IntoResponse for Problem {
         let mut resp = (status, Json(self)).into_response();
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
         resp
     }
 }

@@ -10,13 +10,42 @@ use std::sync::Arc;
 
 impl Provider {
     /// The client with this id, through the cache.
+    ///
+    /// **Store outage grace.** While the store is unavailable, for `provider.store_outage_grace`
+    /// from the moment this node first saw a store call or probe fail (call it U), a client is
+    /// answered from the cache if its entry had been read from the store less than
+    /// `client_cache_ttl` before U — it was still a fresh entry when the outage became visible —
+    /// without asking the store again. Exactly:
+    /// - a deletion or secret rotation this node made itself (it drops the entry) or had read
+    ///   before U is always honoured: the cache only holds the latest read, and a cached "no
+    ///   such client" stays a refusal;
+    /// - one committed elsewhere (CLI, another node) more than `client_cache_ttl` before U is
+    ///   honoured too — the same propagation delay as in normal operation, never more;
+    /// - one committed within `client_cache_ttl` before U, or while this node alone cannot
+    ///   reach the store (a partition), may be missed until the store answers again or the
+    ///   grace ends, whichever is first.
+    ///
+    /// Only reads take this path: authenticating a client with a secret and issuing a
+    /// client-credentials token then need nothing else from the store, while introspection
+    /// and revocation still read or write the revocation list, and `private_key_jwt` must
+    /// record its `jti`, so they fail closed with 503.
     pub(super) async fn load_client(&self, id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
         if let Some(hit) = self.clients.get(id) {
             return Ok(hit);
         }
-        let loaded = self.store.catalog.client(&ClientId(id.to_owned())).await?.map(Arc::new);
-        self.clients.put(id, loaded.clone());
-        Ok(loaded)
+        let grace = || self.clients.during_outage(id, self.store.health.down_since(), self.cfg.store_outage_grace);
+        if let Some(hit) = grace() {
+            return Ok(hit);
+        }
+        match self.store.catalog.client(&ClientId(id.to_owned())).await {
+            Ok(loaded) => {
+                let loaded = loaded.map(Arc::new);
+                self.clients.put(id, loaded.clone());
+                Ok(loaded)
+            }
+            Err(e @ StoreError::Unavailable(_)) => grace().ok_or_else(|| e.into()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Forgets a cached client after this process changed it.

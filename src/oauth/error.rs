@@ -94,7 +94,7 @@ pub struct OAuthError {
     pub source: Option<Cause>,
     /// The `WWW-Authenticate` challenge to send, if any.
     pub challenge: Option<Challenge>,
-    /// For `slow_down`: when to retry.
+    /// When to retry (`Retry-After`): rate limiting and an unavailable store.
     pub retry_after: Option<Duration>,
 }
 
@@ -165,6 +165,10 @@ impl OAuthError {
     }
 }
 
+/// `Retry-After` of a 503 caused by the store: long enough not to hammer a database that is
+/// coming back, short against the probe that notices it did (about a second).
+pub const STORE_RETRY_AFTER: Duration = Duration::from_secs(2);
+
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -174,6 +178,7 @@ impl From<StoreError> for OAuthError {
                     "the service is temporarily unavailable, retry later",
                 );
                 err.source = Some(Box::new(e));
+                err.retry_after = Some(STORE_RETRY_AFTER);
                 err
             }
             other => OAuthError::server_error(other),

@@ -75,7 +75,10 @@ struct ErrorBody<'a> {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-        if status.is_server_error() {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // A dependency is down: one line per request at warn, not an error storm.
+            tracing::warn!(error = %self, cause = ?self.source, "request failed: temporarily unavailable");
+        } else if status.is_server_error() {
             tracing::error!(error = %self, cause = ?self.source, "request failed");
         }
         let body = ErrorBody { error: self.code.as_str(), error_description: &self.description };

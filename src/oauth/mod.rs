@@ -109,6 +109,10 @@ pub struct Config {
     pub max_body_size: usize,
     /// How long a client record is cached in memory.
     pub client_cache_ttl: Duration,
+    /// How long after the store became unavailable this node keeps issuing client-credentials
+    /// tokens to clients it holds in its cache (exactly which: `Provider::load_client` in
+    /// `clients.rs`); zero turns this off.
+    pub store_outage_grace: Duration,
     /// Failed client authentications per client id and source address per window before
     /// 429 (keyed on both, so a stranger cannot lock a client out).
     pub auth_failures_per_client: u32,
@@ -168,8 +172,8 @@ impl Provider {
     /// ([`keys::ensure`]).
     pub fn new(cfg: Config, store: Store, master: Arc<MasterKey>, ring: Arc<KeyRing>) -> Self {
         Self {
-            clients: cache::TtlCache::new(cfg.client_cache_ttl),
-            resources: cache::TtlCache::new(cfg.client_cache_ttl),
+            clients: cache::TtlCache::new(cfg.client_cache_ttl, cfg.store_outage_grace),
+            resources: cache::TtlCache::new(cfg.client_cache_ttl, cfg.store_outage_grace),
             throttle: throttle::Throttle::new(
                 cfg.auth_failure_window,
                 cfg.auth_failures_per_client,

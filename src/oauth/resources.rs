@@ -8,14 +8,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 impl Provider {
-    /// The resource registered for `audience`, through the cache.
+    /// The resource registered for `audience`, through the cache; during a store outage
+    /// with the same grace and guarantee as [`Provider::load_client`].
     pub(super) async fn load_resource(&self, audience: &str) -> Result<Option<Arc<Resource>>, OAuthError> {
         if let Some(hit) = self.resources.get(audience) {
             return Ok(hit);
         }
-        let loaded = self.store.catalog.resource(audience).await?.map(Arc::new);
-        self.resources.put(audience, loaded.clone());
-        Ok(loaded)
+        let grace =
+            || self.resources.during_outage(audience, self.store.health.down_since(), self.cfg.store_outage_grace);
+        if let Some(hit) = grace() {
+            return Ok(hit);
+        }
+        match self.store.catalog.resource(audience).await {
+            Ok(loaded) => {
+                let loaded = loaded.map(Arc::new);
+                self.resources.put(audience, loaded.clone());
+                Ok(loaded)
+            }
+            Err(e @ StoreError::Unavailable(_)) => grace().ok_or_else(|| e.into()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The lifetime (seconds) of a token for `client_lifetime` (the client's own, if set) and

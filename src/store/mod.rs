@@ -7,6 +7,7 @@
 //!
 //! Both backends run the same SQL (`sql.rs`) and the same test suite (`suite.rs`).
 
+mod guard;
 mod sql;
 mod sqlite;
 #[cfg(feature = "postgres")]
@@ -16,6 +17,7 @@ pub mod suite;
 
 use crate::model::{Client, ClientId, InitialAccessToken, Resource, SecretHash, SigningKeyRecord};
 use async_trait::async_trait;
+pub use guard::Health;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,6 +197,8 @@ pub struct Store {
     pub artifacts: Arc<dyn Artifacts>,
     /// Which backend, for logs.
     pub backend: &'static str,
+    /// Whether the database answers (read without a query; see [`Health`]).
+    pub health: Arc<Health>,
 }
 
 /// `[database]`: where Warden keeps its data.
@@ -208,6 +212,10 @@ pub struct Config {
     pub max_connections: u32,
     /// How often expired artifacts and keys are purged.
     pub purge_interval: Duration,
+    /// Longest time one store operation may take, waiting for a connection (or SQLite's
+    /// lock) included, before it fails as [`StoreError::Unavailable`]. Opening the store and
+    /// applying migrations are not bound by it.
+    pub timeout: Duration,
 }
 
 impl Store {
@@ -217,7 +225,7 @@ impl Store {
             #[cfg(feature = "postgres")]
             {
                 let s = Arc::new(postgres::PgStore::open(cfg).await?);
-                return Ok(Store { catalog: s.clone(), artifacts: s, backend: "postgres" });
+                return Ok(Store::guarded(s, "postgres", cfg.timeout));
             }
             #[cfg(not(feature = "postgres"))]
             return Err(StoreError::Unavailable(
@@ -233,8 +241,18 @@ impl Store {
                 ));
             }
         };
-        let s = Arc::new(sqlite::SqliteStore::open(&path, cfg.max_connections).await?);
-        Ok(Store { catalog: s.clone(), artifacts: s, backend: "sqlite" })
+        let s = Arc::new(sqlite::SqliteStore::open(&path, cfg.max_connections, cfg.timeout).await?);
+        Ok(Store::guarded(s, "sqlite", cfg.timeout))
+    }
+
+    /// Puts every call of `backend` under `timeout` and wires its failures to the health.
+    fn guarded<S>(backend: Arc<S>, name: &'static str, timeout: Duration) -> Store
+    where
+        S: Catalog + Artifacts + guard::Probe + 'static,
+    {
+        let health = Arc::new(Health::new(backend.clone(), timeout));
+        let g = Arc::new(guard::Guarded::new(backend, health.clone(), timeout));
+        Store { catalog: g.clone(), artifacts: g, backend: name, health }
     }
 
     /// Deletes expired artifacts and signing keys no longer published.

@@ -10,17 +10,22 @@ pub(super) struct SqliteStore {
     pool: sqlx::SqlitePool,
 }
 
+/// How long opening the file and applying migrations may wait for another process's lock.
+const OPEN_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl SqliteStore {
     /// Opens (creating if missing) the database file and applies migrations. WAL lets CLI
-    /// commands write while a server reads; `busy_timeout` makes writers queue, not fail.
-    pub(super) async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
+    /// commands write while a server reads. Afterwards a writer waits for a lock at most
+    /// `timeout` (SQLite's `busy_timeout`, so a locked file fails a request within it rather
+    /// than queue it for long); migrations, run once at start, may wait longer.
+    pub(super) async fn open(path: &Path, max_connections: u32, timeout: Duration) -> Result<Self, StoreError> {
         create_private(path).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(OPEN_BUSY_TIMEOUT)
             .foreign_keys(true);
         // Two processes opening a fresh file at once (a CLI command beside a starting server)
         // can collide: switching the file to WAL needs an exclusive lock that is not waited
@@ -28,24 +33,33 @@ impl SqliteStore {
         // is locked" or "table exists". Trying again finds the file ready.
         let migrator = super::migrator(super::migrations!("sqlite"));
         let mut attempt = 0;
-        let pool = loop {
+        loop {
             let opened = async {
+                // A pool of one, as `Migrator::run` on a bare connection makes this future not
+                // `Send`.
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(max_connections.max(1))
+                    .max_connections(1)
+                    .acquire_timeout(OPEN_BUSY_TIMEOUT)
                     .connect_with(options.clone())
                     .await?;
                 migrator.run(&pool).await?;
-                Ok::<_, StoreError>(pool)
+                pool.close().await;
+                Ok::<_, StoreError>(())
             };
             match opened.await {
-                Ok(pool) => break pool,
+                Ok(()) => break,
                 Err(_) if attempt < 8 => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
                 }
                 Err(e) => return Err(e),
             }
-        };
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(timeout)
+            .connect_with(options.busy_timeout(timeout))
+            .await?;
         Ok(Self { pool })
     }
 }
@@ -69,6 +83,17 @@ fn create_private(path: &Path) -> std::io::Result<()> {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// Takes the write lock and lets it go: a locked or unwritable file fails this even though
+/// it may still serve reads.
+#[async_trait::async_trait]
+impl super::guard::Probe for SqliteStore {
+    async fn probe(&self) -> Result<(), StoreError> {
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        tx.rollback().await?;
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod keys;
 mod multi_node;
+mod outage;
 mod restart;
 mod rfc6749_client_credentials;
 mod rfc6749_errors;

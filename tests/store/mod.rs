@@ -5,7 +5,7 @@ use std::time::Duration;
 use warden::store::{Config, Store, suite};
 
 fn config(url: &str, schema: &str) -> Config {
-    Config { url: url.into(), schema: schema.into(), max_connections: 8, purge_interval: Duration::from_secs(60) }
+    Config { url: url.into(), schema: schema.into(), max_connections: 8, purge_interval: Duration::from_secs(60), timeout: Duration::from_secs(1) }
 }
 
 #[tokio::test]

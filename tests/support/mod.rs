@@ -257,12 +257,14 @@ impl Drop for PgSchema {
         // runtime of its own, and never panic here.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            rt.block_on(async {
+            rt.block_on(tokio::time::timeout(Duration::from_secs(20), async {
                 use sqlx::Connection;
                 let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
                 let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
                 sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok()
-            })
+            }))
+            .ok()
+            .flatten()
         })
         .join();
     }
