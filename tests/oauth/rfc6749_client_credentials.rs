@@ -2,6 +2,7 @@
 
 use crate::support::{TestServer, assert_oauth_error, jwt_parts};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 #[tokio::test]
 async fn issues_an_rfc9068_access_token_with_basic_auth() {
@@ -135,4 +136,22 @@ async fn a_registered_resource_shortens_the_lifetime_of_its_tokens() {
     assert_eq!(err.code, warden::oauth::ErrorCode::InvalidRequest);
     let err = warden::oauth::resources::create(&s.store, "https://x.example", None, Some(max * 2), max).await.unwrap_err();
     assert_eq!(err.code, warden::oauth::ErrorCode::InvalidRequest);
+}
+
+/// Issue #5 item 9: a secret rotated by another process (`warden client rotate-secret`, another
+/// node) stops working within `provider.client_cache_ttl`, and the new one works as soon as
+/// that process has committed it — the documented bound, not "eventually".
+#[tokio::test]
+async fn a_secret_rotated_elsewhere_stops_working_within_the_client_cache_ttl() {
+    let s = TestServer::start_with(|c| c.oauth.client_cache_ttl = Duration::from_millis(500)).await;
+    let (id, old) = s.cc_client().await;
+    let cc = [("grant_type", "client_credentials")];
+    assert_eq!(s.post_form("/token", Some((&id, &old)), &cc).await.status(), 200, "cached now");
+    // Rotated through the store, as the CLI does from its own process.
+    let (_, new) = warden::oauth::clients::rotate_secret(&s.store, &s.master, &warden::model::ClientId(id.clone())).await.unwrap();
+    let rotated_at = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_oauth_error(s.post_form("/token", Some((&id, &old)), &cc).await, 401, "invalid_client").await;
+    assert!(rotated_at.elapsed() < Duration::from_secs(2));
+    assert_eq!(s.post_form("/token", Some((&id, &new)), &cc).await.status(), 200);
 }
