@@ -20,6 +20,18 @@ pub enum SecretError {
     /// `WARDEN_MASTER_KEY` or the key file does not hold 32 base64 bytes.
     #[error("the master key must be 32 bytes, base64-encoded ({0})")]
     BadMasterKey(String),
+    /// The key file exists but does not hold a key. It is left as it is: data sealed under
+    /// the lost key cannot be opened with a new one.
+    #[error(
+        "master key file {path} does not hold a 32-byte base64 key ({reason}); it was left untouched: \
+         restore it from a backup (keys sealed under it open with no other key) or set WARDEN_MASTER_KEY"
+    )]
+    BadKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, without any of the file's content.
+        reason: String,
+    },
     /// The key file could not be read or created.
     #[error("master key file {path}: {source}")]
     KeyFile {
@@ -87,13 +99,14 @@ impl MasterKey {
         Self { seal, mac }
     }
 
-    /// Parses base64 (standard or URL-safe, padded or not) into a key.
+    /// Parses base64 (standard or URL-safe, padded or not) into a key. The error never quotes
+    /// the text (the base64 decoder's own message names the offending byte).
     pub fn from_base64(text: &str) -> Result<Self, SecretError> {
         let text = text.trim();
         let bytes = URL_SAFE_NO_PAD
             .decode(text.trim_end_matches('='))
             .or_else(|_| STANDARD.decode(text))
-            .map_err(|e| SecretError::BadMasterKey(e.to_string()))?;
+            .map_err(|_| SecretError::BadMasterKey("not base64".into()))?;
         let arr: [u8; 32] = bytes
             .try_into()
             .map_err(|b: Vec<u8>| SecretError::BadMasterKey(format!("got {} bytes", b.len())))?;
@@ -101,7 +114,9 @@ impl MasterKey {
     }
 
     /// Loads the master key from the environment value if given, else from the data dir's key
-    /// file, creating that file (mode 0600) when it does not exist.
+    /// file, creating that file (mode 0600) when it does not exist. A key file that exists but
+    /// does not hold a key (empty, not base64, not 32 bytes, not text) is an error and is never
+    /// replaced: a new key would silently make every sealed private key unreadable.
     pub fn load_or_create(
         env_value: Option<&str>,
         data_dir: &Path,
@@ -111,8 +126,8 @@ impl MasterKey {
         }
         let path = data_dir.join(KEY_FILE);
         let io_err = |source| SecretError::KeyFile { path: path.clone(), source };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => return Ok((Self::from_base64(&text)?, KeySource::File(path))),
+        match std::fs::read(&path) {
+            Ok(bytes) => return Ok((Self::from_key_file(&path, &bytes)?, KeySource::File(path))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(e)),
         }
@@ -136,11 +151,24 @@ impl MasterKey {
         match linked {
             Ok(()) => Ok((Self::from_bytes(&ikm), KeySource::Created(path))),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let text = std::fs::read_to_string(&path).map_err(io_err)?;
-                Ok((Self::from_base64(&text)?, KeySource::File(path)))
+                let bytes = std::fs::read(&path).map_err(io_err)?;
+                Ok((Self::from_key_file(&path, &bytes)?, KeySource::File(path)))
             }
             Err(e) => Err(io_err(e)),
         }
+    }
+
+    /// The key in a key file's content, or [`SecretError::BadKeyFile`] naming the file.
+    fn from_key_file(path: &Path, bytes: &[u8]) -> Result<Self, SecretError> {
+        let bad = |reason: &str| SecretError::BadKeyFile { path: path.to_owned(), reason: reason.to_owned() };
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not text"))?;
+        if text.trim().is_empty() {
+            return Err(bad("empty"));
+        }
+        Self::from_base64(text).map_err(|e| match e {
+            SecretError::BadMasterKey(reason) => bad(&reason),
+            other => other,
+        })
     }
 
     /// Encrypts `plaintext` bound to `aad` (AES-256-GCM, random 96-bit nonce prepended).
@@ -255,6 +283,125 @@ mod tests {
         assert!(k.open(&sealed, b"kid-2").is_err(), "aad is bound");
         assert!(MasterKey::from_bytes(&[2; 32]).open(&sealed, b"kid-1").is_err());
         assert!(k.open(&sealed[..5], b"kid-1").is_err());
+    }
+
+    const PLAINTEXT: &[u8] = b"-----BEGIN PRIVATE KEY----- MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg -----END PRIVATE KEY-----";
+
+    fn unsealed(r: Result<Vec<u8>, SecretError>) -> bool {
+        matches!(r, Err(SecretError::Unseal))
+    }
+
+    #[test]
+    fn sealed_bytes_do_not_contain_the_plaintext() {
+        let k = MasterKey::from_bytes(&[1; 32]);
+        let sealed = k.seal(PLAINTEXT, b"kid-1").unwrap();
+        assert_eq!(sealed.len(), aead::NONCE_LEN + PLAINTEXT.len() + aead::AES_256_GCM.tag_len());
+        // No 6-byte run of the plaintext survives anywhere (chance for random bytes: ~2^-35).
+        for run in PLAINTEXT.windows(6) {
+            assert!(!sealed.windows(6).any(|w| w == run), "{:?} appears in the sealed bytes", String::from_utf8_lossy(run));
+        }
+        assert_eq!(k.open(&sealed, b"kid-1").unwrap(), PLAINTEXT);
+    }
+
+    #[test]
+    fn two_seals_of_the_same_plaintext_differ() {
+        let k = MasterKey::from_bytes(&[1; 32]);
+        let (a, b) = (k.seal(PLAINTEXT, b"kid-1").unwrap(), k.seal(PLAINTEXT, b"kid-1").unwrap());
+        assert_ne!(a[..aead::NONCE_LEN], b[..aead::NONCE_LEN], "fresh nonce");
+        assert_ne!(a[aead::NONCE_LEN..], b[aead::NONCE_LEN..], "so a different ciphertext");
+        assert_eq!(k.open(&a, b"kid-1").unwrap(), k.open(&b, b"kid-1").unwrap());
+    }
+
+    #[test]
+    fn flipping_any_single_bit_of_nonce_ciphertext_or_tag_fails_to_open() {
+        let k = MasterKey::from_bytes(&[1; 32]);
+        let sealed = k.seal(PLAINTEXT, b"kid-1").unwrap();
+        for i in 0..sealed.len() {
+            for bit in 0..8 {
+                let mut tampered = sealed.clone();
+                tampered[i] ^= 1 << bit;
+                assert!(unsealed(k.open(&tampered, b"kid-1")), "byte {i} bit {bit}");
+            }
+        }
+        let mut longer = sealed.clone();
+        longer.push(0);
+        assert!(unsealed(k.open(&longer, b"kid-1")), "appended byte");
+        for len in [0, 5, aead::NONCE_LEN, aead::NONCE_LEN + 15, sealed.len() - 1] {
+            assert!(unsealed(k.open(&sealed[..len], b"kid-1")), "truncated to {len}");
+        }
+    }
+
+    #[test]
+    fn opening_needs_the_same_aad_and_master_key() {
+        let k = MasterKey::from_bytes(&[1; 32]);
+        let sealed = k.seal(PLAINTEXT, b"kid-1").unwrap();
+        for aad in [&b"kid-2"[..], b"", b"kid-1 ", b"KID-1"] {
+            assert!(unsealed(k.open(&sealed, aad)), "aad {aad:?}");
+        }
+        assert!(unsealed(MasterKey::from_bytes(&[2; 32]).open(&sealed, b"kid-1")));
+        let empty = k.seal(b"", b"").unwrap();
+        assert_eq!(k.open(&empty, b"").unwrap(), b"");
+        assert!(unsealed(k.open(&empty, b"x")));
+    }
+
+    #[test]
+    fn a_corrupt_key_file_is_an_error_naming_the_file_and_is_left_untouched() {
+        let cases: [(Vec<u8>, &str); 7] = [
+            (b"".to_vec(), "empty"),
+            (b" \n".to_vec(), "empty"),
+            (b"not base64 at all!".to_vec(), "not base64"),
+            (URL_SAFE_NO_PAD.encode([5u8; 31]).into_bytes(), "got 31 bytes"),
+            (URL_SAFE_NO_PAD.encode([5u8; 33]).into_bytes(), "got 33 bytes"),
+            (format!("{}\n{}", URL_SAFE_NO_PAD.encode([5u8; 32]), URL_SAFE_NO_PAD.encode([6u8; 32])).into_bytes(), "not base64"),
+            (vec![0xff; 32], "not text"),
+        ];
+        for (content, reason) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(KEY_FILE);
+            std::fs::write(&path, &content).unwrap();
+            let before = std::fs::metadata(&path).unwrap();
+            for attempt in 0..2 {
+                let err = MasterKey::load_or_create(None, dir.path()).unwrap_err();
+                match &err {
+                    SecretError::BadKeyFile { path: p, reason: r } => {
+                        assert_eq!((p, r.as_str()), (&path, reason), "{content:?} attempt {attempt}")
+                    }
+                    other => panic!("{content:?}: {other}"),
+                }
+                let text = err.to_string();
+                assert!(text.contains(&path.display().to_string()) && text.contains("left untouched"), "{text}");
+                let quoted = String::from_utf8_lossy(&content);
+                assert!(quoted.trim().len() < 4 || !text.contains(quoted.trim()), "the content is not quoted: {text}");
+            }
+            assert_eq!(std::fs::read(&path).unwrap(), content, "not overwritten");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                assert_eq!(std::fs::metadata(&path).unwrap().ino(), before.ino(), "not replaced");
+            }
+            let _ = before;
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no other file left");
+        }
+    }
+
+    #[test]
+    fn a_good_key_file_is_loaded_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let (created, source) = MasterKey::load_or_create(None, dir.path()).unwrap();
+        let path = dir.path().join(KEY_FILE);
+        assert_eq!(source, KeySource::Created(path.clone()));
+        let (loaded, source) = MasterKey::load_or_create(Some("  "), dir.path()).unwrap();
+        assert_eq!(source, KeySource::File(path.clone()));
+        assert_eq!(loaded.hash_secret("probe"), created.hash_secret("probe"));
+        let env = URL_SAFE_NO_PAD.encode([8u8; 32]);
+        let (from_env, source) = MasterKey::load_or_create(Some(&env), dir.path()).unwrap();
+        assert_eq!(source, KeySource::Environment);
+        assert_eq!(from_env.hash_secret("probe"), MasterKey::from_bytes(&[8; 32]).hash_secret("probe"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
     }
 
     #[test]
