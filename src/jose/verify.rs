@@ -62,7 +62,8 @@ impl VerificationKey {
     ///    (RFC 7518 §6.2.1) forming a point on the curve; `RSA` with a modulus of 2048 to
     ///    8192 bits, counted in bits (RFC 7518 §3.3, §6.3.1); `OKP` on Ed25519 with a 32-byte
     ///    `x` (RFC 8037 §2); any other `kty` (`oct` included) is refused;
-    /// 5. `alg`, when present, is one Warden verifies and fits the key type (RFC 7517 §4.4).
+    /// 5. `alg`, when present, is one Warden verifies and fits the key type (RFC 7517 §4.4);
+    /// 6. `kid`, when present, is a string (RFC 7517 §4.5).
     pub fn from_jwk(jwk: &Value) -> Result<Self, JoseError> {
         Self::parse(jwk).map_err(|p| JoseError::Key(p.message()))
     }

@@ -621,6 +621,10 @@ mod tests {
             assert!((estimate_bits(word) - WORD_BITS).abs() < 1e-9, "{word}");
         }
         assert!(estimate_bits("sUnShInE") > 40.0, "mixed case is not a word");
+        assert!((estimate_bits("sixths") - WORD_BITS).abs() < 1e-9, "4 consonants in a row");
+        assert!((estimate_bits("beautiful") - WORD_BITS).abs() < 1e-9, "3 vowels in a row");
+        assert!((estimate_bits("conversation") - WORD_BITS).abs() < 1e-9, "12 letters");
+        assert!(estimate_bits("conversations") > WORD_BITS + 1.0, "13 letters are more than one word");
         assert!(estimate_bits("mzkqbxtw") > 35.0, "no word has more than 4 consonants in a row");
         assert!(estimate_bits("aeiouyae") > 35.0, "nor more than 3 vowels");
         // Random text keeps about its full size.
