@@ -185,7 +185,7 @@ struct CreateArgs {
     /// JWK Set file with the client's public keys (for private_key_jwt).
     #[arg(long, value_name = "FILE")]
     jwks_file: Option<PathBuf>,
-    /// Read the client secret from stdin instead of generating one (≥ 256 bits of entropy).
+    /// Read the client secret from stdin instead of generating one (characters A-Z a-z 0-9 - . _ ~, at least 128 bits estimated).
     #[arg(long)]
     secret_stdin: bool,
 }

@@ -24,6 +24,12 @@ pub enum JoseError {
     /// Not a well-formed JWS compact serialization, or claims of the wrong shape.
     #[error("malformed token")]
     Malformed,
+    /// The header has a `crit` member: we understand no extensions (RFC 7515 §4.1.11).
+    #[error("critical header extension not understood")]
+    UnsupportedCritical,
+    /// The header's `typ` is not one of the accepted types (RFC 8725 §3.11).
+    #[error("wrong token type")]
+    WrongType,
     /// The signature does not verify.
     #[error("bad signature")]
     BadSignature,
@@ -33,7 +39,7 @@ pub enum JoseError {
     /// `exp` has passed.
     #[error("token expired")]
     Expired,
-    /// `nbf` (or `iat`) is in the future.
+    /// `nbf` is in the future.
     #[error("token not yet valid")]
     NotYetValid,
     /// `iss` is not the expected issuer.
@@ -42,8 +48,9 @@ pub enum JoseError {
     /// `aud` does not include the expected audience.
     #[error("wrong audience")]
     WrongAudience,
-    /// The header names an algorithm the key is not registered for, or `typ` is wrong.
-    #[error("algorithm or type not allowed")]
+    /// The header names no algorithm Warden verifies (`none`, HMAC, unknown), or one the key
+    /// is not registered for.
+    #[error("algorithm not allowed")]
     AlgNotAllowed,
     /// A required claim is missing.
     #[error("missing claim {0}")]

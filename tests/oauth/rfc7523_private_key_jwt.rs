@@ -160,3 +160,23 @@ async fn a_secret_client_cannot_authenticate_with_an_assertion() {
     let a = assertion(&key, Some("k1"), json!({"iss": id, "sub": id, "aud": s.issuer, "exp": now() + 60, "jti": "x"}));
     assert_oauth_error(token_with(&s, &a).await, 401, "invalid_client").await;
 }
+
+/// RFC 7517 §5: keys the server does not use (here an encryption key) are ignored, and a
+/// single registered signing key without `kid` matches an assertion whose header has one, as
+/// many client libraries send.
+#[tokio::test]
+async fn a_kidless_signing_key_beside_an_encryption_key_authenticates() {
+    let s = TestServer::start().await;
+    let key = client_key("unused");
+    let mut signing = key.jwk.clone();
+    signing.as_object_mut().unwrap().remove("kid");
+    let mut encryption = client_key("enc").jwk;
+    encryption["use"] = "enc".into();
+    let (id, _) = s
+        .client(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+                       "jwks": {"keys": [encryption, signing]}}))
+        .await;
+    let claims = json!({"iss": id, "sub": id, "aud": s.issuer, "exp": now() + 60, "jti": "kidless"});
+    let a = assertion(&key, Some("chosen-by-the-library"), claims);
+    assert_eq!(token_with(&s, &a).await.status(), 200);
+}

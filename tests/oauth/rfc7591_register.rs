@@ -210,15 +210,20 @@ async fn open_registration_needs_no_token_and_disabled_has_no_endpoint() {
 async fn a_private_key_jwt_client_registers_with_inline_keys_only() {
     let s = TestServer::start().await;
     let t = iat(&s, None).await;
-    let jwk = json!({"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRjCXXsUqfkyN4a8J_iq5-Ve3Gnkh-y7dwkTsHo"});
+    let jwk = json!({"kty": "EC", "crv": "P-256", "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4", "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"});
     let ok = json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk]}});
     let v: Value = register(&s, Some(&t), ok).await.json().await.unwrap();
     assert!(v.get("client_secret").is_none(), "no secret for private_key_jwt");
     assert_eq!(v["jwks"]["keys"][0]["kty"], "EC");
     let private = json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
-                         "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-                                            "y": "x_FEzRjCXXsUqfkyN4a8J_iq5-Ve3Gnkh-y7dwkTsHo", "d": "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}]}});
+                         "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+                                            "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM", "d": "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}]}});
     assert_oauth_error(register(&s, Some(&t), private).await, 400, "invalid_client_metadata").await;
+    // RFC 7515 §A.3's coordinates with one changed: not a point on P-256.
+    let off_curve = json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+                           "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                                              "y": "x_FEzRjCXXsUqfkyN4a8J_iq5-Ve3Gnkh-y7dwkTsHo"}]}});
+    assert_oauth_error(register(&s, Some(&t), off_curve).await, 400, "invalid_client_metadata").await;
     let small_rsa = json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
                            "jwks": {"keys": [{"kty": "RSA", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw", "e": "AQAB"}]}});
     let resp = register(&s, Some(&t), small_rsa).await;
