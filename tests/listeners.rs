@@ -51,6 +51,7 @@ async fn guarded_server(edit: impl FnOnce(&mut warden::config::Config)) -> TestS
     TestServer::start_with(|c| {
         c.http.header_read_timeout = Duration::from_millis(800);
         c.http.idle_timeout = Duration::from_secs(2);
+        c.http.request_timeout = Duration::from_secs(2);
         edit(c);
     })
     .await

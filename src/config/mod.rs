@@ -257,6 +257,11 @@ fn http_config(mut r: Reader<'_>) -> ServeConfig {
             r.invalid(key, "must be between 100ms and 1h");
         }
     }
+    // While a handler runs, the connection's read side waits too (hyper watches for the
+    // client going away), so a shorter idle timeout would cut requests that are still allowed.
+    if c.idle_timeout < c.request_timeout {
+        r.invalid("idle_timeout", "must not be shorter than request_timeout");
+    }
     r.finish();
     c
 }
@@ -341,6 +346,7 @@ mod tests {
             ("[provider]\nmax_body_size = 100", "provider.max_body_size"),
             ("[http]\nmax_header_size = 1024", "http.max_header_size"),
             ("[http]\nheader_read_timeout = \"0s\"", "http.header_read_timeout"),
+            ("[http]\nidle_timeout = \"10s\"", "http.idle_timeout"),
             ("[registration]\nper_address = 0", "registration.per_address"),
         ] {
             let errors = load(&format!("version = 1\n{text}\n"), &[]).unwrap_err();
