@@ -173,10 +173,10 @@ class Recorder:
 class ShortLivedPrivateKeyJWT(PrivateKeyJWT):
     """Authlib's private_key_jwt client authentication with 60-second assertions.
 
-    Authlib's default assertion lives one hour, longer than Warden accepts
-    (provider.assertion_max_lifetime, 5 minutes by default), and passing `exp` in its
-    `claims` would pin one `jti` for every request. So each request gets a fresh assertion,
-    still built and signed by Authlib."""
+    Authlib's default assertion lives one hour (Warden accepts up to
+    provider.assertion_max_lifetime, 1 hour by default); a short-lived one is the better
+    practice, and passing `exp` in its `claims` would pin one `jti` for every request. So
+    each request gets a fresh 60-second assertion, still built and signed by Authlib."""
 
     def sign(self, auth, token_endpoint):  # noqa: ANN001, ANN201 - Authlib's signature
         return private_key_jwt_sign(auth.client_secret, client_id=auth.client_id, token_endpoint=token_endpoint,

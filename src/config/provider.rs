@@ -45,7 +45,7 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         auth_failures_per_client: r.uint("auth_failures_per_client", 10, 1..=1_000_000) as u32,
         auth_failures_per_ip: r.uint("auth_failures_per_ip", 100, 1..=1_000_000) as u32,
         auth_failure_window: r.duration("auth_failure_window", "1m"),
-        assertion_max_lifetime: r.duration("assertion_max_lifetime", "5m"),
+        assertion_max_lifetime: r.duration("assertion_max_lifetime", "1h"),
         assertion_audience_transition: r.bool("assertion_audience_transition", false),
         introspection,
         registration: RegistrationConfig {
