@@ -6,6 +6,7 @@
 #   provider_start [CMD...]   starts "$warden" serve (prefixed by CMD, e.g. taskset -c 0) on
 #                             an ephemeral loopback port; sets $warden_pid and $issuer (the
 #                             server prints where it listens; the issuer follows that port)
+#   provider_stop PID         stops a server this shell started (TERM, then KILL after 5 s)
 #
 # Needs $warden (absolute path). Logs go to $tmp/warden.log and are shown on failure.
 
@@ -20,14 +21,19 @@ provider_setup() {
     trap 'exit 143' TERM
 }
 
+# provider_stop PID: SIGTERM, up to 5 s to exit, then SIGKILL (a child of this shell only).
+provider_stop() {
+    if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+        kill -TERM "$1" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+    fi
+}
+
 provider_cleanup() {
     local rc=$?
-    if [ -n "$warden_pid" ] && kill -0 "$warden_pid" 2>/dev/null; then
-        kill -TERM "$warden_pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$warden_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$warden_pid" 2>/dev/null || true
-        wait "$warden_pid" 2>/dev/null || true
-    fi
+    provider_stop "$warden_pid"
     if [ "$rc" -ne 0 ] && [ -f "$tmp/warden.log" ]; then
         echo "$provider_label: failed (exit $rc); last lines of the warden log:" >&2
         tail -n 30 "$tmp/warden.log" >&2 || true
