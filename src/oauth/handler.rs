@@ -3,9 +3,10 @@
 
 use super::{Challenge, ErrorCode, FormRequest, OAuthError, Params, Provider, RegistrationMode};
 use crate::http::problem::Problem;
-use axum::body::Bytes;
+use super::token::TokenResponse;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -107,10 +108,15 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// Builds the plain request the protocol code takes; a response if the body is unusable.
-fn form_request(h: &HeaderMap, peer: SocketAddr, body: Result<Bytes, BytesRejection>) -> Result<FormRequest, Box<Response>> {
-    let body = body.map_err(|r| Box::new(body_rejection(r)))?;
-    let params = Params::parse_form(header_str(h, header::CONTENT_TYPE), &body).map_err(|e| Box::new(e.into_response()))?;
-    Ok(FormRequest { params, authorization: header_str(h, header::AUTHORIZATION).map(str::to_owned), peer: peer.ip() })
+/// Takes the whole request rather than a `HeaderMap` extractor, which would clone every
+/// header: only two are read.
+async fn form_request(p: &Provider, peer: SocketAddr, req: Request) -> Result<FormRequest, Box<Response>> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = Bytes::from_request(req, p).await.map_err(|r| Box::new(body_rejection(r)))?;
+    let content_type = content_type.as_ref().and_then(|v| v.to_str().ok());
+    let params = Params::parse_form(content_type, &body).map_err(|e| Box::new(e.into_response()))?;
+    Ok(FormRequest { params, authorization, peer: peer.ip() })
 }
 
 /// A JSON success with `no-store`, or the error.
@@ -135,22 +141,40 @@ async fn jwks_get(State(p): Shared) -> Response {
         .into_response()
 }
 
-async fn token_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    match form_request(&h, peer, body) {
-        Ok(req) => json_no_store(p.token(&req).await),
+async fn token_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    match form_request(&p, peer, req).await {
+        Ok(req) => match p.token(&req).await {
+            Ok(token) => token_response(&token),
+            Err(e) => e.into_response(),
+        },
         Err(resp) => *resp,
     }
 }
 
-async fn introspect_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    match form_request(&h, peer, body) {
+/// RFC 6749 §5.1: what `json_no_store` renders, in one buffer sized for the token, with the
+/// header map sized for every header the response will carry (these three, the common
+/// layers' three, and hyper's `date` and `content-length`).
+fn token_response(token: &TokenResponse) -> Response {
+    let json = match token.to_json() {
+        Ok(json) => json,
+        Err(e) => return OAuthError::server_error(e).into_response(),
+    };
+    let mut resp = Response::new(Body::from(json));
+    let h = resp.headers_mut();
+    h.reserve(8);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    no_store(resp)
+}
+
+async fn introspect_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    match form_request(&p, peer, req).await {
         Ok(req) => json_no_store(p.introspect(&req).await),
         Err(resp) => *resp,
     }
 }
 
-async fn revoke_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    match form_request(&h, peer, body) {
+async fn revoke_post(State(p): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    match form_request(&p, peer, req).await {
         Ok(req) => match p.revoke(&req).await {
             Ok(()) => no_store(StatusCode::OK.into_response()),
             Err(e) => e.into_response(),
