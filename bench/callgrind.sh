@@ -7,8 +7,8 @@
 # Starts `warden serve --role provider` under `valgrind --tool=callgrind` with instrumentation
 # off, creates a client_credentials client, then per endpoint: turns instrumentation on, drives
 # the endpoint with wrk (bench/token.lua, same request as bench/token.sh) for BENCH_CG_DURATION,
-# dumps the counters and turns instrumentation off. Prints instructions per request (all
-# threads, the runtime's idle work included) and writes the dumps and `callgrind_annotate`
+# dumps the counters and turns instrumentation off. Prints instructions per response written
+# (all threads, the runtime's idle work included) and writes the dumps and `callgrind_annotate`
 # listings to bench/out/callgrind-<date>/ (git-ignored).
 #
 # Environment (optional): BENCH_CG_DURATION (10s), BENCH_CG_CONNECTIONS (32), BENCH_CG_TOP (40).
@@ -34,6 +34,9 @@ mkdir -p "$out"
 . "$root/scripts/provider.sh"
 provider_setup callgrind
 export WARDEN_LOG__LEVEL=warn
+# Under valgrind the server runs ~50x slower, so the once-a-second client/resource cache refill
+# (a SQLite read) would weigh ~50x more per request than at full speed: refill once a minute.
+export WARDEN_PROVIDER__CLIENT_CACHE_TTL=60s
 provider_start valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrind.out.%p" \
     || die "warden did not start under valgrind"
 
@@ -53,12 +56,12 @@ measure() {
     # A few requests first, uninstrumented: caches filled, connections not yet open.
     BENCH_MODE="$mode" wrk -t1 -c2 -d2s -s "$here/token.lua" "$issuer$path" >"$out/$name.warmup" 2>&1 \
         || die "wrk failed: $(cat "$out/$name.warmup")"
-    callgrind_control -z "$warden_pid" >/dev/null
-    callgrind_control -i on "$warden_pid" >/dev/null
+    callgrind_control -z "$warden_pid" >/dev/null 2>&1
+    callgrind_control -i on "$warden_pid" >/dev/null 2>&1
     BENCH_MODE="$mode" wrk -t1 -c"$connections" -d"$duration" -s "$here/token.lua" "$issuer$path" >"$out/$name.wrk" 2>&1 \
         || die "wrk failed: $(cat "$out/$name.wrk")"
-    callgrind_control -d "$name" "$warden_pid" >/dev/null
-    callgrind_control -i off "$warden_pid" >/dev/null
+    callgrind_control -d "$name" "$warden_pid" >/dev/null 2>&1
+    callgrind_control -i off "$warden_pid" >/dev/null 2>&1
     local bad; bad="$(field non200 "$out/$name.wrk")"
     [ "$bad" = 0 ] || die "$name: $bad non-200 responses; first: $(field first_non200 "$out/$name.wrk")"
 }
@@ -71,7 +74,7 @@ report="$out/summary.txt"
 {
     echo "callgrind, $(basename "$warden") $("$warden" --version 2>/dev/null || echo '?'), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo ' (+uncommitted changes)')"
     echo "load: wrk -t1 -c$connections -d$duration per endpoint (instrumented; counts include every thread)"
-    printf '%-10s %10s %16s %14s\n' endpoint requests instructions "instr/request"
+    printf '%-10s %10s %16s %14s\n' endpoint responses instructions "instr/request"
     n=1
     for name in token metadata; do
         file="$(ls "$out"/callgrind.out.*."$n" 2>/dev/null | head -n1)"
@@ -79,7 +82,15 @@ report="$out/summary.txt"
         mv "$file" "$out/$name.callgrind"
         ir="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out/$name.callgrind" | head -n1)"
         [ -n "$ir" ] || ir="$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out/$name.callgrind" | head -n1)"
-        reqs="$(field requests "$out/$name.wrk")"
+        # Responses the server wrote (hyper encodes one head per response): wrk's count misses
+        # the requests still in flight when it stops, which the server completes.
+        reqs="$(callgrind_annotate --tree=caller --threshold=100 "$out/$name.callgrind" 2>/dev/null | awk '
+            found { next }
+            /< / { s = $0; sub(/.*\(/, "", s); sub(/x\).*/, "", s); gsub(/,/, "", s); acc += s; next }
+            /\* .*Http1Transaction>::encode/ { found = 1; next }
+            { acc = 0 }
+            END { print (found ? acc : 0) }')"
+        [ "${reqs:-0}" -gt 0 ] || reqs="$(field requests "$out/$name.wrk")"
         printf '%-10s %10s %16s %14s\n' "$name" "$reqs" "$ir" "$(awk -v a="$ir" -v b="$reqs" 'BEGIN { printf "%.0f", a / b }')"
         callgrind_annotate --inclusive=no "$out/$name.callgrind" 2>/dev/null | head -n $((top + 25)) >"$out/$name.self.txt" || true
         callgrind_annotate --inclusive=yes "$out/$name.callgrind" 2>/dev/null | head -n $((top + 25)) >"$out/$name.inclusive.txt" || true
