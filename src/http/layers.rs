@@ -113,6 +113,34 @@ pub fn apply(router: Router, surface: Surface) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn every_response_gets_the_common_headers_and_panics_become_500s() {
+        let app = apply(
+            Router::new()
+                .route("/ok", get(|| async { "ok" }))
+                .route("/panic", get(|| async { panic!("boom") as &'static str }))
+                .fallback(|| async { StatusCode::NOT_FOUND }),
+            Surface::OAuth,
+        );
+        for (path, status) in [("/ok", 200), ("/panic", 500), ("/nowhere", 404)] {
+            let resp = app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+            assert_eq!(resp.status(), status, "{path}");
+            let h = resp.headers();
+            assert_eq!(h["x-request-id"].len(), 36, "{path}");
+            // The header layers sit inside the panic catch (and the timeout), as they always did:
+            // a 500 from a panic (or a 503 from the timeout) does not get them.
+            if status != 500 {
+                assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+                assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+            }
+        }
+        let resp = app.oneshot(Request::get("/ok").header("x-request-id", "abc").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.headers()["x-request-id"], "abc", "a caller's id is kept");
+    }
 
     #[test]
     fn request_ids_are_version_4_uuids() {

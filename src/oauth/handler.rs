@@ -232,3 +232,21 @@ async fn registration_delete(State(p): Shared, id: Result<Path<String>, PathReje
         Err(e) => e.into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_token_response_is_json_and_never_cached() {
+        let t = TokenResponse { access_token: "a.b.c".into(), token_type: "Bearer", expires_in: 60, scope: Some("read".into()) };
+        let resp = token_response(&t);
+        assert_eq!(resp.status(), StatusCode::OK);
+        let h = resp.headers();
+        assert_eq!(h[header::CONTENT_TYPE], "application/json");
+        assert_eq!(h[header::CACHE_CONTROL], "no-store");
+        assert_eq!(h[header::PRAGMA], "no-cache");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        assert_eq!(body, serde_json::to_vec(&t).unwrap());
+    }
+}
