@@ -12,7 +12,8 @@
 # bench/out/results-<date>.txt. See bench/README.md.
 #
 # Environment (all optional): BENCH_DURATION (10s), BENCH_WARMUP (3s), BENCH_CONNECTIONS (32),
-# BENCH_THREADS (1), BENCH_SERVER_CPU (0), BENCH_WRK_CPU (1), BENCH_PEER (1; 0 = like --no-peer).
+# BENCH_THREADS (1), BENCH_SERVER_CPU (0), BENCH_WRK_CPU (1), BENCH_PEER (1; 0 = like --no-peer),
+# BENCH_NICE (0; e.g. -15 as root runs servers and wrk ahead of other work on a shared machine).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +33,11 @@ connections="${BENCH_CONNECTIONS:-32}"
 threads="${BENCH_THREADS:-1}"
 server_cpu="${BENCH_SERVER_CPU:-0}"
 wrk_cpu="${BENCH_WRK_CPU:-1}"
+nice_level="${BENCH_NICE:-0}"
+case "$nice_level" in -[0-9]|-1[0-9]|-20|[0-9]|1[0-9]) ;; *) die "BENCH_NICE must be between -20 and 19";; esac
+# Every server and every wrk gets the same niceness and pinning: "${on_cpu[@]}" N CMD. A plain
+# command prefix (each program execs the next), so $! is the server's own pid.
+on_cpu=(nice -n "$nice_level" taskset -c)
 
 # --- tools ------------------------------------------------------------------------------
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -62,7 +68,7 @@ fi
 . "$root/scripts/provider.sh"
 provider_setup bench
 export WARDEN_LOG__LEVEL=warn
-provider_start taskset -c "$server_cpu" || die "warden did not start"
+provider_start "${on_cpu[@]}" "$server_cpu" || die "warden did not start"
 base="$issuer"
 
 "$warden" client create --name bench --grant-type client_credentials --scope read --json >"$tmp/client.json" \
@@ -94,6 +100,7 @@ check_token() {
 check_token warden "$base/token"
 
 # --- runs -----------------------------------------------------------------------------------
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 # utime + stime of every thread of process $1, in clock ticks (fields after the ")" of comm).
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 field() { sed -n "s/^BENCH $1 //p" "$2" | head -n1; }
@@ -103,7 +110,7 @@ field() { sed -n "s/^BENCH $1 //p" "$2" | head -n1; }
 run() {
     local name="$1" mode="$2" url="$3" pid="$4"
     echo "bench: $name: warm-up $warmup" >&2
-    BENCH_MODE="$mode" taskset -c "$wrk_cpu" wrk -t"$threads" -c"$connections" -d"$warmup" \
+    BENCH_MODE="$mode" "${on_cpu[@]}" "$wrk_cpu" wrk -t"$threads" -c"$connections" -d"$warmup" \
         -s "$here/token.lua" "$url" >"$tmp/$name.warmup" 2>&1 || die "wrk failed: $(cat "$tmp/$name.warmup")"
     local bad; bad="$(field non200 "$tmp/$name.warmup")"
     if [ "${bad:-x}" != 0 ]; then
@@ -112,7 +119,7 @@ run() {
     echo "bench: $name: measuring $duration" >&2
     local t0 c0 t1 c1
     t0="$(date +%s.%N)"; c0="$(cpu_ticks "$pid")"
-    BENCH_MODE="$mode" taskset -c "$wrk_cpu" wrk -t"$threads" -c"$connections" -d"$duration" --latency \
+    BENCH_MODE="$mode" "${on_cpu[@]}" "$wrk_cpu" wrk -t"$threads" -c"$connections" -d"$duration" --latency \
         -s "$here/token.lua" "$url" >"$tmp/$name.out" 2>&1 &
     local wrk_pid=$!
     sleep 5
@@ -147,7 +154,7 @@ if [ "$peer" = 1 ]; then
     peer_version="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' "$peer_dir/node_modules/oidc-provider/package.json" | head -n1)"
     # Same client id and secret as Warden's client, so wrk sends byte-identical requests.
     BENCH_PEER_CLIENT_ID="$client_id" BENCH_PEER_CLIENT_SECRET="$client_secret" NODE_ENV=production \
-        taskset -c "$server_cpu" node "$peer_dir/server.mjs" 0 >"$tmp/peer.out" 2>"$tmp/peer.log" &
+        "${on_cpu[@]}" "$server_cpu" node "$peer_dir/server.mjs" 0 >"$tmp/peer.out" 2>"$tmp/peer.log" &
     peer_pid=$!
     peer_token=""
     for _ in $(seq 100); do
@@ -176,7 +183,8 @@ report="$tmp/report.txt"
     echo "cpu:     $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1) × $ncpu; kernel $(uname -r)"
     echo "setup:   warden --role provider on cpu $server_cpu, log warn, SQLite in a temp dir; ES256 tokens"
     [ "$peer" = 0 ] || echo "peer:    oidc-provider $peer_version on node $(node --version) on cpu $server_cpu (one process, NODE_ENV=production, in-memory adapter), ES256 JWT access tokens; run after Warden stopped"
-    echo "load:    $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2) on cpu $wrk_cpu, -t$threads -c$connections, warm-up $warmup, measured $duration per endpoint"
+    echo "load:    $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2) on cpu $wrk_cpu, -t$threads -c$connections, warm-up $warmup, measured $duration per endpoint; nice $nice_level for servers and wrk"
+    echo "machine: load average before the runs $load_before, after $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "request: POST /token, grant_type=client_credentials&scope=read, client_secret_basic (same client id and secret on both servers)"
     echo
     printf '%-20s %10s %9s %9s %9s %8s %10s %11s %10s\n' \
