@@ -17,7 +17,7 @@ if mode == "token" then
     error("BENCH_AUTH (\"Basic ...\") must be set for BENCH_MODE=token")
   end
   wrk.method = "POST"
-  wrk.body = "grant_type=client_credentials"
+  wrk.body = "grant_type=client_credentials&scope=read"
   wrk.headers["Authorization"] = auth
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
   wrk.headers["Accept"] = "application/json"

@@ -6,8 +6,9 @@
 #   provider_start [CMD...]   starts "$warden" serve (prefixed by CMD, e.g. taskset -c 0) on
 #                             an ephemeral loopback port; sets $warden_pid and $issuer (the
 #                             server prints where it listens; the issuer follows that port)
-#   provider_stop             stops that server (SIGTERM, SIGKILL after 5 s); provider_start
-#                             may then start it again, e.g. with other WARDEN_* settings
+#   provider_stop [PID]       stops a server this shell started (SIGTERM, SIGKILL after 5 s);
+#                             without PID the provider; provider_start may then start it
+#                             again, e.g. with other WARDEN_* settings
 #
 # Needs $warden (absolute path). Logs go to $tmp/warden.log and are shown on failure.
 
@@ -23,13 +24,14 @@ provider_setup() {
 }
 
 provider_stop() {
-    if [ -n "$warden_pid" ] && kill -0 "$warden_pid" 2>/dev/null; then
-        kill -TERM "$warden_pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$warden_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$warden_pid" 2>/dev/null || true
-        wait "$warden_pid" 2>/dev/null || true
+    local pid="${1:-$warden_pid}"
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     fi
-    warden_pid=""
+    if [ "$pid" = "$warden_pid" ]; then warden_pid=""; fi
 }
 
 provider_cleanup() {

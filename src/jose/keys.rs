@@ -131,22 +131,50 @@ impl SigningKey {
         }
     }
 
-    /// A compact JWS of `claims` with header `typ` (`at+jwt` uses a pre-encoded header).
+    /// Signs `out` (the JWS signing input) and appends `.` and the base64url signature.
+    fn append_signature(&self, out: &mut String) -> Result<(), JoseError> {
+        match &self.pair {
+            Pair::Ecdsa(p) => {
+                let sig = p.sign(&self.rng, out.as_bytes()).map_err(key_err)?;
+                out.push('.');
+                URL_SAFE_NO_PAD.encode_string(sig.as_ref(), out);
+            }
+            Pair::Rsa(..) => {
+                let sig = self.sign(out.as_bytes())?;
+                out.push('.');
+                URL_SAFE_NO_PAD.encode_string(sig, out);
+            }
+            Pair::Ed25519(p) => {
+                let sig = p.sign(out.as_bytes());
+                out.push('.');
+                URL_SAFE_NO_PAD.encode_string(sig.as_ref(), out);
+            }
+        }
+        Ok(())
+    }
+
+    /// A compact JWS of `claims` with header `typ` (`at+jwt` uses a pre-encoded header),
+    /// built in one buffer sized up front. The result is base64url text and dots only.
     pub fn sign_jwt(&self, typ: &str, claims: &impl serde::Serialize) -> Result<String, JoseError> {
+        let other;
         let header = if typ == "at+jwt" {
-            self.at_jwt_header.clone()
+            self.at_jwt_header.as_str()
         } else {
-            URL_SAFE_NO_PAD
-                .encode(json!({"alg": self.alg.as_str(), "kid": self.kid.as_str(), "typ": typ}).to_string())
+            other = URL_SAFE_NO_PAD
+                .encode(json!({"alg": self.alg.as_str(), "kid": self.kid.as_str(), "typ": typ}).to_string());
+            other.as_str()
         };
-        let payload = serde_json::to_vec(claims).map_err(key_err)?;
-        let mut out = String::with_capacity(header.len() + payload.len() * 4 / 3 + 100);
-        out.push_str(&header);
+        let mut payload = Vec::with_capacity(512);
+        serde_json::to_writer(&mut payload, claims).map_err(key_err)?;
+        let sig_len = match &self.pair {
+            Pair::Rsa(p, _) => p.public_modulus_len(),
+            Pair::Ecdsa(_) | Pair::Ed25519(_) => 64,
+        };
+        let mut out = String::with_capacity(header.len() + 2 + (payload.len() + sig_len).div_ceil(3) * 4 + 4);
+        out.push_str(header);
         out.push('.');
-        URL_SAFE_NO_PAD.encode_string(payload, &mut out);
-        let sig = self.sign(out.as_bytes())?;
-        out.push('.');
-        URL_SAFE_NO_PAD.encode_string(sig, &mut out);
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+        self.append_signature(&mut out)?;
         Ok(out)
     }
 }

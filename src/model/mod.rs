@@ -182,6 +182,49 @@ pub struct AccessTokenClaims {
     pub scope: Option<String>,
 }
 
+/// [`AccessTokenClaims`] borrowed from the request's data, for signing: the same JSON
+/// (members, order, omissions) without copying the strings.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct AccessTokenClaimsRef<'a> {
+    /// Issuer.
+    pub iss: &'a str,
+    /// Subject.
+    pub sub: &'a str,
+    /// Audience: a string for one value, a list otherwise (as [`Audience::from_list`]).
+    pub aud: AudienceRef<'a>,
+    /// Expiry (unix seconds).
+    pub exp: i64,
+    /// Issued at (unix seconds).
+    pub iat: i64,
+    /// Unique token id.
+    pub jti: &'a str,
+    /// The client the token was issued to.
+    pub client_id: &'a str,
+    /// Granted scopes, space-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'a str>,
+}
+
+/// A borrowed `aud`: serialized like [`Audience`].
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(untagged)]
+pub enum AudienceRef<'a> {
+    /// A single audience, serialized as a string.
+    One(&'a str),
+    /// Several audiences (or none), serialized as a list.
+    Many(&'a [String]),
+}
+
+impl<'a> AudienceRef<'a> {
+    /// A string for one value, a list otherwise.
+    pub fn from_list(list: &'a [String]) -> Self {
+        match list {
+            [one] => AudienceRef::One(one),
+            _ => AudienceRef::Many(list),
+        }
+    }
+}
+
 /// A protected resource (an API) that access tokens are issued for, identified by its
 /// audience value (RFC 8707 resource indicator). Lets operators set per-API token policy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,4 +239,36 @@ pub struct Resource {
     pub access_token_lifetime: Option<u64>,
     /// Creation time (unix seconds).
     pub created_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_claims_serialize_like_the_owned_ones() {
+        for (aud, scope) in [(vec!["https://a".to_owned()], Some("read write")), (vec!["https://a".into(), "https://b".into()], None)] {
+            let owned = AccessTokenClaims {
+                iss: "https://issuer".into(),
+                sub: "c\"1".into(),
+                aud: Audience::from_list(aud.clone()),
+                exp: 20,
+                iat: 10,
+                jti: "j".into(),
+                client_id: "c\"1".into(),
+                scope: scope.map(str::to_owned),
+            };
+            let borrowed = AccessTokenClaimsRef {
+                iss: "https://issuer",
+                sub: "c\"1",
+                aud: AudienceRef::from_list(&aud),
+                exp: 20,
+                iat: 10,
+                jti: "j",
+                client_id: "c\"1",
+                scope,
+            };
+            assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
+        }
+    }
 }

@@ -29,6 +29,10 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
     let decoded = String::from_utf8(STANDARD.decode(rest.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     let unescape = |s: &str| -> String {
+        // Without '%', '+' or '&' form decoding is the identity: skip the round trip.
+        if !s.bytes().any(|b| matches!(b, b'%' | b'+' | b'&')) {
+            return s.to_owned();
+        }
         form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
     };
     Some((unescape(id), unescape(secret)))
@@ -236,5 +240,9 @@ mod tests {
         assert_eq!(parse_basic("Bearer abc"), None);
         assert_eq!(parse_basic("Basic !!!"), None);
         assert_eq!(parse_basic(&format!("Basic {}", STANDARD.encode("nocolon"))), None);
+        let plain = format!("Basic {}", STANDARD.encode("id-1.x_~:s3cr=t"));
+        assert_eq!(parse_basic(&plain), Some(("id-1.x_~".into(), "s3cr=t".into())));
+        let amp = format!("Basic {}", STANDARD.encode("a&b:c"));
+        assert_eq!(parse_basic(&amp), Some(("a".into(), "c".into())), "as form decoding of x=a&b");
     }
 }

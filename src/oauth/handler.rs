@@ -3,11 +3,12 @@
 
 use super::{Challenge, ErrorCode, FormRequest, OAuthError, Params, Provider, RegistrationMode};
 use crate::http::problem::Problem;
-use axum::body::Bytes;
+use super::token::TokenResponse;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use crate::http::client_ip::ClientAddr;
 use axum::Extension;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -117,10 +118,15 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// Builds the plain request the protocol code takes; a response if the body is unusable.
-fn form_request(h: &HeaderMap, client: Client, body: Result<Bytes, BytesRejection>) -> Result<FormRequest, Box<Response>> {
-    let body = body.map_err(|r| Box::new(body_rejection(r)))?;
-    let params = Params::parse_form(header_str(h, header::CONTENT_TYPE), &body).map_err(|e| Box::new(e.into_response()))?;
-    Ok(FormRequest { params, authorization: header_str(h, header::AUTHORIZATION).map(str::to_owned), peer: client_ip(client) })
+/// Takes the whole request rather than a `HeaderMap` extractor, which would clone every
+/// header: only two are read.
+async fn form_request(p: &Provider, peer: IpAddr, req: Request) -> Result<FormRequest, Box<Response>> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = Bytes::from_request(req, p).await.map_err(|r| Box::new(body_rejection(r)))?;
+    let content_type = content_type.as_ref().and_then(|v| v.to_str().ok());
+    let params = Params::parse_form(content_type, &body).map_err(|e| Box::new(e.into_response()))?;
+    Ok(FormRequest { params, authorization, peer })
 }
 
 /// A JSON success with `no-store`, or the error.
@@ -145,22 +151,40 @@ async fn jwks_get(State(p): Shared) -> Response {
         .into_response()
 }
 
-async fn token_post(State(p): Shared, client: Client, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    match form_request(&h, client, body) {
-        Ok(req) => json_no_store(p.token(&req).await),
+async fn token_post(State(p): Shared, client: Client, req: Request) -> Response {
+    match form_request(&p, client_ip(client), req).await {
+        Ok(req) => match p.token(&req).await {
+            Ok(token) => token_response(&token),
+            Err(e) => e.into_response(),
+        },
         Err(resp) => *resp,
     }
 }
 
-async fn introspect_post(State(p): Shared, client: Client, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    match form_request(&h, client, body) {
+/// RFC 6749 §5.1: what `json_no_store` renders, in one buffer sized for the token, with the
+/// header map sized for every header the response will carry (these three, the common
+/// layers' three, and hyper's `date` and `content-length`).
+fn token_response(token: &TokenResponse) -> Response {
+    let json = match token.to_json() {
+        Ok(json) => json,
+        Err(e) => return OAuthError::server_error(e).into_response(),
+    };
+    let mut resp = Response::new(Body::from(json));
+    let h = resp.headers_mut();
+    h.reserve(8);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    no_store(resp)
+}
+
+async fn introspect_post(State(p): Shared, client: Client, req: Request) -> Response {
+    match form_request(&p, client_ip(client), req).await {
         Ok(req) => json_no_store(p.introspect(&req).await),
         Err(resp) => *resp,
     }
 }
 
-async fn revoke_post(State(p): Shared, client: Client, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    match form_request(&h, client, body) {
+async fn revoke_post(State(p): Shared, client: Client, req: Request) -> Response {
+    match form_request(&p, client_ip(client), req).await {
         Ok(req) => match p.revoke(&req).await {
             Ok(()) => no_store(StatusCode::OK.into_response()),
             Err(e) => e.into_response(),
@@ -216,5 +240,23 @@ async fn registration_delete(State(p): Shared, id: Result<Path<String>, PathReje
     match p.registration_delete(&id, header_str(&h, header::AUTHORIZATION)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_token_response_is_json_and_never_cached() {
+        let t = TokenResponse { access_token: "a.b.c".into(), token_type: "Bearer", expires_in: 60, scope: Some("read".into()) };
+        let resp = token_response(&t);
+        assert_eq!(resp.status(), StatusCode::OK);
+        let h = resp.headers();
+        assert_eq!(h[header::CONTENT_TYPE], "application/json");
+        assert_eq!(h[header::CACHE_CONTROL], "no-store");
+        assert_eq!(h[header::PRAGMA], "no-cache");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        assert_eq!(body, serde_json::to_vec(&t).unwrap());
     }
 }
