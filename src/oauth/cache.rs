@@ -7,31 +7,67 @@
 //! used for a bounded grace period ([`TtlCache::during_outage`]); sweeping keeps entries that
 //! long.
 
-use std::collections::HashMap;
+use crate::store::StoreError;
+use lru::LruCache;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 type Entry<V> = (Instant, Option<Arc<V>>);
 
-/// Entries kept at most; past it the cache starts over rather than grow without bound.
+/// Entries kept at most; past it the least recently stored entries make room (a flood of
+/// unknown ids never empties the cache of the clients in use).
 const MAX_ENTRIES: usize = 50_000;
 
 pub(super) struct TtlCache<V> {
     ttl: Duration,
     /// How long past the TTL a sweep keeps an entry (the outage grace).
     keep: Duration,
-    map: RwLock<HashMap<String, Entry<V>>>,
+    map: RwLock<LruCache<String, Entry<V>>>,
 }
 
 impl<V> TtlCache<V> {
     pub(super) fn new(ttl: Duration, keep: Duration) -> Self {
-        Self { ttl, keep, map: RwLock::new(HashMap::new()) }
+        Self::with_capacity(ttl, keep, MAX_ENTRIES)
+    }
+
+    fn with_capacity(ttl: Duration, keep: Duration, capacity: usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        Self { ttl, keep, map: RwLock::new(LruCache::new(capacity)) }
+    }
+
+    /// The record for `key`: fresh from the cache; else what `fetch` reads from the store
+    /// (cached, a miss too); else, when the store is unavailable, the entry
+    /// [`during_outage`](Self::during_outage) allows. `down_since` is asked again after a
+    /// failed read, which may be what marked the store down.
+    pub(super) async fn read_through<F: Future<Output = Result<Option<V>, StoreError>>>(
+        &self,
+        key: &str,
+        down_since: impl Fn() -> Option<Instant>,
+        grace: Duration,
+        fetch: impl FnOnce() -> F,
+    ) -> Result<Option<Arc<V>>, StoreError> {
+        if let Some(hit) = self.get(key) {
+            return Ok(hit);
+        }
+        if let Some(hit) = self.during_outage(key, down_since(), grace) {
+            return Ok(hit);
+        }
+        match fetch().await {
+            Ok(loaded) => {
+                let loaded = loaded.map(Arc::new);
+                self.put(key, loaded.clone());
+                Ok(loaded)
+            }
+            Err(e @ StoreError::Unavailable(_)) => self.during_outage(key, down_since(), grace).ok_or(e),
+            Err(e) => Err(e),
+        }
     }
 
     /// `Some(hit)` while fresh (`hit` may be a cached "does not exist").
     pub(super) fn get(&self, key: &str) -> Option<Option<Arc<V>>> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        let (at, v) = map.get(key)?;
+        let (at, v) = map.peek(key)?;
         (at.elapsed() < self.ttl).then(|| v.clone())
     }
 
@@ -42,25 +78,25 @@ impl<V> TtlCache<V> {
     pub(super) fn during_outage(&self, key: &str, down_since: Option<Instant>, grace: Duration) -> Option<Option<Arc<V>>> {
         let since = down_since.filter(|s| s.elapsed() < grace)?;
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        let (at, v) = map.get(key)?;
+        let (at, v) = map.peek(key)?;
         since.checked_duration_since(*at).is_none_or(|age| age < self.ttl).then(|| v.clone())
     }
 
     pub(super) fn put(&self, key: &str, v: Option<Arc<V>>) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
-        }
-        map.insert(key.to_owned(), (Instant::now(), v));
+        self.map.write().unwrap_or_else(|p| p.into_inner()).put(key.to_owned(), (Instant::now(), v));
     }
 
     pub(super) fn invalidate(&self, key: &str) {
-        self.map.write().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.map.write().unwrap_or_else(|p| p.into_inner()).pop(key);
     }
 
     pub(super) fn sweep(&self) {
         let keep = self.ttl.saturating_add(self.keep);
-        self.map.write().unwrap_or_else(|p| p.into_inner()).retain(|_, (at, _)| at.elapsed() < keep);
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        let old: Vec<String> = map.iter().filter(|(_, (at, _))| at.elapsed() >= keep).map(|(k, _)| k.clone()).collect();
+        for k in old {
+            map.pop(&k);
+        }
     }
 }
 
@@ -82,6 +118,25 @@ mod tests {
         assert!(c.get("b").is_none());
         c.sweep();
         assert!(c.map.read().unwrap().is_empty());
+    }
+
+    /// Before: at 50k entries the whole cache was cleared, so a flood of unknown client ids
+    /// sent every client in use back to the database at once.
+    #[test]
+    fn past_its_capacity_the_least_recently_stored_entries_go() {
+        let c: TtlCache<u32> = TtlCache::with_capacity(Duration::from_secs(60), Duration::ZERO, 10);
+        c.put("in-use", Some(Arc::new(7)));
+        for i in 0..9 {
+            c.put(&format!("unknown-{i}"), None);
+        }
+        assert_eq!(c.get("in-use").unwrap().as_deref(), Some(&7));
+        c.put("in-use", Some(Arc::new(7)));
+        for i in 9..18 {
+            c.put(&format!("unknown-{i}"), None);
+        }
+        assert_eq!(c.get("in-use").unwrap().as_deref(), Some(&7), "recently stored entries survive");
+        assert!(c.get("unknown-0").is_none(), "the oldest went");
+        assert_eq!(c.map.read().unwrap().len(), 10);
     }
 
     #[test]

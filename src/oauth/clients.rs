@@ -30,22 +30,9 @@ impl Provider {
     /// and revocation still read or write the revocation list, and `private_key_jwt` must
     /// record its `jti`, so they fail closed with 503.
     pub(super) async fn load_client(&self, id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
-        if let Some(hit) = self.clients.get(id) {
-            return Ok(hit);
-        }
-        let grace = || self.clients.during_outage(id, self.store.health.down_since(), self.cfg.store_outage_grace);
-        if let Some(hit) = grace() {
-            return Ok(hit);
-        }
-        match self.store.catalog.client(&ClientId(id.to_owned())).await {
-            Ok(loaded) => {
-                let loaded = loaded.map(Arc::new);
-                self.clients.put(id, loaded.clone());
-                Ok(loaded)
-            }
-            Err(e @ StoreError::Unavailable(_)) => grace().ok_or_else(|| e.into()),
-            Err(e) => Err(e.into()),
-        }
+        let down_since = || self.store.health.down_since();
+        let fetch = || async { self.store.catalog.client(&ClientId(id.to_owned())).await };
+        Ok(self.clients.read_through(id, down_since, self.cfg.store_outage_grace, fetch).await?)
     }
 
     /// Forgets a cached client after this process changed it.

@@ -11,23 +11,9 @@ impl Provider {
     /// The resource registered for `audience`, through the cache; during a store outage
     /// with the same grace and guarantee as [`Provider::load_client`].
     pub(super) async fn load_resource(&self, audience: &str) -> Result<Option<Arc<Resource>>, OAuthError> {
-        if let Some(hit) = self.resources.get(audience) {
-            return Ok(hit);
-        }
-        let grace =
-            || self.resources.during_outage(audience, self.store.health.down_since(), self.cfg.store_outage_grace);
-        if let Some(hit) = grace() {
-            return Ok(hit);
-        }
-        match self.store.catalog.resource(audience).await {
-            Ok(loaded) => {
-                let loaded = loaded.map(Arc::new);
-                self.resources.put(audience, loaded.clone());
-                Ok(loaded)
-            }
-            Err(e @ StoreError::Unavailable(_)) => grace().ok_or_else(|| e.into()),
-            Err(e) => Err(e.into()),
-        }
+        let down_since = || self.store.health.down_since();
+        let fetch = || self.store.catalog.resource(audience);
+        Ok(self.resources.read_through(audience, down_since, self.cfg.store_outage_grace, fetch).await?)
     }
 
     /// The lifetime (seconds) of a token for `client_lifetime` (the client's own, if set) and
