@@ -180,3 +180,27 @@ async fn a_kidless_signing_key_beside_an_encryption_key_authenticates() {
     let a = assertion(&key, Some("chosen-by-the-library"), claims);
     assert_eq!(token_with(&s, &a).await.status(), 200);
 }
+
+/// The clock skew applies to assertions (a client whose clock is a little behind still
+/// authenticates), and an assertion accepted inside the skew cannot be replayed inside it:
+/// its `jti` is kept until the last second it could verify.
+#[tokio::test]
+async fn the_clock_skew_applies_and_a_replay_within_it_is_refused() {
+    let s = TestServer::start_with(|c| c.oauth.clock_skew = std::time::Duration::from_secs(60)).await;
+    let key = client_key("k1");
+    let (id, _) = s
+        .client(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+                       "jwks": {"keys": [key.jwk]}}))
+        .await;
+    let exp = now() - 30;
+    let expired_within_skew = assertion(&key, Some("k1"), json!({"iss": id, "sub": id, "aud": s.issuer, "exp": exp, "jti": "late"}));
+    assert_eq!(token_with(&s, &expired_within_skew).await.status(), 200, "30 s past exp, 60 s of skew");
+    assert_oauth_error(token_with(&s, &expired_within_skew).await, 401, "invalid_client").await;
+    let beyond = assertion(&key, Some("k1"), json!({"iss": id, "sub": id, "aud": s.issuer, "exp": now() - 90, "jti": "too-late"}));
+    assert_oauth_error(token_with(&s, &beyond).await, 401, "invalid_client").await;
+    // The replay record outlives the assertion's last accepting second (exp + skew).
+    let record = format!("{id}:late");
+    let kept = |at: i64| s.store.artifacts.get(warden::store::ArtifactKind::AssertionJti, &record, at);
+    assert!(kept(exp + 60).await.unwrap().is_some(), "alive in the last second the assertion verifies");
+    assert!(kept(exp + 61).await.unwrap().is_none(), "and not forever");
+}
