@@ -13,6 +13,7 @@
 # every mutant was caught, 2 when some were missed, 3 on timeouts, 4 when the unmutated tree
 # fails its tests.
 #
+# MUTANTS_ARGS adds cargo-mutants options, e.g. MUTANTS_ARGS="--exclude-re estimate_bits".
 # Do not build in the same target directory while this runs: cargo serializes the builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,7 @@ cargo mutants \
     --build-timeout "${MUTANTS_BUILD_TIMEOUT:-600}" \
     --cargo-arg=--locked \
     --output "$out" \
+    ${MUTANTS_ARGS:-} \
     -- "$@" || rc=$?
 
 report="$out/mutants.out"
