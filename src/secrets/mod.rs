@@ -550,6 +550,11 @@ mod tests {
     }
 
     #[test]
+    fn the_master_key_never_prints_its_material() {
+        assert_eq!(format!("{:?}", MasterKey::from_bytes(&[0x41; 32])), "MasterKey(..)");
+    }
+
+    #[test]
     fn secret_hash_verifies_only_the_secret() {
         let k = MasterKey::from_bytes(&[1; 32]);
         let h = k.hash_secret("s3cret");
