@@ -2,13 +2,13 @@
 
 use super::JoseError;
 use super::keys::Alg;
+use crate::model::unix_now;
+use aws_lc_rs::signature::{self, ParsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
-use aws_lc_rs::signature::{self, ParsedPublicKey};
 use jsonwebtoken::{DecodingKey, Validation};
 use serde::de::DeserializeOwned;
-use crate::model::unix_now;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 

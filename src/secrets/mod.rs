@@ -364,7 +364,7 @@ const WORD_LETTERS: std::ops::RangeInclusive<usize> = 4..=12;
 const KEYS: f64 = 47.0;
 const NEIGHBOURS: f64 = 6.0;
 
-/// A lower bound, in bits, on what an attacker who knows common patterns must guess: the
+/// An estimate, in bits, of what an attacker who tries common patterns first must guess: the
 /// cheapest way to spell `secret` as a sequence of
 /// - single characters, each costing log2 of the size of the character classes the secret
 ///   uses (26 lower, 26 upper, 10 digits, 4 symbols);
@@ -624,6 +624,11 @@ mod tests {
     }
 
     #[test]
+    fn the_master_key_never_prints_its_material() {
+        assert_eq!(format!("{:?}", MasterKey::from_bytes(&[0x41; 32])), "MasterKey(..)");
+    }
+
+    #[test]
     fn secret_hash_verifies_only_the_secret() {
         let k = MasterKey::from_bytes(&[1; 32]);
         let h = k.hash_secret("s3cret");
@@ -697,6 +702,7 @@ mod tests {
         assert!(estimate_bits("sUnShInE") > 40.0, "mixed case is not a word");
         assert!((estimate_bits("sixths") - WORD_BITS).abs() < 1e-9, "4 consonants in a row");
         assert!((estimate_bits("beautiful") - WORD_BITS).abs() < 1e-9, "3 vowels in a row");
+        assert!((estimate_bits("lion") - WORD_BITS).abs() < 1e-9, "4 letters");
         assert!((estimate_bits("conversation") - WORD_BITS).abs() < 1e-9, "12 letters");
         assert!(estimate_bits("conversations") > WORD_BITS + 1.0, "13 letters are more than one word");
         assert!(estimate_bits("mzkqbxtw") > 35.0, "no word has more than 4 consonants in a row");
