@@ -20,7 +20,9 @@ async fn two_nodes_share_clients_keys_and_revocations_over_postgres() {
             // Both nodes answer for the same issuer (as behind a load balancer).
             c.oauth.issuer = issuer.clone();
             c.oauth.default_audience = issuer;
-            c.oauth.keys.rotation_delay = Duration::ZERO;
+            // Longer than the key refresh (200 ms in tests): every node knows a rotated key
+            // before any node signs with it — what rotation_delay is for.
+            c.oauth.keys.rotation_delay = Duration::from_secs(1);
         }
     };
     let a = TestServer::start_shared(&master, node(issuer.clone(), url.clone(), schema.clone())).await;
