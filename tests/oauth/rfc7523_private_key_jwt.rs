@@ -204,3 +204,22 @@ async fn the_clock_skew_applies_and_a_replay_within_it_is_refused() {
     assert!(kept(exp + 60).await.unwrap().is_some(), "alive in the last second the assertion verifies");
     assert!(kept(exp + 61).await.unwrap().is_none(), "and not forever");
 }
+
+/// `exp` may lie at most `assertion_max_lifetime` + clock skew ahead, that bound included.
+#[tokio::test]
+async fn an_assertion_may_live_up_to_the_maximum_plus_the_skew() {
+    let s = TestServer::start_with(|c| {
+        c.oauth.clock_skew = std::time::Duration::from_secs(60);
+        c.oauth.assertion_max_lifetime = std::time::Duration::from_secs(300);
+    })
+    .await;
+    let key = client_key("k1");
+    let (id, _) = s
+        .client(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+                       "jwks": {"keys": [key.jwk]}}))
+        .await;
+    let with_exp = |exp: i64, jti: &str| assertion(&key, Some("k1"), json!({"iss": id, "sub": id, "aud": s.issuer, "exp": exp, "jti": jti}));
+    assert_eq!(token_with(&s, &with_exp(now() + 330, "inside-the-skew")).await.status(), 200, "max + half the skew");
+    assert_eq!(token_with(&s, &with_exp(now() + 360, "on-the-bound")).await.status(), 200, "exactly max + skew");
+    assert_oauth_error(token_with(&s, &with_exp(now() + 370, "beyond")).await, 401, "invalid_client").await;
+}
