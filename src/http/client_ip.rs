@@ -48,11 +48,6 @@ impl TrustedProxies {
         Ok(Self(nets))
     }
 
-    /// Whether nobody is trusted (the default: the peer is always the client).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Whether `ip` belongs to a trusted proxy. IPv4-mapped IPv6 addresses count as IPv4.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
