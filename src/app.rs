@@ -114,18 +114,22 @@ impl Core {
 
 async fn check_master_key(store: &Store, master: &MasterKey, source: &KeySource) -> Result<(), AppError> {
     let mismatch = || AppError::MasterKeyMismatch { from: source.clone() };
-    loop {
-        if let Some(stored) = store.catalog.setting(MASTER_KEY_CHECK).await? {
-            return if master.matches_check_value(&stored) { Ok(()) } else { Err(mismatch()) };
-        }
-        let keys = store.catalog.signing_keys().await?;
-        if !keys.is_empty() && !keys.iter().any(|r| master.open(&r.sealed_private, r.kid.as_str().as_bytes()).is_ok()) {
-            return Err(mismatch());
-        }
-        if store.catalog.init_setting(MASTER_KEY_CHECK, &master.check_value()).await? {
-            return Ok(());
-        }
-        // Another process wrote its check value first: compare against that one.
+    let matches = |stored: &str| if master.matches_check_value(stored) { Ok(()) } else { Err(mismatch()) };
+    if let Some(stored) = store.catalog.setting(MASTER_KEY_CHECK).await? {
+        return matches(&stored);
+    }
+    let keys = store.catalog.signing_keys().await?;
+    if !keys.is_empty() && !keys.iter().any(|r| master.open(&r.sealed_private, r.kid.as_str().as_bytes()).is_ok()) {
+        return Err(mismatch());
+    }
+    if store.catalog.init_setting(MASTER_KEY_CHECK, &master.check_value()).await? {
+        return Ok(());
+    }
+    // Another process wrote its check value first (settings are never deleted): compare
+    // against the winner's.
+    match store.catalog.setting(MASTER_KEY_CHECK).await? {
+        Some(stored) => matches(&stored),
+        None => Err(AppError::Store(crate::store::StoreError::Corrupt("the master-key check value vanished".into()))),
     }
 }
 
