@@ -213,6 +213,7 @@ fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
         audience: Some(args.audiences.clone()),
         access_token_lifetime: args.access_token_lifetime.map(|d| d.as_secs()),
         resource_server_for: Some(args.resource_server_for.clone()),
+        dpop_bound_access_tokens: Some(args.dpop_bound),
         jwks,
         ..Default::default()
     })

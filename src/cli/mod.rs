@@ -182,6 +182,9 @@ struct CreateArgs {
     /// Access-token lifetime, e.g. 5m (default: provider.access_token_lifetime).
     #[arg(long, value_parser = humantime::parse_duration)]
     access_token_lifetime: Option<std::time::Duration>,
+    /// Require DPoP (RFC 9449) on every token request: tokens are always key-bound.
+    #[arg(long)]
+    dpop_bound: bool,
     /// JWK Set file with the client's public keys (for private_key_jwt).
     #[arg(long, value_name = "FILE")]
     jwks_file: Option<PathBuf>,

@@ -47,6 +47,8 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         auth_failure_window: r.duration("auth_failure_window", "1m"),
         assertion_max_lifetime: r.duration("assertion_max_lifetime", "1h"),
         assertion_audience_transition: r.bool("assertion_audience_transition", false),
+        dpop_proof_max_age: r.duration("dpop_proof_max_age", "60s"),
+        dpop_nonce: r.bool("dpop_nonce", false),
         introspection,
         registration: RegistrationConfig {
             mode: RegistrationMode::Token,
@@ -63,6 +65,7 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         ("access_token_lifetime", c.access_token_lifetime),
         ("auth_failure_window", c.auth_failure_window),
         ("assertion_max_lifetime", c.assertion_max_lifetime),
+        ("dpop_proof_max_age", c.dpop_proof_max_age),
     ] {
         if d < Duration::from_secs(1) {
             r.invalid(key, "must be at least 1s");
@@ -73,6 +76,9 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
     }
     if c.max_access_token_lifetime > Duration::from_secs(366 * 24 * 3600) {
         r.invalid("max_access_token_lifetime", "must be at most a year");
+    }
+    if c.dpop_proof_max_age > Duration::from_secs(3600) {
+        r.invalid("dpop_proof_max_age", "must be at most 1h");
     }
     if c.clock_skew > Duration::from_secs(3600) {
         r.invalid("clock_skew", "must be at most 1h");

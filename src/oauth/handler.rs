@@ -1,7 +1,7 @@
 //! The provider's HTTP surface: the endpoint table and thin axum handlers that turn requests
 //! into plain values, call [`Provider`], and render results or RFC 6749 errors.
 
-use super::{Challenge, ErrorCode, FormRequest, OAuthError, Params, Provider, RegistrationMode};
+use super::{Challenge, DpopHeader, ErrorCode, FormRequest, OAuthError, Params, Provider, RegistrationMode};
 use crate::http::problem::Problem;
 use super::token::TokenResponse;
 use axum::body::{Body, Bytes};
@@ -97,6 +97,9 @@ impl IntoResponse for OAuthError {
         if let Some(retry) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
         }
+        if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            h.insert(DPOP_NONCE, nonce);
+        }
         resp
     }
 }
@@ -113,6 +116,19 @@ fn body_rejection(rej: BytesRejection) -> Response {
     no_store((status, Json(body)).into_response())
 }
 
+/// RFC 9449 §4.1, §8.1.
+const DPOP: header::HeaderName = header::HeaderName::from_static("dpop");
+const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
+
+fn dpop_header(h: &HeaderMap) -> DpopHeader {
+    let mut values = h.get_all(DPOP).into_iter();
+    match (values.next(), values.next()) {
+        (None, _) => DpopHeader::Absent,
+        (Some(v), None) => DpopHeader::One(v.to_str().unwrap_or_default().to_owned()),
+        (Some(_), Some(_)) => DpopHeader::Many,
+    }
+}
+
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -123,10 +139,11 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 async fn form_request(p: &Provider, peer: IpAddr, req: Request) -> Result<FormRequest, Box<Response>> {
     let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let dpop = dpop_header(req.headers());
     let body = Bytes::from_request(req, p).await.map_err(|r| Box::new(body_rejection(r)))?;
     let content_type = content_type.as_ref().and_then(|v| v.to_str().ok());
     let params = Params::parse_form(content_type, &body).map_err(|e| Box::new(e.into_response()))?;
-    Ok(FormRequest { params, authorization, peer })
+    Ok(FormRequest { params, authorization, peer, dpop })
 }
 
 /// A JSON success with `no-store`, or the error.
@@ -173,6 +190,9 @@ fn token_response(token: &TokenResponse) -> Response {
     let h = resp.headers_mut();
     h.reserve(8);
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(nonce) = token.dpop_nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+        h.insert(DPOP_NONCE, nonce);
+    }
     no_store(resp)
 }
 
@@ -249,7 +269,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_response_is_json_and_never_cached() {
-        let t = TokenResponse { access_token: "a.b.c".into(), token_type: "Bearer", expires_in: 60, scope: Some("read".into()) };
+        let t = TokenResponse { access_token: "a.b.c".into(), token_type: "Bearer", expires_in: 60, scope: Some("read".into()), dpop_nonce: None };
         let resp = token_response(&t);
         assert_eq!(resp.status(), StatusCode::OK);
         let h = resp.headers();

@@ -5,7 +5,7 @@
 //!
 //! | endpoint | spec | file |
 //! |---|---|---|
-//! | `POST /token` | RFC 6749 §3.2, §4.4 | `token/` |
+//! | `POST /token` | RFC 6749 §3.2, §4.4, RFC 9449 §5 (DPoP) | `token/`, `dpop.rs` |
 //! | `POST /introspect` | RFC 7662 | `introspect.rs` |
 //! | `POST /revoke` | RFC 7009 | `revoke.rs` |
 //! | `POST /register`, `GET/PUT/DELETE /register/{id}` | RFC 7591, RFC 7592 | `register/` |
@@ -15,6 +15,7 @@ mod cache;
 mod client_auth;
 pub mod clients;
 mod discovery;
+mod dpop;
 mod error;
 pub mod handler;
 mod introspect;
@@ -27,7 +28,7 @@ mod throttle;
 mod token;
 
 pub use error::{Challenge, ErrorCode, OAuthError};
-pub use params::{FormRequest, Params};
+pub use params::{DpopHeader, FormRequest, Params};
 
 use crate::jose::{Alg, KeyRing};
 use crate::secrets::MasterKey;
@@ -126,6 +127,10 @@ pub struct Config {
     /// endpoint URL or an array (draft-ietf-oauth-rfc7523bis requires the issuer as a single
     /// string). Off by default.
     pub assertion_audience_transition: bool,
+    /// How old (`iat`) a DPoP proof may be (RFC 9449 §11.1), besides `clock_skew`.
+    pub dpop_proof_max_age: Duration,
+    /// Whether DPoP proofs must carry a server-provided nonce (RFC 9449 §8).
+    pub dpop_nonce: bool,
     /// Who may introspect a token (RFC 7662 §4).
     pub introspection: IntrospectionPolicy,
     /// `[registration]`.
@@ -165,6 +170,8 @@ pub struct Provider {
     resources: cache::TtlCache<crate::model::Resource>,
     throttle: throttle::Throttle,
     registrations: throttle::Throttle,
+    /// Server-provided DPoP nonces, when `dpop_nonce` is on.
+    dpop_nonces: Option<crate::jose::dpop::Nonces>,
 }
 
 impl Provider {
@@ -180,6 +187,10 @@ impl Provider {
                 cfg.auth_failures_per_ip,
             ),
             registrations: throttle::Throttle::new(cfg.registration.window, u32::MAX, cfg.registration.per_address),
+            // Keyed from the master key, so every node issues and accepts the same nonces.
+            dpop_nonces: cfg.dpop_nonce.then(|| {
+                crate::jose::dpop::Nonces::new(&master.hash_secret("warden/dpop-nonce-key/v1").0, dpop::NONCE_PERIOD_SECS)
+            }),
             cfg,
             store,
             master,

@@ -69,6 +69,8 @@ pub enum ArtifactKind {
     RevokedJti,
     /// A `jti` of a client assertion (RFC 7523 §3 replay protection), keyed by client + jti.
     AssertionJti,
+    /// A DPoP proof's key thumbprint + `jti` (RFC 9449 §11.1 replay protection).
+    DpopJti,
 }
 
 impl ArtifactKind {
@@ -77,6 +79,7 @@ impl ArtifactKind {
         match self {
             Self::RevokedJti => "revoked_jti",
             Self::AssertionJti => "assertion_jti",
+            Self::DpopJti => "dpop_jti",
         }
     }
 }

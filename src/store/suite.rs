@@ -29,6 +29,7 @@ fn client(id: &str, now: i64) -> Client {
             audience: vec!["https://api.example".into()],
             access_token_lifetime: Some(60),
             resource_server_for: vec!["https://self.example".into()],
+            dpop_bound_access_tokens: true,
         },
         secret_hash: Some(SecretHash([7; 32])),
         registration_token_hash: None,

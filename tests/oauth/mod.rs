@@ -11,3 +11,4 @@ mod rfc7523_private_key_jwt;
 mod rfc7591_register;
 mod rfc7662_introspect;
 mod rfc8414_discovery;
+mod rfc9449_dpop;

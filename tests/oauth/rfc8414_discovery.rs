@@ -29,6 +29,7 @@ async fn metadata_lists_exactly_what_works() {
         "introspection_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
+        "dpop_signing_alg_values_supported": SIGNING_ALGS,
     });
     assert_eq!(meta, expected);
     // No grant uses the authorization endpoint, so neither it nor response types are listed

@@ -36,6 +36,8 @@ pub struct RegistrationRequest {
     pub access_token_lifetime: Option<u64>,
     /// Warden extension: audiences this client is the resource server of (operators only).
     pub resource_server_for: Option<Vec<String>>,
+    /// RFC 9449 §5.2.
+    pub dpop_bound_access_tokens: Option<bool>,
     /// RFC 7592 §2.2: the client id, required on update.
     pub client_id: Option<String>,
     /// RFC 7592 §2.2: if sent on update, must equal the current secret.
@@ -126,6 +128,7 @@ pub fn check_client_metadata(
         audience,
         access_token_lifetime,
         resource_server_for,
+        dpop_bound_access_tokens: req.dpop_bound_access_tokens.unwrap_or(false),
     })
 }
 
