@@ -3,6 +3,8 @@
 
 use super::{Challenge, DpopHeader, ErrorCode, FormRequest, OAuthError, Params, Provider, RegistrationMode};
 use crate::http::problem::Problem;
+use super::authorize::{self, AuthorizeError, RedirectResponse, ResponseMode};
+use super::pages;
 use super::token::TokenResponse;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -30,6 +32,8 @@ pub fn routes(p: Arc<Provider>) -> Router {
     let mut r = Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata_get))
         .route("/jwks", get(jwks_get))
+        .route("/authorize", get(authorize_get).post(authorize_post))
+        .route("/assets/warden.css", get(stylesheet_get))
         .route("/token", post(token_post))
         .route("/introspect", post(introspect_post))
         .route("/revoke", post(revoke_post));
@@ -194,6 +198,95 @@ fn token_response(token: &TokenResponse) -> Response {
         h.insert(DPOP_NONCE, nonce);
     }
     no_store(resp)
+}
+
+/// Headers every HTML page gets: no caching, no framing (clickjacking), a strict policy.
+fn html_page(status: StatusCode, html: String, csp: &str) -> Response {
+    let mut resp = (status, html).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if let Ok(csp) = HeaderValue::from_str(csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    resp
+}
+
+fn request_id(h: &HeaderMap) -> Option<String> {
+    header_str(h, header::HeaderName::from_static("x-request-id")).map(str::to_owned)
+}
+
+fn error_page(p: &Provider, status: u16, title: &str, message: &str, request_id: Option<&str>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    html_page(status, p.pages.error(title, message, request_id), pages::CONTENT_SECURITY_POLICY)
+}
+
+/// An authorization response for the client: a 303 to the redirect URI (RFC 9700 §4.12:
+/// never 307, which would repost a login form's body) for the query and fragment modes, the
+/// auto-submitting page for `form_post`.
+fn authorization_response(p: &Provider, r: &RedirectResponse) -> Response {
+    match r.to.mode {
+        ResponseMode::FormPost => {
+            let html = p.pages.form_post(&r.to.uri, &r.fields());
+            html_page(StatusCode::OK, html, &pages::form_post_csp(&r.form_action_origin()))
+        }
+        ResponseMode::Query | ResponseMode::Fragment => match HeaderValue::from_str(&r.location()) {
+            Ok(location) => {
+                let mut resp = StatusCode::SEE_OTHER.into_response();
+                resp.headers_mut().insert(header::LOCATION, location);
+                resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                resp
+            }
+            Err(_) => error_page(p, 400, "Invalid request", "The response could not be sent back to the application.", None),
+        },
+    }
+}
+
+async fn authorize(p: &Provider, pairs: Result<Vec<(String, String)>, AuthorizeError>, rid: Option<String>) -> Response {
+    let checked = match pairs {
+        Ok(pairs) => p.check_authorization_request(pairs).await,
+        Err(e) => Err(e),
+    };
+    match checked {
+        // Login and consent come with the next change; until then no code is issued.
+        Ok(_) => error_page(p, 501, "Sign-in is not available yet", "This server does not offer user sign-in yet.", rid.as_deref()),
+        Err(AuthorizeError::Page { status, title, message }) => error_page(p, status, title, &message, rid.as_deref()),
+        Err(AuthorizeError::Redirect(r)) => authorization_response(p, &r),
+    }
+}
+
+/// OIDC Core §3.1.2.1: GET with the parameters in the query.
+async fn authorize_get(State(p): Shared, req: Request) -> Response {
+    let rid = request_id(req.headers());
+    let pairs = authorize::parse_pairs(req.uri().query().unwrap_or("").as_bytes());
+    authorize(&p, pairs, rid).await
+}
+
+/// OIDC Core §3.1.2.1: POST with the parameters form-encoded in the body.
+async fn authorize_post(State(p): Shared, req: Request) -> Response {
+    let rid = request_id(req.headers());
+    let form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !form {
+        return error_page(&p, 415, "Invalid request", "The request body must be a form (application/x-www-form-urlencoded).", rid.as_deref());
+    }
+    let pairs = match Bytes::from_request(req, &p).await {
+        Ok(body) => authorize::parse_pairs(&body),
+        Err(_) => return error_page(&p, 413, "Invalid request", "The request is too large.", rid.as_deref()),
+    };
+    authorize(&p, pairs, rid).await
+}
+
+async fn stylesheet_get() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        pages::STYLESHEET,
+    )
+        .into_response()
 }
 
 async fn introspect_post(State(p): Shared, client: Client, req: Request) -> Response {

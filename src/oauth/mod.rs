@@ -5,12 +5,14 @@
 //!
 //! | endpoint | spec | file |
 //! |---|---|---|
+//! | `GET/POST /authorize` | RFC 6749 §4.1.1, OIDC Core §3.1.2 (checks only, so far) | `authorize/`, `pages.rs` |
 //! | `POST /token` | RFC 6749 §3.2, §4.4, RFC 9449 §5 (DPoP) | `token/`, `dpop.rs` |
 //! | `POST /introspect` | RFC 7662 | `introspect.rs` |
 //! | `POST /revoke` | RFC 7009 | `revoke.rs` |
 //! | `POST /register`, `GET/PUT/DELETE /register/{id}` | RFC 7591, RFC 7592 | `register/` |
 //! | `GET /jwks`, `GET /.well-known/oauth-authorization-server` | RFC 7517, RFC 8414 | `discovery.rs` |
 
+pub mod authorize;
 mod cache;
 mod client_auth;
 pub mod clients;
@@ -20,6 +22,7 @@ mod error;
 pub mod handler;
 mod introspect;
 pub mod keys;
+mod pages;
 mod params;
 pub mod register;
 pub mod resources;
@@ -146,6 +149,11 @@ impl Config {
     }
 }
 
+/// The path of the issuer URL without a trailing slash (empty for an issuer at the root).
+pub(crate) fn issuer_path(issuer: &str) -> String {
+    url::Url::parse(issuer).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default()
+}
+
 /// Whether a URL's host is a loopback address or `localhost`.
 pub(crate) fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
@@ -172,6 +180,8 @@ pub struct Provider {
     registrations: throttle::Throttle,
     /// Server-provided DPoP nonces, when `dpop_nonce` is on.
     dpop_nonces: Option<crate::jose::dpop::Nonces>,
+    /// Page templates of the browser flows.
+    pages: pages::Pages,
 }
 
 impl Provider {
@@ -191,6 +201,7 @@ impl Provider {
             dpop_nonces: cfg.dpop_nonce.then(|| {
                 crate::jose::dpop::Nonces::new(&master.hash_secret("warden/dpop-nonce-key/v1").0, dpop::NONCE_PERIOD_SECS)
             }),
+            pages: pages::Pages::new("Warden", &format!("{}/assets", issuer_path(&cfg.issuer))),
             cfg,
             store,
             master,

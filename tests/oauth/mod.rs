@@ -4,6 +4,7 @@ mod keys;
 mod multi_node;
 mod outage;
 mod restart;
+mod rfc6749_authorize;
 mod rfc6749_client_credentials;
 mod rfc6749_errors;
 mod rfc7009_revoke;
