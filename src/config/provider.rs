@@ -59,7 +59,12 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
             per_address: 0,
             window: Duration::ZERO,
         },
-        keys: KeysConfig { access_token_alg: Alg::ES256, rotation_delay: Duration::ZERO, refresh_interval: Duration::ZERO },
+        keys: KeysConfig {
+            access_token_alg: Alg::ES256,
+            id_token_algs: vec![],
+            rotation_delay: Duration::ZERO,
+            refresh_interval: Duration::ZERO,
+        },
     };
     for (key, d) in [
         ("access_token_lifetime", c.access_token_lifetime),
@@ -107,8 +112,28 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
 
     let mut r = root.section("keys");
     let alg_name = r.choice("access_token_alg", "ES256", &["ES256", "RS256", "PS256", "EdDSA"]);
+    let id_token_algs: Vec<Alg> = r
+        .strings("id_token_algs", &["RS256"])
+        .iter()
+        .filter_map(|a| match Alg::parse(a) {
+            Some(alg) => Some(alg),
+            None => {
+                r.invalid("id_token_algs", format!("\"{a}\" is not one of ES256, RS256, PS256, EdDSA"));
+                None
+            }
+        })
+        .fold(Vec::new(), |mut v, a| {
+            if !v.contains(&a) {
+                v.push(a);
+            }
+            v
+        });
+    if id_token_algs.is_empty() {
+        r.invalid("id_token_algs", "name at least one algorithm (OpenID Connect requires RS256 support)");
+    }
     let keys = KeysConfig {
         access_token_alg: Alg::parse(&alg_name).unwrap_or(Alg::ES256),
+        id_token_algs,
         rotation_delay: r.duration("rotation_delay", "5m"),
         refresh_interval: r.duration("refresh_interval", "10s"),
     };

@@ -87,6 +87,9 @@ pub enum IntrospectionPolicy {
 pub struct KeysConfig {
     /// Algorithm of access-token signatures.
     pub access_token_alg: Alg,
+    /// Algorithms of ID-token signatures, each with its own key; the first is the default
+    /// for clients that do not choose one (`id_token_signed_response_alg`).
+    pub id_token_algs: Vec<Alg>,
     /// Time between publishing a rotated key and signing with it.
     pub rotation_delay: Duration,
     /// How often each node re-reads the key set from the store.
@@ -142,6 +145,15 @@ pub struct Config {
     pub keys: KeysConfig,
 }
 
+impl KeysConfig {
+    /// Every algorithm this server signs with: the access-token one, then the ID-token ones.
+    pub fn signing_algs(&self) -> Vec<Alg> {
+        let mut out = vec![self.access_token_alg];
+        out.extend(self.id_token_algs.iter().filter(|a| **a != self.access_token_alg));
+        out
+    }
+}
+
 impl Config {
     /// The URL of an endpoint path under the issuer.
     pub fn endpoint(&self, path: &str) -> String {
@@ -182,6 +194,9 @@ pub struct Provider {
     dpop_nonces: Option<crate::jose::dpop::Nonces>,
     /// Page templates of the browser flows.
     pages: pages::Pages,
+    /// The algorithm that signs access tokens until the configured one's first key activates
+    /// (what [`keys::ensure`] returned).
+    pub access_token_fallback: Option<Alg>,
 }
 
 impl Provider {
@@ -201,6 +216,7 @@ impl Provider {
             dpop_nonces: cfg.dpop_nonce.then(|| {
                 crate::jose::dpop::Nonces::new(&master.hash_secret("warden/dpop-nonce-key/v1").0, dpop::NONCE_PERIOD_SECS)
             }),
+            access_token_fallback: None,
             pages: pages::Pages::new("Warden", &format!("{}/assets", issuer_path(&cfg.issuer))),
             cfg,
             store,

@@ -48,7 +48,7 @@ pub(super) async fn issue(p: &Provider, client: &Client, req: &FormRequest) -> R
     let key = p
         .ring
         .current()
-        .signer_or_latest(p.cfg.keys.access_token_alg)
+        .signer_or(p.cfg.keys.access_token_alg, p.access_token_fallback)
         .ok_or_else(|| OAuthError::server_error("no active signing key for the access-token algorithm"))?;
     let access_token = key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)?;
     tracing::debug!(target: "audit", event = "token_issued", grant = "client_credentials", client_id = %client.client_id, jti = %claims.jti);
