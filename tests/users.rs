@@ -209,6 +209,39 @@ fn disable_and_enable_show_in_show_and_delete_makes_the_user_unknown() {
     assert_ne!(again["sub"], sub.as_str(), "a sub is never reused");
 }
 
+#[test]
+fn update_sets_and_clears_claims_and_a_new_email_starts_unverified() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let created = json_out(&create(d, "judy", PASSWORD, &[
+        "--email", "judy@example.com", "--email-verified", "--phone", "+33 1 23 45 67 89", "--phone-verified",
+        "--nickname", "jj", "--locality", "Paris", "--country", "FR",
+    ]));
+    assert_eq!((created["email_verified"].as_bool(), created["phone_number_verified"].as_bool()), (Some(true), Some(true)));
+
+    let v = json_out(&warden(d, &["user", "update", "JUDY", "--email", "judy@new.example", "--name", "Judy Hopps", "--clear", "nickname", "--clear", "address.locality", "--json"]));
+    assert_eq!(v["sub"], created["sub"]);
+    assert_eq!(v["email"], "judy@new.example");
+    assert_eq!(v["email_verified"], false, "a new address is not verified");
+    assert_eq!(v["phone_number_verified"], true, "untouched claims stay");
+    assert_eq!(v["name"], "Judy Hopps");
+    assert!(v.get("nickname").is_none());
+    assert_eq!(v["address"], serde_json::json!({"country": "FR"}));
+    assert_eq!(json_out(&warden(d, &["user", "show", "judy", "--json"])), v, "stored as shown");
+
+    let v = json_out(&warden(d, &["user", "update", "judy", "--email-verified", "--phone-verified=false", "--clear", "address", "--json"]));
+    assert_eq!((v["email_verified"].as_bool(), v["phone_number_verified"].as_bool()), (Some(true), Some(false)));
+    assert!(v.get("address").is_none());
+
+    let err = fails(&warden(d, &["user", "update", "judy", "--clear", "sub"]));
+    assert!(err.contains("--clear sub") && err.contains("nickname"), "{err}");
+    let err = fails(&warden(d, &["user", "update", "judy", "--website", "ftp://x"]));
+    assert!(err.contains("website"), "{err}");
+    let v = json_out(&warden(d, &["user", "update", "judy", "--clear", "email", "--json"]));
+    assert!(v.get("email").is_none());
+    assert_eq!(v["email_verified"], false, "clearing the email clears its verification too");
+}
+
 #[tokio::test]
 async fn sign_in_checks_the_password_set_from_the_cli_and_refuses_disabled_users_alike() {
     let dir = tempfile::tempdir().unwrap();
@@ -244,7 +277,7 @@ async fn sign_in_checks_the_password_set_from_the_cli_and_refuses_disabled_users
 #[test]
 fn help_shows_examples_for_every_user_command() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in ["create", "list", "show", "disable", "enable", "delete", "set-password"] {
+    for cmd in ["create", "list", "show", "update", "disable", "enable", "delete", "set-password"] {
         let o = warden(dir.path(), &["user", cmd, "--help"]);
         assert!(o.status.success());
         let help = String::from_utf8_lossy(&o.stdout);

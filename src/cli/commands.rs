@@ -3,7 +3,7 @@
 
 use super::{
     ClientCommand, Cli, Command, ConfigCommand, CreateArgs, KeysCommand, RegistrationTokenCommand, ResourceCommand,
-    UserCommand, UserCreateArgs,
+    ClaimArgs, UserCommand,
 };
 use crate::app::{self, Core, Listeners};
 use crate::config::{Config, Overrides};
@@ -431,35 +431,85 @@ fn user_text(u: &User) -> String {
     out
 }
 
-fn claims_from(args: &UserCreateArgs) -> Claims {
-    let address = Address {
-        formatted: args.address_formatted.clone(),
-        street_address: args.street_address.clone(),
-        locality: args.locality.clone(),
-        region: args.region.clone(),
-        postal_code: args.postal_code.clone(),
-        country: args.country.clone(),
-    };
-    Claims {
-        name: args.name.clone(),
-        given_name: args.given_name.clone(),
-        family_name: args.family_name.clone(),
-        middle_name: args.middle_name.clone(),
-        nickname: args.nickname.clone(),
-        preferred_username: args.preferred_username.clone(),
-        profile: args.profile.clone(),
-        picture: args.picture.clone(),
-        website: args.website.clone(),
-        email: args.email.clone(),
-        email_verified: args.email_verified,
-        gender: args.gender.clone(),
-        birthdate: args.birthdate.clone(),
-        zoneinfo: args.zoneinfo.clone(),
-        locale: args.locale.clone(),
-        phone_number: args.phone_number.clone(),
-        phone_number_verified: args.phone_number_verified,
-        address: (!address.is_empty()).then_some(address),
+/// Applies `args` to `claims`: `--clear` first, then every option given. A changed email or
+/// phone number loses its "verified" mark unless the command sets it again.
+fn apply_claims(claims: &mut Claims, args: &ClaimArgs, clear: &[String]) -> anyhow::Result<()> {
+    for name in clear {
+        let address = claims.address.get_or_insert_with(Address::default);
+        match name.as_str() {
+            "name" => claims.name = None,
+            "given_name" => claims.given_name = None,
+            "family_name" => claims.family_name = None,
+            "middle_name" => claims.middle_name = None,
+            "nickname" => claims.nickname = None,
+            "preferred_username" => claims.preferred_username = None,
+            "profile" => claims.profile = None,
+            "picture" => claims.picture = None,
+            "website" => claims.website = None,
+            "email" => (claims.email, claims.email_verified) = (None, false),
+            "gender" => claims.gender = None,
+            "birthdate" => claims.birthdate = None,
+            "zoneinfo" => claims.zoneinfo = None,
+            "locale" => claims.locale = None,
+            "phone_number" => (claims.phone_number, claims.phone_number_verified) = (None, false),
+            "address" => *address = Address::default(),
+            "address.formatted" => address.formatted = None,
+            "address.street_address" => address.street_address = None,
+            "address.locality" => address.locality = None,
+            "address.region" => address.region = None,
+            "address.postal_code" => address.postal_code = None,
+            "address.country" => address.country = None,
+            other => bail!(
+                "--clear {other}: not a claim that can be removed (name, given_name, family_name, middle_name, \
+                 nickname, preferred_username, profile, picture, website, email, gender, birthdate, zoneinfo, \
+                 locale, phone_number, address, address.formatted, address.street_address, address.locality, \
+                 address.region, address.postal_code, address.country)"
+            ),
+        }
     }
+    let set = |slot: &mut Option<String>, value: &Option<String>| {
+        if value.is_some() {
+            slot.clone_from(value);
+        }
+    };
+    set(&mut claims.name, &args.name);
+    set(&mut claims.given_name, &args.given_name);
+    set(&mut claims.family_name, &args.family_name);
+    set(&mut claims.middle_name, &args.middle_name);
+    set(&mut claims.nickname, &args.nickname);
+    set(&mut claims.preferred_username, &args.preferred_username);
+    set(&mut claims.profile, &args.profile);
+    set(&mut claims.picture, &args.picture);
+    set(&mut claims.website, &args.website);
+    set(&mut claims.gender, &args.gender);
+    set(&mut claims.birthdate, &args.birthdate);
+    set(&mut claims.zoneinfo, &args.zoneinfo);
+    set(&mut claims.locale, &args.locale);
+    if args.email.is_some() && args.email != claims.email {
+        claims.email.clone_from(&args.email);
+        claims.email_verified = false;
+    }
+    if args.phone_number.is_some() && args.phone_number != claims.phone_number {
+        claims.phone_number.clone_from(&args.phone_number);
+        claims.phone_number_verified = false;
+    }
+    if let Some(v) = args.email_verified {
+        claims.email_verified = v;
+    }
+    if let Some(v) = args.phone_number_verified {
+        claims.phone_number_verified = v;
+    }
+    let address = claims.address.get_or_insert_with(Address::default);
+    set(&mut address.formatted, &args.address_formatted);
+    set(&mut address.street_address, &args.street_address);
+    set(&mut address.locality, &args.locality);
+    set(&mut address.region, &args.region);
+    set(&mut address.postal_code, &args.postal_code);
+    set(&mut address.country, &args.country);
+    if address.is_empty() {
+        claims.address = None;
+    }
+    Ok(())
 }
 
 /// A new password: one line of standard input with `--password-stdin`, else typed twice at
@@ -499,7 +549,8 @@ async fn user_command(cli: &Cli, ctx: &Ctx, cmd: &UserCommand) -> anyhow::Result
         UserCommand::Create(args) => {
             // Everything that can be checked is checked before the password is asked for.
             users::check_new_username(store, &args.username).await?;
-            let claims = claims_from(args);
+            let mut claims = Claims::default();
+            apply_claims(&mut claims, &args.claims, &[])?;
             claims.validate().map_err(|e| anyhow!(e))?;
             let password = read_password(args.password_stdin)?;
             let u = users::create(store, &args.username, claims, Some(password)).await?;
@@ -539,6 +590,11 @@ async fn user_command(cli: &Cli, ctx: &Ctx, cmd: &UserCommand) -> anyhow::Result
             print(cli.json, &json!({"sub": u.id.as_str(), "username": u.username.as_str(), "deleted": true}), || {
                 format!("deleted user {}", u.username)
             });
+        }
+        UserCommand::Update(args) => {
+            let u = users::update_claims(store, &args.username, |c| apply_claims(c, &args.claims, &args.clear).map_err(|e| e.to_string()))
+                .await?;
+            print(cli.json, &user_json(&u), || user_text(&u));
         }
         UserCommand::SetPassword { username, password_stdin } => {
             users::find(store, username).await?;

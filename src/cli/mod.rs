@@ -109,6 +109,10 @@ enum UserCommand {
         /// The username (any letter case).
         username: String,
     },
+    /// Change a user's claims: the options given are set, --clear removes one. A new email or
+    /// phone number is unverified unless --email-verified / --phone-verified is given too.
+    #[command(after_help = "Example:\n  warden user update alice --email alice@new.example --email-verified --clear nickname")]
+    Update(Box<UserUpdateArgs>),
     /// Set a new password: asked for twice on the terminal, or read from standard input with
     /// --password-stdin.
     #[command(after_help = "Examples:\n  warden user set-password alice\n  printf '%s\\n' \"$PASSWORD\" | warden user set-password alice --password-stdin")]
@@ -121,8 +125,7 @@ enum UserCommand {
     },
 }
 
-/// `user create`: the username, the OpenID Connect Core §5.1 standard claims, the password
-/// source.
+/// `user create`: the username, the claims, the password source.
 #[derive(Args, Debug)]
 struct UserCreateArgs {
     /// The username: letters A-Z, digits and . _ - @ +, at most 64; unique ignoring case.
@@ -130,6 +133,27 @@ struct UserCreateArgs {
     /// Read the password from standard input (one line) instead of prompting.
     #[arg(long)]
     password_stdin: bool,
+    #[command(flatten)]
+    claims: ClaimArgs,
+}
+
+/// `user update`: the claims to set, and those to remove.
+#[derive(Args, Debug)]
+struct UserUpdateArgs {
+    /// The username (any letter case).
+    username: String,
+    #[command(flatten)]
+    claims: ClaimArgs,
+    /// Remove a claim (repeatable): a claim name such as nickname, email, phone_number,
+    /// address or address.region.
+    #[arg(long = "clear", value_name = "CLAIM")]
+    clear: Vec<String>,
+}
+
+/// The OpenID Connect Core §5.1 standard claims as options (`sub` and `updated_at` are
+/// Warden's own).
+#[derive(Args, Debug)]
+struct ClaimArgs {
     /// Full name (claim `name`).
     #[arg(long)]
     name: Option<String>,
@@ -160,9 +184,9 @@ struct UserCreateArgs {
     /// E-mail address (`email`).
     #[arg(long)]
     email: Option<String>,
-    /// The e-mail address was verified (`email_verified`).
-    #[arg(long)]
-    email_verified: bool,
+    /// The e-mail address was verified (`email_verified`); --email-verified=false to unset.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    email_verified: Option<bool>,
     /// Gender (`gender`).
     #[arg(long)]
     gender: Option<String>,
@@ -178,9 +202,9 @@ struct UserCreateArgs {
     /// Telephone number, e.g. "+1 (425) 555-1212" (`phone_number`).
     #[arg(long = "phone", value_name = "PHONE")]
     phone_number: Option<String>,
-    /// The phone number was verified (`phone_number_verified`).
-    #[arg(long = "phone-verified")]
-    phone_number_verified: bool,
+    /// The phone number was verified (`phone_number_verified`); --phone-verified=false to unset.
+    #[arg(long = "phone-verified", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    phone_number_verified: Option<bool>,
     /// Full postal address for display (`address.formatted`).
     #[arg(long = "address", value_name = "TEXT")]
     address_formatted: Option<String>,

@@ -110,6 +110,21 @@ pub async fn set_password(store: &Store, username: &str, password: Password) -> 
     reload(store, &user.id, username).await
 }
 
+/// Changes the claims of `username` with `edit`, checks the result and stores it (with a new
+/// `updated_at`).
+pub async fn update_claims(
+    store: &Store,
+    username: &str,
+    edit: impl FnOnce(&mut Claims) -> Result<(), String>,
+) -> Result<User, UserError> {
+    let user = find(store, username).await?;
+    let mut claims = user.claims.clone();
+    edit(&mut claims).map_err(UserError::Invalid)?;
+    claims.validate().map_err(UserError::Invalid)?;
+    store.catalog.update_user_claims(&user.id, &claims, unix_now()).await.map_err(not_found(username))?;
+    reload(store, &user.id, username).await
+}
+
 /// Disables (`true`) or enables a user. A disabled user cannot sign in.
 pub async fn set_disabled(store: &Store, username: &str, disabled: bool) -> Result<User, UserError> {
     let user = find(store, username).await?;
