@@ -119,8 +119,17 @@ async fn the_hash_at_rest_is_owasp_argon2id_and_does_not_hold_the_password() {
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "PHC string with OWASP parameters: {hash}");
     assert_eq!(hash.split('$').count(), 6, "$argon2id$v$params$salt$hash");
     assert!(!hash.contains(PASSWORD));
-    let db = std::fs::read(dir.path().join("warden.db")).unwrap();
-    assert!(!db.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()), "the password is nowhere in the database");
+    assert!(in_db_files(dir.path(), &hash), "the hash is found where it is stored");
+    assert!(!in_db_files(dir.path(), PASSWORD), "the password is nowhere in the database or its WAL");
+}
+
+/// Whether `needle` is in one of the SQLite files (database, WAL).
+fn in_db_files(dir: &Path, needle: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|e| {
+        let path = e.unwrap().path();
+        path.file_name().unwrap().to_string_lossy().starts_with("warden.db")
+            && std::fs::read(&path).unwrap().windows(needle.len()).any(|w| w == needle.as_bytes())
+    })
 }
 
 #[test]
