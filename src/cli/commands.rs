@@ -2,8 +2,8 @@
 //! `main.rs`; everything below it has typed errors.
 
 use super::{
-    ClientCommand, Cli, Command, ConfigCommand, CreateArgs, KeysCommand, RegistrationTokenCommand, ResourceCommand,
-    ClaimArgs, UserCommand,
+    ClaimArgs, ClientCommand, Cli, Command, ConfigCommand, CreateArgs, KeysCommand, RegistrationTokenCommand,
+    ResourceCommand, UserCommand,
 };
 use crate::app::{self, Core, Listeners};
 use crate::config::{Config, Overrides};
