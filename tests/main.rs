@@ -10,3 +10,4 @@ mod oauth;
 mod roles;
 mod store;
 mod support;
+mod users;

@@ -1,4 +1,5 @@
-//! Domain types shared by every module: clients, signing-key records, registration tokens.
+//! Domain types shared by every module: clients, users, signing-key records, registration
+//! tokens.
 //!
 //! Nothing here knows HTTP or SQL. Identifiers are newtypes so that a client id is never
 //! passed where a key id is expected.
@@ -46,6 +47,12 @@ macro_rules! string_id {
         }
     };
 }
+
+mod user;
+
+pub use user::{
+    Address, CLAIM_MAX, Claims, PasswordHash, USERNAME_MAX, User, UserId, Username, username_key,
+};
 
 string_id!(
     /// An OAuth `client_id` (RFC 6749 §2.2).

@@ -29,6 +29,7 @@ pub mod resources;
 mod revoke;
 mod throttle;
 mod token;
+pub mod users;
 
 pub use error::{Challenge, ErrorCode, OAuthError};
 pub use params::{DpopHeader, FormRequest, Params};

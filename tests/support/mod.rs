@@ -269,12 +269,16 @@ impl Drop for PgSchema {
         // runtime of its own, and never panic here.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            rt.block_on(tokio::time::timeout(Duration::from_secs(20), async {
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
-                let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok()
-            }))
+            // The timeout is created inside `block_on`: it needs the runtime's timer.
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(20), async {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+                    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok()
+                })
+                .await
+            })
             .ok()
             .flatten()
         })
