@@ -74,6 +74,8 @@ pub enum ArtifactKind {
     AssertionJti,
     /// A DPoP proof's key thumbprint + `jti` (RFC 9449 §11.1 replay protection).
     DpopJti,
+    /// An authorization code, keyed by its hash; consumed once.
+    AuthorizationCode,
 }
 
 impl ArtifactKind {
@@ -83,6 +85,7 @@ impl ArtifactKind {
             Self::RevokedJti => "revoked_jti",
             Self::AssertionJti => "assertion_jti",
             Self::DpopJti => "dpop_jti",
+            Self::AuthorizationCode => "authorization_code",
         }
     }
 }

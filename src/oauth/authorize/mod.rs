@@ -11,6 +11,7 @@
 //! with a page saying sign-in is not available yet, and the metadata does not advertise this
 //! endpoint until it is.
 
+pub mod code;
 mod request;
 mod response;
 
