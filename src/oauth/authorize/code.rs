@@ -25,6 +25,10 @@ pub struct CodeGrant {
     /// The redirect URI of the authorization request, which the token request must repeat
     /// (RFC 6749 §4.1.3).
     pub redirect_uri: String,
+    /// Whether the authorization request named `redirect_uri` (RFC 6749 §4.1.3: then the
+    /// token request must repeat it; it could be left out only with a single registered URI).
+    #[serde(default)]
+    pub redirect_uri_sent: bool,
     /// The PKCE S256 challenge (RFC 7636 §4.6).
     pub code_challenge: String,
     /// Granted scopes.
