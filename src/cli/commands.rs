@@ -219,6 +219,7 @@ fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
         access_token_lifetime: args.access_token_lifetime.map(|d| d.as_secs()),
         resource_server_for: Some(args.resource_server_for.clone()),
         dpop_bound_access_tokens: Some(args.dpop_bound),
+        first_party: Some(args.first_party),
         jwks,
         ..Default::default()
     })

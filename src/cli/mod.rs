@@ -338,6 +338,9 @@ struct CreateArgs {
     /// Require DPoP (RFC 9449) on every token request: tokens are always key-bound.
     #[arg(long)]
     dpop_bound: bool,
+    /// An application of your own: users are not asked to consent to it.
+    #[arg(long)]
+    first_party: bool,
     /// JWK Set file with the client's public keys (for private_key_jwt).
     #[arg(long, value_name = "FILE")]
     jwks_file: Option<PathBuf>,

@@ -20,6 +20,7 @@ mod discovery;
 mod dpop;
 mod error;
 pub mod handler;
+pub mod interaction;
 mod introspect;
 pub mod keys;
 mod pages;
@@ -138,6 +139,8 @@ pub struct Config {
     pub dpop_proof_max_age: Duration,
     /// Whether DPoP proofs must carry a server-provided nonce (RFC 9449 §8).
     pub dpop_nonce: bool,
+    /// How long a browser session lasts after sign-in.
+    pub session_lifetime: Duration,
     /// Who may introspect a token (RFC 7662 §4).
     pub introspection: IntrospectionPolicy,
     /// `[registration]`.
@@ -195,6 +198,10 @@ pub struct Provider {
     dpop_nonces: Option<crate::jose::dpop::Nonces>,
     /// Page templates of the browser flows.
     pages: pages::Pages,
+    /// CSRF tokens of the login and consent forms.
+    csrf: interaction::csrf::Csrf,
+    /// Failed logins per (username, address) and per address.
+    logins: throttle::Throttle,
     /// The algorithm that signs access tokens until the configured one's first key activates
     /// (what [`keys::ensure`] returned).
     pub access_token_fallback: Option<Alg>,
@@ -218,6 +225,10 @@ impl Provider {
                 crate::jose::dpop::Nonces::new(&master.hash_secret("warden/dpop-nonce-key/v1").0, dpop::NONCE_PERIOD_SECS)
             }),
             access_token_fallback: None,
+            csrf: interaction::csrf::Csrf::new(&master.hash_secret("warden/csrf-key/v1").0),
+            // Like client authentication: never per account alone, so a stranger cannot lock
+            // a user out; 10 failures per account from one address, 100 per address, per 15 min.
+            logins: throttle::Throttle::new(Duration::from_secs(15 * 60), 10, 100),
             pages: pages::Pages::new("Warden", &format!("{}/assets", issuer_path(&cfg.issuer))),
             cfg,
             store,
@@ -230,6 +241,7 @@ impl Provider {
     pub fn sweep(&self) {
         self.throttle.sweep();
         self.registrations.sweep();
+        self.logins.sweep();
         self.clients.sweep();
         self.resources.sweep();
     }

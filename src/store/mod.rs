@@ -76,6 +76,12 @@ pub enum ArtifactKind {
     DpopJti,
     /// An authorization code, keyed by its hash; consumed once.
     AuthorizationCode,
+    /// An authorization request waiting for the user (login, consent), keyed by id hash.
+    Interaction,
+    /// A browser session, keyed by the hash of its cookie.
+    Session,
+    /// A user's consent to a client: `user id:client id` → granted scopes.
+    Consent,
 }
 
 impl ArtifactKind {
@@ -86,6 +92,9 @@ impl ArtifactKind {
             Self::AssertionJti => "assertion_jti",
             Self::DpopJti => "dpop_jti",
             Self::AuthorizationCode => "authorization_code",
+            Self::Interaction => "interaction",
+            Self::Session => "session",
+            Self::Consent => "consent",
         }
     }
 }
