@@ -147,6 +147,9 @@ pub struct ClientMetadata {
     /// operators only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub first_party: bool,
+    /// RFC 9126 §6: authorization requests must be pushed first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A registered client.

@@ -35,6 +35,7 @@ pub fn routes(p: Arc<Provider>) -> Router {
         .route("/.well-known/oauth-authorization-server", get(metadata_get))
         .route("/jwks", get(jwks_get))
         .route("/authorize", get(authorize_get).post(authorize_post))
+        .route("/par", post(par_post))
         .route("/interaction/{id}", get(interaction_get))
         .route("/interaction/{id}/login", post(login_post))
         .route("/interaction/{id}/consent", post(consent_post))
@@ -301,7 +302,10 @@ fn step_response(p: &Provider, step: Step) -> Response {
 async fn authorize(p: &Provider, headers: &HeaderMap, pairs: Result<Vec<(String, String)>, AuthorizeError>) -> Response {
     let rid = request_id(headers);
     let checked = match pairs {
-        Ok(pairs) => p.check_authorization_request(pairs).await,
+        Ok(pairs) => match p.resolve_pushed(pairs).await {
+            Ok(pairs) => p.check_authorization_request(pairs).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let request = match checked {
@@ -525,6 +529,20 @@ async fn stylesheet_get() -> Response {
         pages::STYLESHEET,
     )
         .into_response()
+}
+
+/// RFC 9126 §2: 201 with the `request_uri`, or RFC 6749 §5.2 JSON.
+async fn par_post(State(p): Shared, client: Client_, req: Request) -> Response {
+    match form_request(&p, client_ip(client), req).await {
+        Ok(form) => {
+            let pairs = form.params.pairs().to_vec();
+            match p.push_authorization_request(&form, pairs).await {
+                Ok(pushed) => no_store((StatusCode::CREATED, Json(pushed)).into_response()),
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(resp) => *resp,
+    }
 }
 
 async fn introspect_post(State(p): Shared, client: Client_, req: Request) -> Response {

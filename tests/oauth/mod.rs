@@ -13,4 +13,5 @@ mod rfc7591_register;
 mod rfc7662_introspect;
 mod oidc_login_consent;
 mod rfc8414_discovery;
+mod rfc9126_par;
 mod rfc9449_dpop;

@@ -40,6 +40,8 @@ pub struct RegistrationRequest {
     pub dpop_bound_access_tokens: Option<bool>,
     /// Warden extension: skip the consent page (operators only).
     pub first_party: Option<bool>,
+    /// RFC 9126 §6.
+    pub require_pushed_authorization_requests: Option<bool>,
     /// RFC 7592 §2.2: the client id, required on update.
     pub client_id: Option<String>,
     /// RFC 7592 §2.2: if sent on update, must equal the current secret.
@@ -136,6 +138,7 @@ pub fn check_client_metadata(
         resource_server_for,
         dpop_bound_access_tokens: req.dpop_bound_access_tokens.unwrap_or(false),
         first_party,
+        require_pushed_authorization_requests: req.require_pushed_authorization_requests.unwrap_or(false),
     })
 }
 
