@@ -214,6 +214,7 @@ fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
         grant_types: Some(grant_types),
         scope: Some(args.scopes.join(" ")),
         redirect_uris: Some(args.redirect_uris.clone()),
+        post_logout_redirect_uris: Some(args.post_logout_redirect_uris.clone()),
         token_endpoint_auth_method: args.auth_method.clone(),
         audience: Some(args.audiences.clone()),
         access_token_lifetime: args.access_token_lifetime.map(|d| d.as_secs()),
