@@ -1,0 +1,110 @@
+//! [`Gateway`]: the phases of one request, in order (`context.rs` describes them).
+
+use super::context::{Anonymous, Denial, Flow, Policy, RequestContext};
+use super::path;
+use super::proxy::{self, RequestBody, ResponseBody, UpstreamClient};
+use super::route::{Matched, RouteError, RouteTable, host_without_port};
+use super::{Auth, Config};
+use crate::http::client_ip::{ClientAddr, TrustedProxies};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response};
+use std::sync::Arc;
+
+/// What a route runs besides matching: its policies, in order, and its upstream client.
+#[derive(Debug)]
+struct RouteRuntime {
+    policies: Vec<Arc<dyn Policy>>,
+    client: UpstreamClient,
+}
+
+/// The compiled gateway: routes, their policies and upstream clients.
+#[derive(Debug)]
+pub struct Gateway {
+    routes: RouteTable,
+    /// Indexed like `[[gateway.routes]]`.
+    runtimes: Vec<RouteRuntime>,
+    trusted: Arc<TrustedProxies>,
+}
+
+impl Gateway {
+    /// Compiles the routes (the same checks as `warden config check`) and builds each
+    /// route's policies and upstream client.
+    pub fn new(cfg: &Config, trusted: Arc<TrustedProxies>) -> Result<Gateway, Vec<RouteError>> {
+        let routes = RouteTable::build(&cfg.routes)?;
+        let runtimes = cfg
+            .routes
+            .iter()
+            .map(|r| {
+                let auth: Arc<dyn Policy> = match r.auth {
+                    Auth::Anonymous => Arc::new(Anonymous),
+                };
+                RouteRuntime { policies: vec![auth], client: UpstreamClient::new(r.upstream.clone(), r.timeouts) }
+            })
+            .collect();
+        Ok(Gateway { routes, runtimes, trusted })
+    }
+
+    /// One request through every phase. A denial never reached the upstream (except the
+    /// upstream's own failures: 502, 504).
+    pub async fn handle(&self, req: Request<RequestBody>) -> Result<Response<ResponseBody>, Denial> {
+        let (mut head, body) = req.into_parts();
+        let client = head.extensions.get::<ClientAddr>().copied().unwrap_or(ClientAddr {
+            peer: ([0, 0, 0, 0], 0).into(),
+            ip: [0, 0, 0, 0].into(),
+        });
+        let request_id = head.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let host = request_host(&head)?;
+        let path = path::normalise(head.uri.path()).map_err(|e| {
+            tracing::debug!(%request_id, reason = %e, "path refused");
+            Denial::new(400, "urn:warden:problem:bad-path", "Bad Request", e.to_string())
+        })?;
+        let mut ctx = RequestContext {
+            request_id,
+            client,
+            host,
+            path,
+            route: None,
+            params: Vec::new(),
+            identity: Default::default(),
+            decision: None,
+        };
+        let route = match self.routes.find(&ctx.host, &ctx.path, &head.method) {
+            Matched::Route(route, params) => {
+                ctx.params = params;
+                ctx.route = Some(route.config.id.as_str().into());
+                route
+            }
+            Matched::NotFound => return Err(Denial::new(404, "urn:warden:problem:not-found", "Not Found", "no route for this request")),
+            Matched::MethodNotAllowed { allow } => {
+                let value = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static(""));
+                return Err(Denial::new(405, "urn:warden:problem:method-not-allowed", "Method Not Allowed", "the route does not allow this method")
+                    .with_header(header::ALLOW, value));
+            }
+        };
+        let runtime = &self.runtimes[route.index()];
+        for policy in &runtime.policies {
+            if let Flow::Stop(denial) = policy.on_request(&mut ctx, &mut head).await {
+                ctx.decide(policy.name(), denial.problem.kind);
+                tracing::debug!(request_id = %ctx.request_id, route = ?ctx.route, by = policy.name(), "request denied");
+                return Err(denial);
+            }
+        }
+        let body = proxy::prime(body).await?;
+        runtime.client.forward(&ctx, head, body, &self.trusted).await
+    }
+}
+
+/// The host the request names: `Host`, or the authority of an absolute-form / HTTP/2
+/// target. Both present and different is ambiguous: refused.
+fn request_host(head: &hyper::http::request::Parts) -> Result<String, Denial> {
+    let from_header = head.headers.get(header::HOST).map(|h| h.to_str().map(host_without_port));
+    let from_uri = head.uri.authority().map(|a| host_without_port(a.as_str()));
+    let bad = || Denial::new(400, "urn:warden:problem:bad-request", "Bad Request", "the request's host is missing or ambiguous");
+    match (from_header, from_uri) {
+        (Some(Err(_)), _) => Err(bad()),
+        (Some(Ok(h)), Some(u)) if h != u => Err(bad()),
+        (Some(Ok(h)), _) => Ok(h),
+        (None, Some(u)) => Ok(u),
+        (None, None) => Ok(String::new()),
+    }
+}
