@@ -235,10 +235,10 @@ fn timeout_denial(detail: &str) -> Denial {
 fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return true;
-            }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
         }
         cur = err.source();
     }
@@ -307,10 +307,10 @@ fn set_forwarding(headers: &mut HeaderMap, ctx: &RequestContext, trusted: &Trust
     if !headers.contains_key("x-forwarded-proto") {
         set(headers, "x-forwarded-proto", proto);
     }
-    if let Some(h) = host {
-        if !headers.contains_key("x-forwarded-host") {
-            set(headers, "x-forwarded-host", h);
-        }
+    if let Some(h) = host
+        && !headers.contains_key("x-forwarded-host")
+    {
+        set(headers, "x-forwarded-host", h);
     }
 }
 
@@ -360,7 +360,7 @@ impl Body for Outgoing {
     fn size_hint(&self) -> SizeHint {
         match &self.state {
             State::Active(b) => b.size_hint(),
-            _ => self.hint.clone(),
+            _ => self.hint,
         }
     }
 }
@@ -448,7 +448,7 @@ impl Body for Primed {
     fn size_hint(&self) -> SizeHint {
         match &self.first {
             // Before the first frame is handed out, the whole body is still ahead.
-            Some(_) => self.hint.clone(),
+            Some(_) => self.hint,
             None => self.rest.size_hint(),
         }
     }

@@ -252,14 +252,15 @@ impl RouteTable {
                 let hosts_overlap = (a.config.hosts.is_empty() && b.config.hosts.is_empty())
                     || a.config.hosts.iter().any(|h| b.config.hosts.iter().any(|g| g.eq_ignore_ascii_case(h)));
                 let shared = a.methods.iter().find(|m| b.methods.contains(m));
-                if hosts_overlap && a.pattern.same_paths(&b.pattern) {
-                    if let Some(m) = shared {
-                        errors.push(RouteError {
-                            index: a.index,
-                            key: "path",
-                            message: format!("overlaps route \"{}\" (same hosts, path and method {m}): which one applies would be ambiguous", b.config.id),
-                        });
-                    }
+                if hosts_overlap
+                    && a.pattern.same_paths(&b.pattern)
+                    && let Some(m) = shared
+                {
+                    errors.push(RouteError {
+                        index: a.index,
+                        key: "path",
+                        message: format!("overlaps route \"{}\" (same hosts, path and method {m}): which one applies would be ambiguous", b.config.id),
+                    });
                 }
             }
         }
@@ -447,11 +448,11 @@ mod tests {
                     route("b", &[], "/a/*", &["GET"]),
                     route("c", &[], "/{y}/b", &["GET"]),
                 ]).unwrap();
-                if let Ok(p) = crate::gateway::path::normalise(&raw) {
-                    if let Matched::Route(r, params) = t.find("h", &p, &Method::GET) {
-                        prop_assert!(r.pattern.matches(&p).is_some());
-                        prop_assert!(params.iter().all(|(_, v)| !v.is_empty() && !v.contains('/')));
-                    }
+                if let Ok(p) = crate::gateway::path::normalise(&raw)
+                    && let Matched::Route(r, params) = t.find("h", &p, &Method::GET)
+                {
+                    prop_assert!(r.pattern.matches(&p).is_some());
+                    prop_assert!(params.iter().all(|(_, v)| !v.is_empty() && !v.contains('/')));
                 }
             }
         }
