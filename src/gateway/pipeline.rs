@@ -47,35 +47,62 @@ impl Gateway {
     /// One request through every phase. A denial never reached the upstream (except the
     /// upstream's own failures: 502, 504).
     pub async fn handle(&self, req: Request<RequestBody>) -> Result<Response<ResponseBody>, Denial> {
-        let (mut head, body) = req.into_parts();
+        let (head, body) = req.into_parts();
         let client = head.extensions.get::<ClientAddr>().copied().unwrap_or(ClientAddr {
             peer: ([0, 0, 0, 0], 0).into(),
             ip: [0, 0, 0, 0].into(),
         });
         let request_id = head.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        let host = request_host(&head)?;
-        let path = path::normalise(head.uri.path()).map_err(|e| {
-            tracing::debug!(%request_id, reason = %e, "path refused");
-            Denial::new(400, "urn:warden:problem:bad-path", "Bad Request", e.to_string())
-        })?;
         let mut ctx = RequestContext {
             request_id,
             client,
-            host,
-            path,
+            host: String::new(),
+            path: String::new(),
             route: None,
             params: Vec::new(),
             identity: Default::default(),
             decision: None,
         };
+        let result = self.phases(&mut ctx, head, body).await;
+        if let Err(denial) = &result {
+            if ctx.decision.is_none() {
+                ctx.decide("upstream", denial.problem.kind);
+            }
+            tracing::debug!(
+                request_id = %ctx.request_id,
+                client = %ctx.client.ip,
+                route = ctx.route.as_deref().unwrap_or("-"),
+                status = denial.problem.status,
+                decision = ?ctx.decision,
+                "request refused"
+            );
+        }
+        result
+    }
+
+    async fn phases(
+        &self,
+        ctx: &mut RequestContext,
+        mut head: hyper::http::request::Parts,
+        body: RequestBody,
+    ) -> Result<Response<ResponseBody>, Denial> {
+        ctx.host = request_host(&head).inspect_err(|_| ctx.decide("host", "missing or ambiguous host"))?;
+        ctx.path = path::normalise(head.uri.path()).map_err(|e| {
+            ctx.decide("path", e.to_string());
+            Denial::new(400, "urn:warden:problem:bad-path", "Bad Request", e.to_string())
+        })?;
         let route = match self.routes.find(&ctx.host, &ctx.path, &head.method) {
             Matched::Route(route, params) => {
                 ctx.params = params;
                 ctx.route = Some(route.config.id.as_str().into());
                 route
             }
-            Matched::NotFound => return Err(Denial::new(404, "urn:warden:problem:not-found", "Not Found", "no route for this request")),
+            Matched::NotFound => {
+                ctx.decide("route", "no route");
+                return Err(Denial::new(404, "urn:warden:problem:not-found", "Not Found", "no route for this request"));
+            }
             Matched::MethodNotAllowed { allow } => {
+                ctx.decide("route", "method not allowed");
                 let value = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static(""));
                 return Err(Denial::new(405, "urn:warden:problem:method-not-allowed", "Method Not Allowed", "the route does not allow this method")
                     .with_header(header::ALLOW, value));
@@ -83,14 +110,15 @@ impl Gateway {
         };
         let runtime = &self.runtimes[route.index()];
         for policy in &runtime.policies {
-            if let Flow::Stop(denial) = policy.on_request(&mut ctx, &mut head).await {
-                ctx.decide(policy.name(), denial.problem.kind);
-                tracing::debug!(request_id = %ctx.request_id, route = ?ctx.route, by = policy.name(), "request denied");
+            if let Flow::Stop(denial) = policy.on_request(ctx, &mut head).await {
+                if ctx.decision.is_none() {
+                    ctx.decide(policy.name(), denial.problem.kind);
+                }
                 return Err(denial);
             }
         }
-        let body = proxy::prime(body).await?;
-        runtime.client.forward(&ctx, head, body, &self.trusted).await
+        let body = proxy::prime(body).await.inspect_err(|_| ctx.decide("body", "malformed request body"))?;
+        runtime.client.forward(ctx, head, body, &self.trusted).await
     }
 }
 
@@ -99,7 +127,11 @@ impl Gateway {
 fn request_host(head: &hyper::http::request::Parts) -> Result<String, Denial> {
     let from_header = head.headers.get(header::HOST).map(|h| h.to_str().map(host_without_port));
     let from_uri = head.uri.authority().map(|a| host_without_port(a.as_str()));
-    let bad = || Denial::new(400, "urn:warden:problem:bad-request", "Bad Request", "the request's host is missing or ambiguous");
+    let bad = || {
+        let mut d = Denial::new(400, "urn:warden:problem:bad-request", "Bad Request", "the request's host is ambiguous");
+        d.close = true;
+        d
+    };
     match (from_header, from_uri) {
         (Some(Err(_)), _) => Err(bad()),
         (Some(Ok(h)), Some(u)) if h != u => Err(bad()),

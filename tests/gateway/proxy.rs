@@ -234,3 +234,37 @@ async fn a_failed_connection_is_retried_once_for_get_but_not_for_post() {
     assert_eq!(p["type"], "urn:warden:problem:gateway-timeout");
     assert!(started.elapsed() < connect * 2, "no second attempt ({:?})", started.elapsed());
 }
+
+#[tokio::test]
+async fn the_upstream_base_path_prefixes_the_normalised_path_and_head_follows_get() {
+    let up = Upstream::start().await;
+    let s = gateway(vec![route("v1", "/api/", &["GET"], &format!("{}/v1/", up.url()))], |_| {}).await;
+    let r = raw(&s, b"GET /api/./orders//7?x=1 HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n").await.unwrap();
+    assert_eq!(r.status, 200);
+    let seen = up.one();
+    assert_eq!((seen.path.as_str(), seen.query.as_deref()), ("/v1/api/orders/7", Some("x=1")));
+    up.clear();
+    let resp = s.http.head(format!("{}/api/x", base(&s))).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(up.one().method, "HEAD");
+}
+
+/// HTTP/2 in (cleartext, prior knowledge), HTTP/1.1 to the upstream.
+#[tokio::test]
+async fn http2_requests_are_proxied_to_an_http1_upstream() {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let up = Upstream::start().await;
+    let s = gateway(vec![route("api", "/api/", &["POST"], &up.url())], |_| {}).await;
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
+    let req = hyper::Request::post(format!("{}/api/h2//x", base(&s))).body(Full::from("over h2")).unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.version(), hyper::Version::HTTP_2);
+    assert_eq!(&resp.into_body().collect().await.unwrap().to_bytes()[..], b"over h2");
+    let seen = up.one();
+    assert_eq!((seen.method.as_str(), seen.path.as_str()), ("POST", "/api/h2/x"));
+    assert_eq!(seen.headers["x-forwarded-host"], s.addr(warden::config::Role::Gateway).to_string().as_str());
+    assert_eq!(&seen.body[..], b"over h2");
+}

@@ -24,6 +24,7 @@ async fn ambiguous_or_malformed_requests_are_refused_before_any_upstream() {
         ("Transfer-Encoding in HTTP/1.0", format!("POST /api/x HTTP/1.0\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n{smuggled}"), 400),
         ("obs-fold", format!("GET /api/x HTTP/1.1\r\nhost: a\r\nx-folded: a\r\n b\r\n\r\n{smuggled}"), 400),
         ("a header line without a colon", format!("GET /api/x HTTP/1.1\r\nhost: a\r\nnonsense\r\n\r\n{smuggled}"), 400),
+        ("an absolute-form target naming another host than Host", format!("GET http://other.example/api/x HTTP/1.1\r\nhost: a\r\n\r\n{smuggled}"), 400),
         ("oversized headers", format!("GET /api/x HTTP/1.1\r\nhost: a\r\nx-big: {big}\r\n\r\n{smuggled}"), 431),
     ];
     for (what, bytes, status) in cases {
