@@ -95,6 +95,7 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig) -> O
         }
     };
     let case_insensitive = r.bool("case_insensitive", false);
+    let http2 = r.bool("http2", false);
     // Deny by default: a route must name how callers authenticate. Until authentication
     // policies exist, the only choice is the explicit opt-out.
     let anonymous = r.bool("anonymous", false);
@@ -114,7 +115,7 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig) -> O
         check_timeouts(&mut r, &timeouts, Some(http));
     }
     r.finish();
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, auth: Auth::Anonymous, timeouts }).filter(|_| ok)
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth: Auth::Anonymous, timeouts }).filter(|_| ok)
 }
 
 #[cfg(test)]

@@ -85,6 +85,8 @@ pub struct RouteConfig {
     pub upstream: Upstream,
     /// Match the path case-insensitively (for upstreams that do).
     pub case_insensitive: bool,
+    /// Speak HTTP/2 to the upstream (cleartext, prior knowledge) instead of HTTP/1.1.
+    pub http2: bool,
     /// Authentication.
     pub auth: Auth,
     /// Upstream timeouts.

@@ -38,7 +38,7 @@ impl Gateway {
                 let auth: Arc<dyn Policy> = match r.auth {
                     Auth::Anonymous => Arc::new(Anonymous),
                 };
-                RouteRuntime { policies: vec![auth], client: UpstreamClient::new(r.upstream.clone(), r.timeouts) }
+                RouteRuntime { policies: vec![auth], client: UpstreamClient::new(r.upstream.clone(), r.timeouts, r.http2) }
             })
             .collect();
         Ok(Gateway { routes, runtimes, trusted })

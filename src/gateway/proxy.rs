@@ -106,19 +106,23 @@ pub struct UpstreamClient {
     client: Client<HttpConnector, Outgoing>,
     upstream: Upstream,
     timeouts: Timeouts,
+    version: Version,
 }
 
 impl UpstreamClient {
-    /// A client with a keep-alive pool.
-    pub fn new(upstream: Upstream, timeouts: Timeouts) -> Self {
+    /// A client with a keep-alive pool; `http2`: HTTP/2 with prior knowledge (one
+    /// multiplexed connection) instead of HTTP/1.1.
+    pub fn new(upstream: Upstream, timeouts: Timeouts, http2: bool) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeouts.connect));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
+            .http2_only(http2)
             .build(connector);
-        Self { client, upstream, timeouts }
+        let version = if http2 { Version::HTTP_2 } else { Version::HTTP_11 };
+        Self { client, upstream, timeouts, version }
     }
 
     /// Forwards a request whose head was already checked by the route's policies.
@@ -202,7 +206,7 @@ impl UpstreamClient {
         *req.method_mut() = method;
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
-        *req.version_mut() = Version::HTTP_11;
+        *req.version_mut() = self.version;
         req
     }
 

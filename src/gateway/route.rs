@@ -334,6 +334,7 @@ mod tests {
             methods: methods.iter().map(|m| m.to_string()).collect(),
             upstream: Upstream::parse("http://127.0.0.1:1").unwrap(),
             case_insensitive: false,
+            http2: false,
             auth: Auth::Anonymous,
             timeouts: Timeouts::default(),
         }

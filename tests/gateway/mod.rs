@@ -24,6 +24,7 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         methods: methods.iter().map(|m| m.to_string()).collect(),
         upstream: Upstream::parse(upstream).unwrap(),
         case_insensitive: false,
+        http2: false,
         auth: Auth::Anonymous,
         timeouts: Timeouts::default(),
     }

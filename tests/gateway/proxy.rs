@@ -268,3 +268,21 @@ async fn http2_requests_are_proxied_to_an_http1_upstream() {
     assert_eq!(seen.headers["x-forwarded-host"], s.addr(warden::config::Role::Gateway).to_string().as_str());
     assert_eq!(&seen.body[..], b"over h2");
 }
+
+#[tokio::test]
+async fn a_route_may_speak_http2_to_its_upstream() {
+    let up = Upstream::start().await;
+    let mut h2 = route("h2", "/h2/", &["GET", "POST"], &up.url());
+    h2.http2 = true;
+    let s = gateway(vec![h2, route("h1", "/h1/", &["GET"], &up.url())], |_| {}).await;
+    let resp = s.http.post(format!("{}/h2/x", base(&s))).header("connection", "x-hop").header("x-hop", "1").body("via h2").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "via h2");
+    let seen = up.one();
+    assert_eq!(seen.version, axum::http::Version::HTTP_2);
+    assert_eq!((seen.path.as_str(), &seen.body[..]), ("/h2/x", &b"via h2"[..]));
+    assert!(!seen.headers.contains_key("x-hop"));
+    up.clear();
+    assert_eq!(s.http.get(format!("{}/h1/x", base(&s))).send().await.unwrap().status(), 200);
+    assert_eq!(up.one().version, axum::http::Version::HTTP_11);
+}

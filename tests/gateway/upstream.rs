@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 /// One request as the upstream saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    pub version: axum::http::Version,
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -101,6 +102,7 @@ async fn record(State(shared): State<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     shared.seen.lock().unwrap().push(Seen {
+        version: parts.version,
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
