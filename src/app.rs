@@ -4,7 +4,7 @@
 
 use crate::config::{Config, Role};
 use crate::http::layers::{self, Surface};
-use crate::http::serve::serve;
+use crate::http::serve::serve_with;
 use crate::jose::KeyRing;
 use crate::model::unix_now;
 use crate::oauth::{self, Provider, keys::KeyError};
@@ -54,6 +54,9 @@ pub enum AppError {
     /// The gateway's routes do not compile (`warden config check` reports the same).
     #[error("gateway routes: {0}")]
     Gateway(String),
+    /// The gateway's TLS certificate or key could not be loaded.
+    #[error("gateway TLS: {0}")]
+    Tls(String),
     /// A listener could not bind or serve.
     #[error("{role} listener on {addr}: {source}")]
     Listen {
@@ -197,6 +200,10 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
         })?)),
         false => None,
     };
+    let gateway_tls = match (&cfg.gateway.tls, cfg.roles.contains(&Role::Gateway)) {
+        (Some(files), true) => Some(crate::http::tls::acceptor(files).map_err(AppError::Tls)?),
+        _ => None,
+    };
     for (role, listener) in listeners.0 {
         let timeout = cfg.http.request_timeout;
         let health = core.store.health.clone();
@@ -211,8 +218,9 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
         };
         let addr = listener.local_addr().map_err(|source| AppError::Listen { role: role.as_str(), addr: listen_addr(&cfg, role), source })?;
         let (stop, http, trusted) = (shutdown.clone(), cfg.http.clone(), trusted.clone());
+        let tls = if role == Role::Gateway { gateway_tls.clone() } else { None };
         servers.spawn(async move {
-            serve(listener, router, http, trusted, stop)
+            serve_with(listener, router, http, trusted, tls, stop)
                 .await
                 .map_err(|source| AppError::Listen { role: role.as_str(), addr, source })
         });

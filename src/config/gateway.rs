@@ -6,6 +6,7 @@ use super::raw::Reader;
 use crate::gateway::route::RouteTable;
 use crate::gateway::{self, Auth, RouteConfig, Timeouts, Upstream};
 use crate::http::serve::ServeConfig;
+use crate::http::tls::TlsFiles;
 use std::time::Duration;
 
 const MIN: Duration = Duration::from_millis(10);
@@ -13,6 +14,20 @@ const MAX: Duration = Duration::from_secs(24 * 3600);
 
 pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config {
     let listen = r.socket_addr("listen", "127.0.0.1:8000");
+    let cert = r.string("tls_cert_file", "");
+    let key = r.string("tls_key_file", "");
+    let tls = match (cert.is_empty(), key.is_empty()) {
+        (true, true) => None,
+        (false, false) => Some(TlsFiles { cert: cert.into(), key: key.into() }),
+        (false, true) => {
+            r.invalid("tls_key_file", "required with tls_cert_file");
+            None
+        }
+        (true, false) => {
+            r.invalid("tls_cert_file", "required with tls_key_file");
+            None
+        }
+    };
     let timeouts = Timeouts {
         connect: r.duration("connect_timeout", "5s"),
         first_byte: r.duration("first_byte_timeout", "25s"),
@@ -37,7 +52,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         }
     }
     r.finish();
-    gateway::Config { listen, timeouts, routes }
+    gateway::Config { listen, tls, timeouts, routes }
 }
 
 fn check_timeouts(r: &mut Reader<'_>, t: &Timeouts, http: Option<&ServeConfig>) {

@@ -47,6 +47,8 @@ pub struct RequestContext {
     pub request_id: String,
     /// The TCP peer and the client behind trusted proxies.
     pub client: ClientAddr,
+    /// The request came over TLS.
+    pub secure: bool,
     /// The request's host, lower-cased, without port.
     pub host: String,
     /// The normalised path: what was matched and what the upstream receives.

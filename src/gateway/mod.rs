@@ -40,6 +40,8 @@ use std::time::Duration;
 pub struct Config {
     /// Socket address to bind.
     pub listen: SocketAddr,
+    /// TLS termination (certificate and key files); `None`: plain HTTP.
+    pub tls: Option<crate::http::tls::TlsFiles>,
     /// Default upstream timeouts (each route may override them).
     pub timeouts: Timeouts,
     /// `[[gateway.routes]]`, in file order.

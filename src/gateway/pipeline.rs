@@ -56,6 +56,7 @@ impl Gateway {
         let mut ctx = RequestContext {
             request_id,
             client,
+            secure: head.extensions.get::<crate::http::serve::Secure>().is_some(),
             host: String::new(),
             path: String::new(),
             route: None,

@@ -283,7 +283,7 @@ fn set_forwarding(headers: &mut HeaderMap, ctx: &RequestContext, trusted: &Trust
         let parts: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
         (!parts.is_empty()).then(|| parts.join(", "))
     };
-    let proto = "http";
+    let proto = if ctx.secure { "https" } else { "http" };
     let mut element = format!("for={}", forwarded_node(peer));
     if let Some(h) = host.filter(|h| !h.contains(['"', '\\'])) {
         element.push_str(&format!(";host=\"{h}\""));
@@ -468,6 +468,7 @@ mod tests {
         RequestContext {
             request_id: "rid".into(),
             client: ClientAddr { peer, ip: peer.ip() },
+            secure: false,
             host: "api.example".into(),
             path: "/x".into(),
             route: None,

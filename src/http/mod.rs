@@ -8,3 +8,4 @@ pub mod health;
 pub mod layers;
 pub mod problem;
 pub mod serve;
+pub mod tls;

@@ -5,6 +5,7 @@
 mod paths;
 mod proxy;
 mod smuggling;
+mod tls;
 mod upstream;
 
 use crate::support::TestServer;
