@@ -141,3 +141,96 @@ fn request_host(head: &hyper::http::request::Parts) -> Result<String, Denial> {
         (None, None) => Ok(String::new()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::{RouteConfig, Timeouts, Upstream};
+    use http_body_util::BodyExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts its calls and answers Continue or Stop.
+    #[derive(Debug)]
+    struct Probe {
+        calls: AtomicUsize,
+        stop: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl Policy for Probe {
+        fn name(&self) -> &'static str {
+            "probe"
+        }
+
+        async fn on_request(&self, ctx: &mut RequestContext, _head: &mut hyper::http::request::Parts) -> Flow {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(ctx.param("vin"), Some("1HGCM"), "captured parameters reach the policies");
+            assert_eq!(ctx.identity, crate::gateway::context::Identity::Anonymous, "the route's authentication ran first");
+            if self.stop { Flow::Stop(Denial::new(403, "urn:warden:problem:forbidden", "Forbidden", "probe says no")) } else { Flow::Continue }
+        }
+    }
+
+    fn gateway(upstream: &str) -> Gateway {
+        let cfg = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+            timeouts: Timeouts::default(),
+            routes: vec![RouteConfig {
+                id: "cars".into(),
+                hosts: vec![],
+                path: "/cars/{vin}".into(),
+                methods: vec!["GET".into()],
+                upstream: Upstream::parse(upstream).unwrap(),
+                case_insensitive: false,
+                http2: false,
+                auth: Auth::Anonymous,
+                timeouts: Timeouts::default(),
+            }],
+        };
+        Gateway::new(&cfg, Arc::default()).unwrap()
+    }
+
+    fn get(path: &str) -> Request<RequestBody> {
+        let body = http_body_util::Empty::new().map_err(|e: std::convert::Infallible| match e {}).boxed_unsync();
+        Request::get(path).header("host", "h").body(body).unwrap()
+    }
+
+    /// Policies run in order; the first Stop answers, and neither later policies nor the
+    /// upstream (here a closed port, which would give 502) are reached.
+    #[tokio::test]
+    async fn the_first_policy_that_says_stop_decides_and_nothing_after_it_runs() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let mut g = gateway(&format!("http://{closed}"));
+        let (pass, stop, never) = (
+            Arc::new(Probe { calls: AtomicUsize::new(0), stop: false }),
+            Arc::new(Probe { calls: AtomicUsize::new(0), stop: true }),
+            Arc::new(Probe { calls: AtomicUsize::new(0), stop: true }),
+        );
+        g.runtimes[0].policies.extend([pass.clone() as Arc<dyn Policy>, stop.clone(), never.clone()]);
+        let denial = g.handle(get("/cars/1HGCM")).await.unwrap_err();
+        assert_eq!(denial.problem.status, 403);
+        assert_eq!((pass.calls.load(Ordering::SeqCst), stop.calls.load(Ordering::SeqCst), never.calls.load(Ordering::SeqCst)), (1, 1, 0));
+
+        // All Continue: the request goes on to the upstream (unreachable here: 502).
+        let mut g = gateway(&format!("http://{closed}"));
+        g.runtimes[0].policies.push(pass.clone());
+        assert_eq!(g.handle(get("/cars/1HGCM")).await.unwrap_err().problem.status, 502);
+        assert_eq!(pass.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn refusals_before_the_route_run_no_policy() {
+        let mut g = gateway("http://127.0.0.1:1");
+        let probe = Arc::new(Probe { calls: AtomicUsize::new(0), stop: false });
+        g.runtimes[0].policies.push(probe.clone());
+        for (path, status) in [("/cars/%2561", 400), ("/cars/1/x", 404), ("/cars/a;b", 400)] {
+            assert_eq!(g.handle(get(path)).await.unwrap_err().problem.status, status, "{path}");
+        }
+        let mut post = get("/cars/1HGCM");
+        *post.method_mut() = hyper::Method::POST;
+        let denial = g.handle(post).await.unwrap_err();
+        assert_eq!(denial.problem.status, 405);
+        assert_eq!(denial.headers[0].1, "GET, HEAD");
+        assert_eq!(probe.calls.load(Ordering::SeqCst), 0);
+    }
+}

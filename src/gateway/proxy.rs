@@ -370,6 +370,7 @@ impl Body for Outgoing {
 }
 
 /// The upstream's response body, cut at the route's total deadline.
+#[derive(Debug)]
 pub struct ResponseBody {
     inner: Incoming,
     deadline: Pin<Box<tokio::time::Sleep>>,
