@@ -51,6 +51,15 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
             r.invalid(&format!("routes[{}].{}", indexes[e.index], e.key), e.message);
         }
     }
+    // The CA files are read as `serve` will read them (the system roots are not: they are
+    // the machine's, not the configuration's).
+    for (route, i) in routes.iter().zip(&indexes) {
+        if route.upstream.ca_file.is_some()
+            && let Err(message) = gateway::proxy::roots(&route.upstream, &mut None)
+        {
+            r.invalid(&format!("routes[{i}].upstream_ca_file"), message);
+        }
+    }
     r.finish();
     gateway::Config { listen, tls, timeouts, routes }
 }
@@ -109,6 +118,14 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig) -> O
             None
         }
     };
+    let ca_file = r.string("upstream_ca_file", "");
+    let upstream = upstream.map(|mut u| {
+        u.ca_file = (!ca_file.is_empty()).then(|| ca_file.clone().into());
+        u
+    });
+    if !ca_file.is_empty() && upstream.as_ref().is_some_and(|u| !u.tls) {
+        r.invalid("upstream_ca_file", "only for an https:// upstream");
+    }
     let case_insensitive = r.bool("case_insensitive", false);
     let http2 = r.bool("http2", false);
     // Deny by default: a route must name how callers authenticate. Until authentication
@@ -170,7 +187,7 @@ mod tests {
         assert!(load("version = 1\n[gateway]\nfirst_byte_timeout = \"40s\"\ntotal_timeout = \"1m\"\n").is_ok());
         // …but with routes that use it, it is.
         let text = "version = 1\n[gateway]\nfirst_byte_timeout = \"40s\"\n\
-            [[gateway.routes]]\nid = \"a\"\npath = \"/a/./b\"\nmethods = [\"GET\"]\nupstream = \"https://x\"\nanonymous = true\nbogus = 1\n\
+            [[gateway.routes]]\nid = \"a\"\npath = \"/a/./b\"\nmethods = [\"GET\"]\nupstream = \"ftp://x\"\nanonymous = true\nbogus = 1\n\
             [[gateway.routes]]\nid = \"b b\"\nmethods = [\"get\"]\nupstream = \"http://x\"\nanonymous = true\nhosts = [\"x:80\"]\n\
             [[gateway.routes]]\nid = \"c\"\npath = \"/c/{id}\"\nmethods = [\"GET\"]\nupstream = \"http://x\"\nanonymous = true\n\
             [[gateway.routes]]\nid = \"d\"\npath = \"/c/{other}\"\nmethods = [\"GET\"]\nupstream = \"http://x\"\nanonymous = true\n";
@@ -187,8 +204,14 @@ mod tests {
         ] {
             assert!(keys.contains(&k), "missing {k} in {errors:?}");
         }
+        // An https upstream's CA file must hold certificates.
+        let ca = "version = 1\n[[gateway.routes]]\nid = \"a\"\npath = \"/a/\"\nmethods = [\"GET\"]\nupstream = \"https://x\"\nanonymous = true\nupstream_ca_file = \"/nonexistent/ca.pem\"\n";
+        let errors = load(ca).unwrap_err();
+        assert_eq!(errors[0].key, "gateway.routes[0].upstream_ca_file");
+        let errors = load(&ca.replace("https://x", "http://x")).unwrap_err();
+        assert_eq!(errors[0].key, "gateway.routes[0].upstream_ca_file", "only for https");
         // The bad pattern of route 0 is reported once its upstream is fixed.
-        let errors = load(&text.replace("https://x", "http://x")).unwrap_err();
+        let errors = load(&text.replace("ftp://x", "http://x")).unwrap_err();
         assert!(errors.iter().any(|e| e.key == "gateway.routes[0].path"), "{errors:?}");
     }
 }

@@ -31,16 +31,24 @@ impl Gateway {
     /// route's policies and upstream client.
     pub fn new(cfg: &Config, trusted: Arc<TrustedProxies>) -> Result<Gateway, Vec<RouteError>> {
         let routes = RouteTable::build(&cfg.routes)?;
-        let runtimes = cfg
-            .routes
-            .iter()
-            .map(|r| {
-                let auth: Arc<dyn Policy> = match r.auth {
-                    Auth::Anonymous => Arc::new(Anonymous),
-                };
-                RouteRuntime { policies: vec![auth], client: UpstreamClient::new(r.upstream.clone(), r.timeouts, r.http2) }
-            })
-            .collect();
+        let mut system_roots = None;
+        let mut runtimes = Vec::with_capacity(cfg.routes.len());
+        let mut errors = Vec::new();
+        for (index, r) in cfg.routes.iter().enumerate() {
+            let auth: Arc<dyn Policy> = match r.auth {
+                Auth::Anonymous => Arc::new(Anonymous),
+            };
+            match proxy::roots(&r.upstream, &mut system_roots) {
+                Ok(roots) => runtimes.push(RouteRuntime {
+                    policies: vec![auth],
+                    client: UpstreamClient::new(r.upstream.clone(), r.timeouts, r.http2, roots),
+                }),
+                Err(message) => errors.push(RouteError { index, key: "upstream_ca_file", message }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(Gateway { routes, runtimes, trusted })
     }
 

@@ -1,4 +1,5 @@
-//! Forwarding to an upstream: hyper-util's pooled client, the header rewriting a reverse
+//! Forwarding to an upstream: hyper-util's pooled client (over hyper-rustls for https
+//! upstreams, checked against the route's `upstream_ca_file` or the system roots), the header rewriting a reverse
 //! proxy owes both sides, streamed bodies, timeouts and the one retry.
 //!
 //! Request, in order:
@@ -37,7 +38,9 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, Uri, Version};
 use hyper_util::client::legacy::Client;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use rustls::RootCertStore;
 use hyper_util::rt::TokioExecutor;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -68,54 +71,105 @@ const HOP_BY_HOP: [&str; 10] = [
     "proxy-authenticate",
 ];
 
-/// A parsed `upstream = "http://host:port[/base]"`.
+/// A parsed `upstream = "http[s]://host:port[/base]"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Upstream {
     /// `host:port`.
     pub authority: String,
     /// A path prefix without trailing `/` (empty for none).
     pub base: String,
+    /// `https://`: TLS to the upstream, its certificate checked against `ca_file` or, without
+    /// one, the system's roots.
+    pub tls: bool,
+    /// PEM file with the roots that sign the upstream's certificate (`upstream_ca_file`).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Upstream {
-    /// Parses and checks an upstream URL: http only (TLS to upstreams comes later), a host,
-    /// an explicit or default port, no query, fragment or credentials.
+    /// Parses and checks an upstream URL: http or https, a host, an explicit or default
+    /// port, no query, fragment or credentials.
     pub fn parse(text: &str) -> Result<Upstream, String> {
         let url = url::Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
-        if url.scheme() != "http" {
-            return Err("must be an http:// URL (TLS to upstreams is not supported yet)".into());
-        }
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            _ => return Err("must be an http:// or https:// URL".into()),
+        };
         if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
             return Err("must not have a query, fragment or credentials".into());
         }
         let host = url.host_str().ok_or("must name a host")?;
-        let port = url.port_or_known_default().unwrap_or(80);
+        let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
         let base = url.path().trim_end_matches('/').to_owned();
         if base.contains(['%', ';']) {
             return Err("the path must be plain (no %-escapes or ;)".into());
         }
         let authority = format!("{host}:{port}");
         Uri::builder().scheme("http").authority(authority.as_str()).path_and_query("/").build().map_err(|_| "not a valid host")?;
-        Ok(Upstream { authority, base })
+        Ok(Upstream { authority, base, tls, ca_file: None })
     }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+}
+
+/// The roots an https upstream's certificate is checked against: its `ca_file`, else the
+/// system's (read once, `system`). Empty for plain http.
+pub fn roots(upstream: &Upstream, system: &mut Option<Arc<RootCertStore>>) -> Result<Arc<RootCertStore>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    if !upstream.tls {
+        return Ok(Arc::new(RootCertStore::empty()));
+    }
+    if let Some(file) = &upstream.ca_file {
+        let mut store = RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(file)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("{}: cannot read the certificates: {e}", file.display()))?;
+        let (added, _) = store.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(format!("{}: no usable certificate", file.display()));
+        }
+        return Ok(Arc::new(store));
+    }
+    Ok(system
+        .get_or_insert_with(|| {
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                tracing::warn!(error = %e, "could not read some system root certificates");
+            }
+            let mut store = RootCertStore::empty();
+            store.add_parsable_certificates(found.certs);
+            Arc::new(store)
+        })
+        .clone())
 }
 
 /// The client for one route's upstream, with its own pool and connect timeout.
 #[derive(Debug)]
 pub struct UpstreamClient {
-    client: Client<HttpConnector, Outgoing>,
+    client: Client<HttpsConnector<HttpConnector>, Outgoing>,
     upstream: Upstream,
     timeouts: Timeouts,
     version: Version,
 }
 
 impl UpstreamClient {
-    /// A client with a keep-alive pool; `http2`: HTTP/2 with prior knowledge (one
-    /// multiplexed connection) instead of HTTP/1.1.
-    pub fn new(upstream: Upstream, timeouts: Timeouts, http2: bool) -> Self {
+    /// A client with a keep-alive pool; `http2`: HTTP/2 (by ALPN over TLS, with prior
+    /// knowledge in cleartext) instead of HTTP/1.1; `roots` check an https upstream.
+    pub fn new(upstream: Upstream, timeouts: Timeouts, http2: bool, roots: Arc<RootCertStore>) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeouts.connect));
+        connector.enforce_http(false);
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("aws-lc-rs supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+        let connector = if http2 { builder.enable_http2().wrap_connector(connector) } else { builder.enable_http1().wrap_connector(connector) };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
@@ -219,7 +273,7 @@ impl UpstreamClient {
             pq.push_str(q);
         }
         Uri::builder()
-            .scheme("http")
+            .scheme(self.upstream.scheme())
             .authority(self.upstream.authority.as_str())
             .path_and_query(pq)
             .build()
@@ -531,9 +585,11 @@ mod tests {
 
     #[test]
     fn upstream_urls_are_http_with_a_host() {
-        assert_eq!(Upstream::parse("http://127.0.0.1:9000").unwrap(), Upstream { authority: "127.0.0.1:9000".into(), base: "".into() });
-        assert_eq!(Upstream::parse("http://svc/v1/").unwrap(), Upstream { authority: "svc:80".into(), base: "/v1".into() });
-        for bad in ["https://svc", "ftp://svc", "http://u:p@svc", "http://svc?x=1", "http://svc#f", "svc:80", "http://svc/a%2Fb"] {
+        let up = |authority: &str, base: &str, tls| Upstream { authority: authority.into(), base: base.into(), tls, ca_file: None };
+        assert_eq!(Upstream::parse("http://127.0.0.1:9000").unwrap(), up("127.0.0.1:9000", "", false));
+        assert_eq!(Upstream::parse("http://svc/v1/").unwrap(), up("svc:80", "/v1", false));
+        assert_eq!(Upstream::parse("https://svc/v1").unwrap(), up("svc:443", "/v1", true));
+        for bad in ["ftp://svc", "http://u:p@svc", "http://svc?x=1", "http://svc#f", "svc:80", "http://svc/a%2Fb"] {
             assert!(Upstream::parse(bad).is_err(), "{bad}");
         }
     }

@@ -140,3 +140,47 @@ async fn a_bad_certificate_file_stops_the_start() {
     let text = err.to_string();
     assert!(text.contains("gateway TLS") && text.contains("cert.pem"), "{text}");
 }
+
+#[tokio::test]
+async fn https_upstreams_are_checked_against_the_configured_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pair(dir.path());
+    let files = TlsFiles { cert: dir.path().join("cert.pem"), key: dir.path().join("key.pem") };
+    let up = Upstream::start_tls(&files).await;
+    assert!(up.url().starts_with("https://127.0.0.1:"));
+    let mut trusted = route("trusted", "/trusted/", &["GET", "POST"], &up.url());
+    trusted.upstream.ca_file = Some(files.cert.clone());
+    let mut h2 = route("h2", "/h2/", &["GET"], &up.url());
+    h2.upstream.ca_file = Some(files.cert.clone());
+    h2.http2 = true;
+    // Without a CA file: the system roots, which do not know this self-signed certificate.
+    let unknown = route("unknown", "/unknown/", &["POST"], &up.url());
+    let s = super::gateway(vec![trusted, h2, unknown], |_| {}).await;
+    let resp = s.http.post(format!("{}/trusted/x", super::base(&s))).body("over tls").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "over tls");
+    let seen = up.one();
+    assert_eq!((seen.path.as_str(), seen.version), ("/trusted/x", axum::http::Version::HTTP_11));
+    up.clear();
+    assert_eq!(s.http.get(format!("{}/h2/x", super::base(&s))).send().await.unwrap().status(), 200);
+    assert_eq!(up.one().version, axum::http::Version::HTTP_2, "h2 by ALPN");
+    up.clear();
+    let p = super::assert_problem(s.http.post(format!("{}/unknown/x", super::base(&s))).body("x").send().await.unwrap(), 502).await;
+    assert_eq!(p["type"], "urn:warden:problem:bad-gateway");
+    assert!(up.seen().is_empty(), "an untrusted upstream gets no request");
+}
+
+#[tokio::test]
+async fn a_bad_upstream_ca_file_stops_the_start_with_its_route() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "nothing here").unwrap();
+    let mut r = route("r", "/r/", &["GET"], "https://127.0.0.1:1");
+    r.upstream.ca_file = Some(dir.path().join("ca.pem"));
+    let errors = warden::gateway::Gateway::new(
+        &warden::gateway::Config { listen: "127.0.0.1:0".parse().unwrap(), tls: None, timeouts: Default::default(), routes: vec![r] },
+        Arc::default(),
+    )
+    .unwrap_err();
+    assert_eq!((errors[0].index, errors[0].key), (0, "upstream_ca_file"));
+    assert!(errors[0].message.contains("ca.pem"));
+}

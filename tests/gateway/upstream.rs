@@ -40,6 +40,7 @@ struct Shared {
     mode: Arc<Mutex<Mode>>,
     /// For `/stream`: the second half of the body is sent when this fires.
     release: Arc<tokio::sync::Notify>,
+    tls: bool,
 }
 
 pub struct Upstream {
@@ -56,20 +57,30 @@ impl Drop for Upstream {
 
 impl Upstream {
     pub async fn start() -> Upstream {
+        Self::start_with(None).await
+    }
+
+    /// An upstream serving https with this certificate and key.
+    pub async fn start_tls(files: &warden::http::tls::TlsFiles) -> Upstream {
+        Self::start_with(Some(warden::http::tls::acceptor(files).unwrap())).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let shared = Shared { seen: Arc::default(), mode: Arc::new(Mutex::new(Mode::Echo)), release: Arc::default() };
+        let shared = Shared { seen: Arc::default(), mode: Arc::new(Mutex::new(Mode::Echo)), release: Arc::default(), tls: tls.is_some() };
         let app = Router::new().fallback(record).with_state(shared.clone());
         let stop = tokio_util::sync::CancellationToken::new();
         let s = stop.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { s.cancelled().await }).await;
+            let cfg = warden::http::serve::ServeConfig::default();
+            let _ = warden::http::serve::serve_with(listener, app, cfg, Arc::default(), tls, s).await;
         });
         Upstream { addr, shared, stop }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.shared.tls { "https" } else { "http" }, self.addr)
     }
 
     pub fn set_mode(&self, mode: Mode) {
