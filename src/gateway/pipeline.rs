@@ -31,18 +31,15 @@ impl Gateway {
     /// route's policies and upstream client.
     pub fn new(cfg: &Config, trusted: Arc<TrustedProxies>) -> Result<Gateway, Vec<RouteError>> {
         let routes = RouteTable::build(&cfg.routes)?;
-        let mut system_roots = None;
+        let mut clients = proxy::Clients::default();
         let mut runtimes = Vec::with_capacity(cfg.routes.len());
         let mut errors = Vec::new();
         for (index, r) in cfg.routes.iter().enumerate() {
             let auth: Arc<dyn Policy> = match r.auth {
                 Auth::Anonymous => Arc::new(Anonymous),
             };
-            match proxy::roots(&r.upstream, &mut system_roots) {
-                Ok(roots) => runtimes.push(RouteRuntime {
-                    policies: vec![auth],
-                    client: UpstreamClient::new(r.upstream.clone(), r.timeouts, r.http2, roots),
-                }),
+            match clients.client(&r.upstream, r.timeouts, r.http2) {
+                Ok(client) => runtimes.push(RouteRuntime { policies: vec![auth], client }),
                 Err(message) => errors.push(RouteError { index, key: "upstream_ca_file", message }),
             }
         }

@@ -149,36 +149,66 @@ pub fn roots(upstream: &Upstream, system: &mut Option<Arc<RootCertStore>>) -> Re
 /// The client for one route's upstream, with its own pool and connect timeout.
 #[derive(Debug)]
 pub struct UpstreamClient {
-    client: Client<HttpsConnector<HttpConnector>, Outgoing>,
+    client: PooledClient,
     upstream: Upstream,
     timeouts: Timeouts,
     version: Version,
 }
 
-impl UpstreamClient {
-    /// A client with a keep-alive pool; `http2`: HTTP/2 (by ALPN over TLS, with prior
-    /// knowledge in cleartext) instead of HTTP/1.1; `roots` check an https upstream.
-    pub fn new(upstream: Upstream, timeouts: Timeouts, http2: bool, roots: Arc<RootCertStore>) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(timeouts.connect));
-        connector.enforce_http(false);
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("aws-lc-rs supports the default protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
-        let connector = if http2 { builder.enable_http2().wrap_connector(connector) } else { builder.enable_http1().wrap_connector(connector) };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .http2_only(http2)
-            .build(connector);
-        let version = if http2 { Version::HTTP_2 } else { Version::HTTP_11 };
-        Self { client, upstream, timeouts, version }
-    }
+/// Builds the routes' upstream clients, sharing one connection pool among the routes that
+/// reach the same upstream the same way (host and port, TLS roots, protocol, connect
+/// timeout), and reading the system roots at most once.
+#[derive(Default)]
+pub struct Clients {
+    pools: std::collections::HashMap<PoolKey, PooledClient>,
+    system_roots: Option<Arc<RootCertStore>>,
+}
 
+impl Clients {
+    /// The client of a route; the error names a CA file that does not load.
+    pub fn client(&mut self, upstream: &Upstream, timeouts: Timeouts, http2: bool) -> Result<UpstreamClient, String> {
+        let key = (upstream.authority.clone(), upstream.tls, upstream.ca_file.clone(), http2, timeouts.connect);
+        let client = match self.pools.get(&key) {
+            Some(c) => c.clone(),
+            None => {
+                let c = pooled_client(roots(upstream, &mut self.system_roots)?, timeouts.connect, http2);
+                self.pools.insert(key, c.clone());
+                c
+            }
+        };
+        let version = if http2 { Version::HTTP_2 } else { Version::HTTP_11 };
+        Ok(UpstreamClient { client, upstream: upstream.clone(), timeouts, version })
+    }
+}
+
+/// What makes two routes' connections interchangeable: host and port, TLS, its roots, the
+/// protocol and the connect timeout.
+type PoolKey = (String, bool, Option<std::path::PathBuf>, bool, Duration);
+/// hyper-util's pooled client over plain TCP or rustls.
+type PooledClient = Client<HttpsConnector<HttpConnector>, Outgoing>;
+
+/// A client with a keep-alive pool; `http2`: HTTP/2 (by ALPN over TLS, with prior knowledge
+/// in cleartext) instead of HTTP/1.1; `roots` check an https upstream.
+fn pooled_client(roots: Arc<RootCertStore>, connect: Duration, http2: bool) -> PooledClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(connect));
+    connector.enforce_http(false);
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+    let connector = if http2 { builder.enable_http2().wrap_connector(connector) } else { builder.enable_http1().wrap_connector(connector) };
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .http2_only(http2)
+        .build(connector)
+}
+
+impl UpstreamClient {
     /// Forwards a request whose head was already checked by the route's policies.
     pub async fn forward(
         &self,

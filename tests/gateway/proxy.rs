@@ -286,3 +286,23 @@ async fn a_route_may_speak_http2_to_its_upstream() {
     assert_eq!(s.http.get(format!("{}/h1/x", base(&s))).send().await.unwrap().status(), 200);
     assert_eq!(up.one().version, axum::http::Version::HTTP_11);
 }
+
+/// Routes to the same upstream share one keep-alive pool: sequential requests through two
+/// routes travel over one upstream connection.
+#[tokio::test]
+async fn routes_to_one_upstream_share_a_keep_alive_pool() {
+    let up = Upstream::start().await;
+    let other = Upstream::start().await;
+    let s = gateway(
+        vec![route("a", "/a/", &["GET"], &up.url()), route("b", "/b/", &["GET"], &up.url()), route("c", "/c/", &["GET"], &other.url())],
+        |_| {},
+    )
+    .await;
+    for path in ["/a/1", "/b/2", "/a/3", "/c/4"] {
+        assert_eq!(s.http.get(format!("{}{path}", base(&s))).send().await.unwrap().status(), 200);
+    }
+    let peers: Vec<_> = up.seen().iter().map(|r| r.peer.expect("recorded")).collect();
+    assert_eq!(peers.len(), 3);
+    assert!(peers.iter().all(|p| *p == peers[0]), "one connection for both routes: {peers:?}");
+    assert_eq!(other.one().path, "/c/4");
+}

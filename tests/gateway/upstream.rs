@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 /// One request as the upstream saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    /// The gateway's side of the connection.
+    pub peer: Option<SocketAddr>,
     pub version: axum::http::Version,
     pub method: String,
     pub path: String,
@@ -113,6 +115,7 @@ async fn record(State(shared): State<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     shared.seen.lock().unwrap().push(Seen {
+        peer: parts.extensions.get::<warden::http::client_ip::ClientAddr>().map(|c| c.peer),
         version: parts.version,
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
