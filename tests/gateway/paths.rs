@@ -123,3 +123,65 @@ fn config_check_refuses_a_route_without_authentication_with_its_key_path() {
     let o = warden(dir.path(), &["config", "check", file.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// The whole path from a `warden.toml` to a proxied request: `warden serve --role gateway`
+/// as a subprocess, its route read from the file.
+#[tokio::test]
+async fn warden_serve_proxies_the_routes_of_its_config_file() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("warden.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "version = 1\n[gateway]\nlisten = \"127.0.0.1:0\"\n[[gateway.routes]]\nid = \"cars\"\npath = \"/cars/{{vin}}\"\n\
+             methods = [\"GET\"]\nupstream = \"{}/v1\"\nanonymous = true\n",
+            up.url()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--role", "gateway", "--config", file.to_str().unwrap()])
+        .env("WARDEN_DATA_DIR", dir.path())
+        .env_remove("WARDEN_MASTER_KEY")
+        .env_remove("WARDEN_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stderr = child.stderr.take().unwrap();
+    let guard = Kill(child);
+    // The reader comes back with the URL and stays open, so the server's later writes to
+    // stderr never hit a closed pipe.
+    let (url, _stderr) = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let mut seen = String::new();
+        while let Some(Ok(line)) = lines.next() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(rest) = line.split("gateway  listening on ").nth(1) {
+                assert!(rest.contains("1 route(s)"), "{rest}");
+                return (rest.split_whitespace().next().unwrap().to_owned(), lines);
+            }
+        }
+        panic!("the server exited before listening: {seen}");
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let resp = http.get(format!("{url}/cars/1HGCM?fields=vin")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = up.one();
+    assert_eq!((seen.path.as_str(), seen.query.as_deref()), ("/v1/cars/1HGCM", Some("fields=vin")));
+    assert_problem(http.get(format!("{url}/cars")).send().await.unwrap(), 404).await;
+    drop(guard);
+}
