@@ -7,15 +7,17 @@
 //!    accepting, so a flood cannot queue honest clients behind it in the kernel backlog;
 //! 2. **PROXY protocol v2** (`http.proxy_protocol`), read only from a trusted proxy, within
 //!    the header-read timeout: its source address becomes the peer;
-//! 3. **header-read timeout** (`http.header_read_timeout`): a request's head must be complete
+//! 3. **TLS** (`serve_with` given an acceptor, `http/tls.rs`): the handshake must finish
+//!    within the header-read timeout; requests then carry [`Secure`];
+//! 4. **header-read timeout** (`http.header_read_timeout`): a request's head must be complete
 //!    within this time of its first byte — a client trickling header bytes is cut off however
 //!    steadily it trickles;
-//! 4. **idle timeout** (`http.idle_timeout`): a connection on which a read or a write makes no
+//! 5. **idle timeout** (`http.idle_timeout`): a connection on which a read or a write makes no
 //!    progress for this long is closed — an idle keep-alive connection, a stalled body, a
 //!    client that stops reading its response;
-//! 5. **header size** (`http.max_header_size`): a larger head gets `431` and the connection is
+//! 6. **header size** (`http.max_header_size`): a larger head gets `431` and the connection is
 //!    closed (HTTP/2: the same cap on the header list);
-//! 6. every request carries a [`ClientAddr`] extension (peer, and client behind trusted
+//! 7. every request carries a [`ClientAddr`] extension (peer, and client behind trusted
 //!    proxies) for throttling and audit.
 //!
 //! On shutdown the listener stops accepting, open connections finish their in-flight
