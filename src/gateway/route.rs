@@ -456,6 +456,70 @@ mod tests {
                     prop_assert!(params.iter().all(|(_, v)| !v.is_empty() && !v.contains('/')));
                 }
             }
+
+            /// Against a brute-force oracle: for random route sets and requests, `find` answers
+            /// what checking every route pairwise says — the most specific matching route
+            /// (hosts first) that lists the method, else 405 from that group, else 404.
+            #[test]
+            fn find_agrees_with_a_brute_force_oracle(
+                specs in prop::collection::vec((
+                    prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("{p}")], 0..3),
+                    any::<bool>(),
+                    any::<bool>(),
+                    prop::sample::subsequence(vec!["GET", "POST", "PUT"], 1..3),
+                ), 1..6),
+                requests in prop::collection::vec((
+                    prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("c"), Just("")], 0..4),
+                    any::<bool>(),
+                    prop::sample::select(vec![Method::GET, Method::POST, Method::PUT, Method::DELETE]),
+                ), 1..8),
+            ) {
+                let configs: Vec<RouteConfig> = specs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (segs, prefix, with_host, methods))| {
+                        let segs: Vec<String> = segs.iter().enumerate().map(|(j, s)| if *s == "{p}" { format!("{{p{j}}}") } else { s.to_string() }).collect();
+                        let mut path = format!("/{}", segs.join("/"));
+                        if *prefix && path != "/" {
+                            path.push_str("/*");
+                        }
+                        let hosts: &[&str] = if *with_host { &["h"] } else { &[] };
+                        route(&format!("r{i}"), hosts, &path, methods)
+                    })
+                    .collect();
+                let Ok(table) = RouteTable::build(&configs) else { return Ok(()) };
+                for (segs, other_host, method) in requests {
+                    let path = format!("/{}", segs.join("/"));
+                    let host = if other_host { "x" } else { "h" };
+                    let matching: Vec<&Arc<Route>> = table
+                        .routes
+                        .iter()
+                        .filter(|r| r.host_matches(host) && r.pattern.matches(&path).is_some())
+                        .collect();
+                    let key = |r: &Route| (!r.config.hosts.is_empty(), r.pattern.clone());
+                    let best = matching.iter().copied().filter(|r| {
+                        matching.iter().all(|o| {
+                            let (rh, rp) = key(r);
+                            let (oh, op) = key(o);
+                            (rh && !oh) || (rh == oh && rp.specificity(&op) != Ordering::Less)
+                        })
+                    });
+                    let top: Vec<&Arc<Route>> = best.collect();
+                    let expected = if matching.is_empty() {
+                        "404".to_owned()
+                    } else if let Some(r) = top.iter().find(|r| r.allows(&method)) {
+                        r.config.id.clone()
+                    } else {
+                        "405".to_owned()
+                    };
+                    let got = match table.find(host, &path, &method) {
+                        Matched::Route(r, _) => r.config.id.clone(),
+                        Matched::MethodNotAllowed { .. } => "405".to_owned(),
+                        Matched::NotFound => "404".to_owned(),
+                    };
+                    prop_assert_eq!(got, expected, "{} {} on {:?}", method, path, configs.iter().map(|c| (&c.path, &c.hosts, &c.methods)).collect::<Vec<_>>());
+                }
+            }
         }
     }
 }
