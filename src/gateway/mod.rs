@@ -15,6 +15,15 @@
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
 //! before any route.
+//!
+//! Framing: hyper's parser refuses differing `Content-Length`s, malformed lengths, transfer
+//! codings other than a final `chunked`, `Transfer-Encoding` in HTTP/1.0, obs-fold and
+//! oversized heads (400 / 431, connection closed); the gateway reads a body's first frame
+//! before contacting the upstream, so a bad first chunk is a 400 too. `Content-Length` with
+//! `Transfer-Encoding` is the one case hyper accepts (RFC 9112 §6.1 allows it): it drops the
+//! length before the request reaches us, decodes the chunked body and closes the connection
+//! after the response, so the upstream gets one request framed by the chunked encoding alone
+//! and nothing after it is read as a second request (`tests/gateway/smuggling.rs`).
 
 pub mod context;
 pub mod path;

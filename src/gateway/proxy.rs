@@ -26,7 +26,12 @@
 //! response, as with any proxy). A connection that cannot be made: 502 (refused) or 504
 //! (timed out). Retry: once, only for GET, HEAD, OPTIONS, PUT and DELETE, only when the
 //! connection could not be established (the request was not sent, so its body is still
-//! ours to send again).
+//! ours to send again). hyper-util itself also resends, for any method, a request that a
+//! pooled keep-alive connection closed before any byte of it was written.
+//!
+//! Our own errors (502, 504) are problem documents that never carry upstream text; the
+//! upstream's own responses, 5xx included, pass through unchanged until the response
+//! policies (error scrubbing) arrive.
 
 use super::Timeouts;
 use super::context::{Denial, RequestContext};
