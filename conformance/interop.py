@@ -211,6 +211,7 @@ def phase_main(c: Checks, args: argparse.Namespace) -> None:
     c.section("client_secret_post", lambda: secret_post_checks(c, args, meta))
     c.section("private_key_jwt", lambda: private_key_jwt_checks(c, args, meta))
     c.section("registration", lambda: registration_checks(c, args, meta))
+    c.section("dpop", lambda: dpop_checks(c, args, meta))
 
 
 def metadata_checks(c: Checks, issuer: str, state: dict) -> None:
@@ -364,8 +365,10 @@ def basic_flow_checks(c: Checks, args: argparse.Namespace, meta: dict, client: d
 
     # --- (d) key rotation while the server runs ------------------------------------------
     keys_before = warden_json(args.warden, "keys", "list")
-    c.check("rotate: `warden keys list` shows the token's kid as the active key",
-            [k["kid"] for k in keys_before if k["state"] == "active"] == [old_kid], keys_before)
+    c.check("rotate: `warden keys list` shows the token's kid as the active ES256 key",
+            [k["kid"] for k in keys_before if k["state"] == "active" and k["alg"] == "ES256"] == [old_kid], keys_before)
+    c.check("rotate: an RS256 key is published for ID tokens (OIDC Core §15.1 requires RS256)",
+            [k["state"] for k in keys_before if k["alg"] == "RS256"] == ["active"], keys_before)
     # Key times have one-second resolution. A key rotated in the same second as its
     # predecessor's activation either tied with it (older builds: the random kids decided which
     # one signed) or activates one second later (newer builds). Rotate in a later second, so
@@ -385,11 +388,11 @@ def basic_flow_checks(c: Checks, args: argparse.Namespace, meta: dict, client: d
     deadline = time.monotonic() + 15
     while True:
         _, jwks_doc = fetch_jwks(jwks_url)
-        kids = [k.get("kid") for k in jwks_doc.get("keys", [])]
+        kids = [k.get("kid") for k in jwks_doc.get("keys", []) if k.get("alg") == "ES256"]
         if len(kids) >= 2 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    c.check("rotate: JWKS publishes 2 keys (old and new) within 15 s", len(kids) == 2 and set(kids) == {old_kid, new_kid},
+    c.check("rotate: JWKS publishes 2 ES256 keys (old and new) within 15 s", len(kids) == 2 and set(kids) == {old_kid, new_kid},
             kids, fatal=True)
     leaked = [k.get("kid") for k in jwks_doc["keys"] if PRIVATE_MEMBERS & k.keys()]
     c.check("rotate: still no private key members in the JWKS", not leaked, leaked)
@@ -401,7 +404,7 @@ def basic_flow_checks(c: Checks, args: argparse.Namespace, meta: dict, client: d
             (header_of(new_token), new_kid))
     states = {k["kid"]: k["state"] for k in warden_json(args.warden, "keys", "list")}
     c.check("rotate: `warden keys list` agrees: new key active, old key retiring",
-            states == {new_kid: "active", old_kid: "retiring"}, states)
+            {k: v for k, v in states.items() if k in (new_kid, old_kid)} == {new_kid: "active", old_kid: "retiring"}, states)
     try:
         claims2 = verify(new_token, jwks_doc)
         c.check("rotate: jwcrypto verifies the new token", True)
@@ -463,6 +466,61 @@ def secret_post_checks(c: Checks, args: argparse.Namespace, meta: dict) -> None:
                         timeout=HTTP_TIMEOUT)
     c.check("client_secret_post: the same secret over HTTP Basic -> 401 invalid_client (method not registered)",
             bad.status_code == 401 and oauth_error(bad) == "invalid_client", f"{bad.status_code} {bad.text}")
+
+
+def dpop_proof(key: jwk.JWK, url: str, **extra: object) -> str:
+    """An RFC 9449 §4.2 proof for POST url, made and signed by jwcrypto."""
+    claims = {"jti": base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode(), "htm": "POST", "htu": url,
+              "iat": int(time.time()), **extra}
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.export_public(as_dict=True)}
+    token = jwt.JWT(header=header, claims=claims)
+    token.make_signed_token(key)
+    return token.serialize()
+
+
+def dpop_checks(c: Checks, args: argparse.Namespace, meta: dict) -> None:
+    token_url = meta["token_endpoint"]
+    c.check("dpop: metadata lists ES256 in dpop_signing_alg_values_supported (RFC 9449 §5.1)",
+            "ES256" in meta.get("dpop_signing_alg_values_supported", []), meta.get("dpop_signing_alg_values_supported"))
+    created = warden_json(args.warden, "client", "create", "--name", "conformance-dpop", "--grant-type",
+                          "client_credentials", "--scope", "read", "--audience", args.audience, "--dpop-bound")
+    client_id, secret = created["client_id"], created["client_secret"]
+    key = jwk.JWK.generate(kty="EC", crv="P-256")
+
+    def token_request(proof: str | None) -> requests.Response:
+        headers = {"DPoP": proof} if proof else {}
+        return requests.post(token_url, data={"grant_type": "client_credentials"}, auth=(client_id, secret),
+                             headers=headers, timeout=HTTP_TIMEOUT)
+
+    r = token_request(None)
+    c.check("dpop: a dpop_bound_access_tokens client without a proof -> 400 invalid_dpop_proof (RFC 9449 §5.2)",
+            r.status_code == 400 and oauth_error(r) == "invalid_dpop_proof", f"{r.status_code} {r.text}")
+    proof = dpop_proof(key, token_url)
+    r = token_request(proof)
+    body = r.json() if r.status_code == 200 else {}
+    c.check("dpop: a jwcrypto proof gets 200 with token_type DPoP (RFC 9449 §5)",
+            r.status_code == 200 and body.get("token_type") == "DPoP", f"{r.status_code} {r.text}", fatal=True)
+    claims = token_claims(c, "dpop", body.get("access_token"), meta)
+    c.check("dpop: cnf.jkt is jwcrypto's RFC 7638 thumbprint of the proof key (RFC 9449 §6.1)",
+            claims.get("cnf") == {"jkt": key.thumbprint()}, (claims.get("cnf"), key.thumbprint()))
+    r = token_request(proof)
+    c.check("dpop: the same proof again -> 400 invalid_dpop_proof (single use, RFC 9449 §11.1)",
+            r.status_code == 400 and oauth_error(r) == "invalid_dpop_proof", f"{r.status_code} {r.text}")
+    r = token_request(dpop_proof(key, token_url.replace("/token", "/revoke")))
+    c.check("dpop: a proof for another URI -> 400 invalid_dpop_proof (htu, RFC 9449 §4.3)",
+            r.status_code == 400 and oauth_error(r) == "invalid_dpop_proof", f"{r.status_code} {r.text}")
+    other = jwk.JWK.generate(kty="EC", crv="P-256")
+    forged = jwt.JWT(header={"typ": "dpop+jwt", "alg": "ES256", "jwk": key.export_public(as_dict=True)},
+                     claims={"jti": "forged-1", "htm": "POST", "htu": token_url, "iat": int(time.time())})
+    forged.make_signed_token(other)
+    r = token_request(forged.serialize())
+    c.check("dpop: a proof signed by a key other than its jwk -> 400 invalid_dpop_proof",
+            r.status_code == 400 and oauth_error(r) == "invalid_dpop_proof", f"{r.status_code} {r.text}")
+    info = requests.post(meta["introspection_endpoint"], data={"token": body["access_token"]}, auth=(client_id, secret),
+                         timeout=HTTP_TIMEOUT).json()
+    c.check("dpop: introspection reports token_type DPoP and the cnf (RFC 9449 §6.2)",
+            info.get("active") is True and info.get("token_type") == "DPoP" and info.get("cnf") == {"jkt": key.thumbprint()},
+            info)
 
 
 def private_key_jwt_checks(c: Checks, args: argparse.Namespace, meta: dict) -> None:

@@ -187,8 +187,10 @@ fn listen_addr(cfg: &Config, role: Role) -> SocketAddr {
 /// Serves every listener until `shutdown` is cancelled, then lets in-flight requests finish.
 pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AppError> {
     let ring = Arc::new(KeyRing::default());
-    oauth::keys::ensure(&core.store, &core.master, &cfg.oauth, &ring).await?;
-    let provider = Arc::new(Provider::new(cfg.oauth.clone(), core.store.clone(), core.master.clone(), ring));
+    let fallback = oauth::keys::ensure(&core.store, &core.master, &cfg.oauth, &ring).await?;
+    let mut provider = Provider::new(cfg.oauth.clone(), core.store.clone(), core.master.clone(), ring);
+    provider.access_token_fallback = fallback;
+    let provider = Arc::new(provider);
     let background = spawn_housekeeping(&cfg, provider.clone(), shutdown.clone());
     let probe = spawn_store_probe(core.store.clone(), shutdown.clone());
 

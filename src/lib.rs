@@ -17,7 +17,8 @@
 //!   upstream proxy.
 //! - [`admin`]: the admin listener (health only so far).
 //! - [`jose`]: JWS signing with cached keys, JWT verification, JWKs, the key ring.
-//! - [`secrets`]: the master key, sealing at rest, keyed hashes of secrets.
+//! - [`secrets`]: the master key, sealing at rest, keyed hashes of secrets, Argon2id user
+//!   passwords.
 //! - [`store`]: the `Catalog` and `Artifacts` traits, SQLite and PostgreSQL backends, and
 //!   the storage test suite both run.
 //! - [`model`]: domain types and newtype ids shared by all of the above.

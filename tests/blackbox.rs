@@ -221,7 +221,9 @@ async fn the_cli_works_beside_a_running_server_which_stops_on_sigterm() {
     }
     assert!(published, "the server picked up the key rotated by the CLI");
     let keys = json_out(&warden(d, &["keys", "list", "--json"]));
-    assert_eq!(keys.as_array().unwrap().len(), 2);
+    // Two ES256 keys (old and rotated) and the RS256 ID-token key.
+    assert_eq!(keys.as_array().unwrap().iter().filter(|k| k["alg"] == "ES256").count(), 2);
+    assert_eq!(keys.as_array().unwrap().len(), 3);
 
     let token = json_out(&warden(d, &["registration-token", "create", "--expires-in", "1h", "--json"]));
     assert!(token["token"].as_str().unwrap().len() >= 43);

@@ -11,3 +11,4 @@ mod oauth;
 mod roles;
 mod store;
 mod support;
+mod users;

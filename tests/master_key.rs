@@ -127,7 +127,8 @@ async fn rotation_keeps_old_keys_for_the_servers_token_horizon_not_the_clis() {
     cli.max_access_token_lifetime = Duration::from_secs(24 * 3600);
     let before = s.store.catalog.signing_keys().await.unwrap();
     let new = keys::rotate(&s.store, &s.master, &cli, Alg::ES256).await.unwrap();
-    let old = s.store.catalog.signing_keys().await.unwrap().into_iter().find(|r| r.kid == before[0].kid).unwrap();
+    let es = before.iter().find(|r| r.alg == "ES256").unwrap();
+    let old = s.store.catalog.signing_keys().await.unwrap().into_iter().find(|r| r.kid == es.kid).unwrap();
     let horizon = 48 * 3600 + s.cfg.oauth.clock_skew.as_secs() as i64;
     assert_eq!(old.publish_until, Some(new.activate_at + horizon), "the server's 48 h, not the CLI's 24 h");
 }
@@ -155,4 +156,25 @@ async fn changing_the_access_token_algorithm_pre_publishes_the_new_key() {
     let header = crate::support::jwt_parts(&token).0;
     assert_eq!(header["alg"], "ES256", "the old key signs until the new one is due");
     assert_eq!(header["kid"], es.kid.as_str());
+}
+
+#[tokio::test]
+async fn switching_access_tokens_to_the_id_token_algorithm_needs_no_pre_publication() {
+    let s = TestServer::start_with(|c| c.oauth.keys.rotation_delay = Duration::from_secs(300)).await;
+    let (id, secret) = s.cc_client().await;
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| {
+        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+        c.oauth.keys.access_token_alg = Alg::RS256;
+    })
+    .await;
+    let records = s.store.catalog.signing_keys().await.unwrap();
+    let rs: Vec<_> = records.iter().filter(|r| r.alg == "RS256").collect();
+    assert_eq!(rs.len(), 1, "the ID-token key, already published, is reused");
+    let token = s.token(&id, &secret, &[]).await;
+    assert_eq!(crate::support::jwt_parts(&token).0["kid"], rs[0].kid.as_str(), "it signs at once");
+    let es = records.iter().find(|r| r.alg == "ES256").unwrap();
+    let horizon = (s.cfg.oauth.max_access_token_lifetime + s.cfg.oauth.clock_skew).as_secs() as i64;
+    let until = es.publish_until.expect("the old access-token key retires");
+    assert!((until - warden::model::unix_now() - horizon).abs() <= 5, "after the token horizon");
 }

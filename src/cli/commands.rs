@@ -1,13 +1,17 @@
 //! Command implementations. The CLI is the binary's edge, so errors are `anyhow` here, as in
 //! `main.rs`; everything below it has typed errors.
 
-use super::{ClientCommand, Cli, Command, ConfigCommand, CreateArgs, KeysCommand, RegistrationTokenCommand, ResourceCommand};
+use super::{
+    ClaimArgs, ClientCommand, Cli, Command, ConfigCommand, CreateArgs, KeysCommand, RegistrationTokenCommand,
+    ResourceCommand, UserCommand,
+};
 use crate::app::{self, Core, Listeners};
 use crate::config::{Config, Overrides};
 use crate::jose::Alg;
-use crate::model::{Client, ClientId, Origin, unix_now};
+use crate::model::{Address, Claims, Client, ClientId, Origin, User, unix_now};
 use crate::oauth::register::metadata::{Policy, RegistrationRequest};
-use crate::oauth::{clients, keys, register, resources};
+use crate::oauth::{clients, keys, register, resources, users};
+use crate::secrets::password::Password;
 use crate::secrets::{KeySource, MASTER_KEY_ENV};
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
@@ -51,6 +55,7 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => client_command(&cli, &on_store(&cli).await?, cmd).await,
         Command::RegistrationToken(cmd) => registration_token_command(&cli, &on_store(&cli).await?, cmd).await,
         Command::Resource(cmd) => resource_command(&cli, &on_store(&cli).await?, cmd).await,
+        Command::User(cmd) => user_command(&cli, &on_store(&cli).await?, cmd).await,
     }
 }
 
@@ -215,6 +220,8 @@ fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
         audience: Some(args.audiences.clone()),
         access_token_lifetime: args.access_token_lifetime.map(|d| d.as_secs()),
         resource_server_for: Some(args.resource_server_for.clone()),
+        dpop_bound_access_tokens: Some(args.dpop_bound),
+        first_party: Some(args.first_party),
         jwks,
         ..Default::default()
     })
@@ -382,6 +389,224 @@ async fn resource_command(cli: &Cli, ctx: &Ctx, cmd: &ResourceCommand) -> anyhow
         ResourceCommand::Delete { audience } => {
             resources::delete(&core.store, audience).await.map_err(oauth_err)?;
             print(cli.json, &json!({"audience": audience, "deleted": true}), || format!("deleted resource {audience}"));
+        }
+    }
+    Ok(())
+}
+
+/// The JSON shape of a user (`user show --json`, `user list --json`): the subject, the
+/// account state and the standard claims under their OIDC names; never the password hash.
+fn user_json(u: &User) -> Value {
+    let mut v = serde_json::to_value(&u.claims).unwrap_or_else(|_| json!({}));
+    v["sub"] = u.id.as_str().into();
+    v["username"] = u.username.as_str().into();
+    v["disabled"] = u.disabled.into();
+    v["has_password"] = u.password_hash.is_some().into();
+    v["created_at"] = u.created_at.into();
+    v["updated_at"] = u.updated_at.into();
+    v
+}
+
+fn user_text(u: &User) -> String {
+    let mut out = format!(
+        "sub:                   {}\nusername:              {}\nstate:                 {}\npassword:              {}",
+        u.id,
+        u.username,
+        if u.disabled { "disabled" } else { "enabled" },
+        if u.password_hash.is_some() { "set" } else { "not set (cannot sign in with a password)" },
+    );
+    if let Ok(Value::Object(claims)) = serde_json::to_value(&u.claims) {
+        for (k, v) in claims {
+            let mut line = |key: String, v: Value| {
+                let shown = match v {
+                    Value::String(s) => s.replace('\n', "\n                       "),
+                    other => other.to_string(),
+                };
+                out.push_str(&format!("\n{:<22} {shown}", format!("{key}:")));
+            };
+            match v {
+                Value::Bool(false) => {}
+                Value::Object(parts) => parts.into_iter().for_each(|(p, v)| line(format!("{k}.{p}"), v)),
+                other => line(k, other),
+            }
+        }
+    }
+    out.push_str(&format!("\nupdated_at:            {}", ts(u.updated_at)));
+    out
+}
+
+/// Applies `args` to `claims`: `--clear` first, then every option given. A changed email or
+/// phone number loses its "verified" mark unless the command sets it again.
+fn apply_claims(claims: &mut Claims, args: &ClaimArgs, clear: &[String]) -> anyhow::Result<()> {
+    for name in clear {
+        let address = claims.address.get_or_insert_with(Address::default);
+        match name.as_str() {
+            "name" => claims.name = None,
+            "given_name" => claims.given_name = None,
+            "family_name" => claims.family_name = None,
+            "middle_name" => claims.middle_name = None,
+            "nickname" => claims.nickname = None,
+            "preferred_username" => claims.preferred_username = None,
+            "profile" => claims.profile = None,
+            "picture" => claims.picture = None,
+            "website" => claims.website = None,
+            "email" => (claims.email, claims.email_verified) = (None, false),
+            "gender" => claims.gender = None,
+            "birthdate" => claims.birthdate = None,
+            "zoneinfo" => claims.zoneinfo = None,
+            "locale" => claims.locale = None,
+            "phone_number" => (claims.phone_number, claims.phone_number_verified) = (None, false),
+            "address" => *address = Address::default(),
+            "address.formatted" => address.formatted = None,
+            "address.street_address" => address.street_address = None,
+            "address.locality" => address.locality = None,
+            "address.region" => address.region = None,
+            "address.postal_code" => address.postal_code = None,
+            "address.country" => address.country = None,
+            other => bail!(
+                "--clear {other}: not a claim that can be removed (name, given_name, family_name, middle_name, \
+                 nickname, preferred_username, profile, picture, website, email, gender, birthdate, zoneinfo, \
+                 locale, phone_number, address, address.formatted, address.street_address, address.locality, \
+                 address.region, address.postal_code, address.country)"
+            ),
+        }
+    }
+    let set = |slot: &mut Option<String>, value: &Option<String>| {
+        if value.is_some() {
+            slot.clone_from(value);
+        }
+    };
+    set(&mut claims.name, &args.name);
+    set(&mut claims.given_name, &args.given_name);
+    set(&mut claims.family_name, &args.family_name);
+    set(&mut claims.middle_name, &args.middle_name);
+    set(&mut claims.nickname, &args.nickname);
+    set(&mut claims.preferred_username, &args.preferred_username);
+    set(&mut claims.profile, &args.profile);
+    set(&mut claims.picture, &args.picture);
+    set(&mut claims.website, &args.website);
+    set(&mut claims.gender, &args.gender);
+    set(&mut claims.birthdate, &args.birthdate);
+    set(&mut claims.zoneinfo, &args.zoneinfo);
+    set(&mut claims.locale, &args.locale);
+    if args.email.is_some() && args.email != claims.email {
+        claims.email.clone_from(&args.email);
+        claims.email_verified = false;
+    }
+    if args.phone_number.is_some() && args.phone_number != claims.phone_number {
+        claims.phone_number.clone_from(&args.phone_number);
+        claims.phone_number_verified = false;
+    }
+    if let Some(v) = args.email_verified {
+        claims.email_verified = v;
+    }
+    if let Some(v) = args.phone_number_verified {
+        claims.phone_number_verified = v;
+    }
+    let address = claims.address.get_or_insert_with(Address::default);
+    set(&mut address.formatted, &args.address_formatted);
+    set(&mut address.street_address, &args.street_address);
+    set(&mut address.locality, &args.locality);
+    set(&mut address.region, &args.region);
+    set(&mut address.postal_code, &args.postal_code);
+    set(&mut address.country, &args.country);
+    if address.is_empty() {
+        claims.address = None;
+    }
+    Ok(())
+}
+
+/// A new password: one line of standard input with `--password-stdin`, else typed twice at
+/// the terminal (not echoed). Never from the command line, where `ps` and shell history
+/// would keep it.
+fn read_password(from_stdin: bool) -> anyhow::Result<Password> {
+    use std::io::IsTerminal;
+    if from_stdin {
+        let mut text = zeroize::Zeroizing::new(String::new());
+        std::io::stdin().read_to_string(&mut text).context("reading the password from stdin")?;
+        let line = text.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&text);
+        if line.contains(['\n', '\r']) {
+            bail!("--password-stdin reads one line, but stdin holds several");
+        }
+        if line.is_empty() {
+            bail!("--password-stdin: stdin holds no password");
+        }
+        return Ok(Password::new(line.to_owned()));
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "stdin is not a terminal, so the password cannot be asked for: send it on stdin and add \
+             --password-stdin (a password is never a command-line argument)"
+        );
+    }
+    let first = Password::new(rpassword::prompt_password("New password: ").context("reading the password")?);
+    let second = Password::new(rpassword::prompt_password("Repeat it: ").context("reading the password")?);
+    if !first.same_as(&second) {
+        bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(first)
+}
+
+async fn user_command(cli: &Cli, ctx: &Ctx, cmd: &UserCommand) -> anyhow::Result<()> {
+    let store = &ctx.core.store;
+    match cmd {
+        UserCommand::Create(args) => {
+            // Everything that can be checked is checked before the password is asked for.
+            users::check_new_username(store, &args.username).await?;
+            let mut claims = Claims::default();
+            apply_claims(&mut claims, &args.claims, &[])?;
+            claims.validate().map_err(|e| anyhow!(e))?;
+            let password = read_password(args.password_stdin)?;
+            let u = users::create(store, &args.username, claims, Some(password)).await?;
+            print(cli.json, &user_json(&u), || format!("created user {} (sub {})", u.username, u.id));
+        }
+        UserCommand::List => {
+            let all = store.catalog.users().await?;
+            let list: Vec<Value> = all.iter().map(user_json).collect();
+            print(cli.json, &Value::Array(list), || {
+                let mut out = format!("{:<24} {:<24} {:<9} {:<24} {}", "SUB", "USERNAME", "STATE", "NAME", "EMAIL");
+                for u in &all {
+                    out.push_str(&format!(
+                        "\n{:<24} {:<24} {:<9} {:<24} {}",
+                        u.id.as_str(),
+                        u.username.as_str(),
+                        if u.disabled { "disabled" } else { "enabled" },
+                        u.claims.name.as_deref().unwrap_or("-"),
+                        u.claims.email.as_deref().unwrap_or("-"),
+                    ));
+                }
+                out
+            });
+        }
+        UserCommand::Show { username } => {
+            let u = users::find(store, username).await?;
+            print(cli.json, &user_json(&u), || user_text(&u));
+        }
+        UserCommand::Disable { username } | UserCommand::Enable { username } => {
+            let disable = matches!(cmd, UserCommand::Disable { .. });
+            let u = users::set_disabled(store, username, disable).await?;
+            print(cli.json, &user_json(&u), || {
+                format!("user {} is {}", u.username, if u.disabled { "disabled: they cannot sign in" } else { "enabled" })
+            });
+        }
+        UserCommand::Delete { username } => {
+            let u = users::delete(store, username).await?;
+            print(cli.json, &json!({"sub": u.id.as_str(), "username": u.username.as_str(), "deleted": true}), || {
+                format!("deleted user {}", u.username)
+            });
+        }
+        UserCommand::Update(args) => {
+            let u = users::update_claims(store, &args.username, |c| apply_claims(c, &args.claims, &args.clear).map_err(|e| e.to_string()))
+                .await?;
+            print(cli.json, &user_json(&u), || user_text(&u));
+        }
+        UserCommand::SetPassword { username, password_stdin } => {
+            users::find(store, username).await?;
+            let password = read_password(*password_stdin)?;
+            let u = users::set_password(store, username, password).await?;
+            print(cli.json, &json!({"sub": u.id.as_str(), "username": u.username.as_str(), "password_set": true}), || {
+                format!("new password set for user {}", u.username)
+            });
         }
     }
     Ok(())

@@ -30,6 +30,7 @@ Examples:
   warden serve                                   # provider :8080, gateway :8000, admin :9090
   warden client create --name billing --scope invoices:read --json
   curl -u ID:SECRET -d grant_type=client_credentials http://127.0.0.1:8080/token
+  warden user create alice --email alice@example.com --name \"Alice Smith\"
   warden keys rotate
   warden config check warden.toml";
 
@@ -70,6 +71,158 @@ enum Command {
     /// Manage protected resources (APIs) and their access-token policy.
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Manage users who sign in at the provider (passwords from a prompt or stdin, never argv).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user. The password is asked for twice on the terminal, or read from standard
+    /// input with --password-stdin; it is never a command-line argument.
+    #[command(after_help = "Examples:\n  warden user create alice --email alice@example.com --email-verified --name \"Alice Smith\"\n  printf '%s\\n' \"$PASSWORD\" | warden user create alice --password-stdin --json")]
+    Create(Box<UserCreateArgs>),
+    /// List users (never their password hashes).
+    #[command(after_help = "Example:\n  warden user list --json")]
+    List,
+    /// Show one user and their OpenID Connect claims.
+    #[command(after_help = "Example:\n  warden user show alice --json")]
+    Show {
+        /// The username (any letter case).
+        username: String,
+    },
+    /// Disable a user: they can no longer sign in.
+    #[command(after_help = "Example:\n  warden user disable alice")]
+    Disable {
+        /// The username (any letter case).
+        username: String,
+    },
+    /// Enable a disabled user again.
+    #[command(after_help = "Example:\n  warden user enable alice")]
+    Enable {
+        /// The username (any letter case).
+        username: String,
+    },
+    /// Delete a user. Their subject identifier (`sub`) is never given to anyone else.
+    #[command(after_help = "Example:\n  warden user delete alice")]
+    Delete {
+        /// The username (any letter case).
+        username: String,
+    },
+    /// Change a user's claims: the options given are set, --clear removes one. A new email or
+    /// phone number is unverified unless --email-verified / --phone-verified is given too.
+    #[command(after_help = "Example:\n  warden user update alice --email alice@new.example --email-verified --clear nickname")]
+    Update(Box<UserUpdateArgs>),
+    /// Set a new password: asked for twice on the terminal, or read from standard input with
+    /// --password-stdin.
+    #[command(after_help = "Examples:\n  warden user set-password alice\n  printf '%s\\n' \"$PASSWORD\" | warden user set-password alice --password-stdin")]
+    SetPassword {
+        /// The username (any letter case).
+        username: String,
+        /// Read the password from standard input (one line) instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// `user create`: the username, the claims, the password source.
+#[derive(Args, Debug)]
+struct UserCreateArgs {
+    /// The username: letters A-Z, digits and . _ - @ +, at most 64; unique ignoring case.
+    username: String,
+    /// Read the password from standard input (one line) instead of prompting.
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    claims: ClaimArgs,
+}
+
+/// `user update`: the claims to set, and those to remove.
+#[derive(Args, Debug)]
+struct UserUpdateArgs {
+    /// The username (any letter case).
+    username: String,
+    #[command(flatten)]
+    claims: ClaimArgs,
+    /// Remove a claim (repeatable): a claim name such as nickname, email, phone_number,
+    /// address or address.region.
+    #[arg(long = "clear", value_name = "CLAIM")]
+    clear: Vec<String>,
+}
+
+/// The OpenID Connect Core §5.1 standard claims as options (`sub` and `updated_at` are
+/// Warden's own).
+#[derive(Args, Debug)]
+struct ClaimArgs {
+    /// Full name (claim `name`).
+    #[arg(long)]
+    name: Option<String>,
+    /// Given name (`given_name`).
+    #[arg(long)]
+    given_name: Option<String>,
+    /// Family name (`family_name`).
+    #[arg(long)]
+    family_name: Option<String>,
+    /// Middle name (`middle_name`).
+    #[arg(long)]
+    middle_name: Option<String>,
+    /// Casual name (`nickname`).
+    #[arg(long)]
+    nickname: Option<String>,
+    /// Name the user likes to be called at clients (`preferred_username`).
+    #[arg(long)]
+    preferred_username: Option<String>,
+    /// Profile page URL (`profile`).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Picture URL (`picture`).
+    #[arg(long)]
+    picture: Option<String>,
+    /// Web page URL (`website`).
+    #[arg(long)]
+    website: Option<String>,
+    /// E-mail address (`email`).
+    #[arg(long)]
+    email: Option<String>,
+    /// The e-mail address was verified (`email_verified`); --email-verified=false to unset.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    email_verified: Option<bool>,
+    /// Gender (`gender`).
+    #[arg(long)]
+    gender: Option<String>,
+    /// Birthday, YYYY-MM-DD, YYYY or 0000-MM-DD (`birthdate`).
+    #[arg(long)]
+    birthdate: Option<String>,
+    /// Time zone, e.g. Europe/Paris (`zoneinfo`).
+    #[arg(long)]
+    zoneinfo: Option<String>,
+    /// Language tag, e.g. en-US (`locale`).
+    #[arg(long)]
+    locale: Option<String>,
+    /// Telephone number, e.g. "+1 (425) 555-1212" (`phone_number`).
+    #[arg(long = "phone", value_name = "PHONE")]
+    phone_number: Option<String>,
+    /// The phone number was verified (`phone_number_verified`); --phone-verified=false to unset.
+    #[arg(long = "phone-verified", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    phone_number_verified: Option<bool>,
+    /// Full postal address for display (`address.formatted`).
+    #[arg(long = "address", value_name = "TEXT")]
+    address_formatted: Option<String>,
+    /// Street address (`address.street_address`).
+    #[arg(long)]
+    street_address: Option<String>,
+    /// City (`address.locality`).
+    #[arg(long)]
+    locality: Option<String>,
+    /// State or region (`address.region`).
+    #[arg(long)]
+    region: Option<String>,
+    /// Postal code (`address.postal_code`).
+    #[arg(long)]
+    postal_code: Option<String>,
+    /// Country (`address.country`).
+    #[arg(long)]
+    country: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,6 +335,12 @@ struct CreateArgs {
     /// Access-token lifetime, e.g. 5m (default: provider.access_token_lifetime).
     #[arg(long, value_parser = humantime::parse_duration)]
     access_token_lifetime: Option<std::time::Duration>,
+    /// Require DPoP (RFC 9449) on every token request: tokens are always key-bound.
+    #[arg(long)]
+    dpop_bound: bool,
+    /// An application of your own: users are not asked to consent to it.
+    #[arg(long)]
+    first_party: bool,
     /// JWK Set file with the client's public keys (for private_key_jwt).
     #[arg(long, value_name = "FILE")]
     jwks_file: Option<PathBuf>,

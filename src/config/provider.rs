@@ -47,6 +47,9 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         auth_failure_window: r.duration("auth_failure_window", "1m"),
         assertion_max_lifetime: r.duration("assertion_max_lifetime", "1h"),
         assertion_audience_transition: r.bool("assertion_audience_transition", false),
+        dpop_proof_max_age: r.duration("dpop_proof_max_age", "60s"),
+        dpop_nonce: r.bool("dpop_nonce", false),
+        session_lifetime: r.duration("session_lifetime", "10h"),
         introspection,
         registration: RegistrationConfig {
             mode: RegistrationMode::Token,
@@ -57,12 +60,19 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
             per_address: 0,
             window: Duration::ZERO,
         },
-        keys: KeysConfig { access_token_alg: Alg::ES256, rotation_delay: Duration::ZERO, refresh_interval: Duration::ZERO },
+        keys: KeysConfig {
+            access_token_alg: Alg::ES256,
+            id_token_algs: vec![],
+            rotation_delay: Duration::ZERO,
+            refresh_interval: Duration::ZERO,
+        },
     };
     for (key, d) in [
         ("access_token_lifetime", c.access_token_lifetime),
         ("auth_failure_window", c.auth_failure_window),
         ("assertion_max_lifetime", c.assertion_max_lifetime),
+        ("dpop_proof_max_age", c.dpop_proof_max_age),
+        ("session_lifetime", c.session_lifetime),
     ] {
         if d < Duration::from_secs(1) {
             r.invalid(key, "must be at least 1s");
@@ -73,6 +83,9 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
     }
     if c.max_access_token_lifetime > Duration::from_secs(366 * 24 * 3600) {
         r.invalid("max_access_token_lifetime", "must be at most a year");
+    }
+    if c.dpop_proof_max_age > Duration::from_secs(3600) {
+        r.invalid("dpop_proof_max_age", "must be at most 1h");
     }
     if c.clock_skew > Duration::from_secs(3600) {
         r.invalid("clock_skew", "must be at most 1h");
@@ -101,8 +114,28 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
 
     let mut r = root.section("keys");
     let alg_name = r.choice("access_token_alg", "ES256", &["ES256", "RS256", "PS256", "EdDSA"]);
+    let id_token_algs: Vec<Alg> = r
+        .strings("id_token_algs", &["RS256"])
+        .iter()
+        .filter_map(|a| match Alg::parse(a) {
+            Some(alg) => Some(alg),
+            None => {
+                r.invalid("id_token_algs", format!("\"{a}\" is not one of ES256, RS256, PS256, EdDSA"));
+                None
+            }
+        })
+        .fold(Vec::new(), |mut v, a| {
+            if !v.contains(&a) {
+                v.push(a);
+            }
+            v
+        });
+    if id_token_algs.is_empty() {
+        r.invalid("id_token_algs", "name at least one algorithm (OpenID Connect requires RS256 support)");
+    }
     let keys = KeysConfig {
         access_token_alg: Alg::parse(&alg_name).unwrap_or(Alg::ES256),
+        id_token_algs,
         rotation_delay: r.duration("rotation_delay", "5m"),
         refresh_interval: r.duration("refresh_interval", "10s"),
     };

@@ -9,6 +9,7 @@
 //!   the algorithm: `kid` is looked up only among keys we trust, and the algorithm must be the
 //!   one that key is registered for.
 
+pub mod dpop;
 mod keys;
 mod ring;
 mod verify;

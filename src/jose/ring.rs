@@ -132,10 +132,10 @@ impl RingState {
     }
 
     /// The key that signs for `alg`, or — while a newly configured algorithm's first key is
-    /// still pre-published and not yet active — the most recently activated key of another
-    /// algorithm, so tokens are issued throughout an algorithm change.
-    pub fn signer_or_latest(&self, alg: Alg) -> Option<Arc<SigningKey>> {
-        self.signer(alg).or_else(|| self.signers.values().max_by_key(|(at, k)| (*at, k.kid.clone())).map(|(_, k)| k.clone()))
+    /// still pre-published and not yet active — the key of the algorithm used before
+    /// (`previous`), so tokens are issued throughout an algorithm change.
+    pub fn signer_or(&self, alg: Alg, previous: Option<Alg>) -> Option<Arc<SigningKey>> {
+        self.signer(alg).or_else(|| previous.and_then(|p| self.signer(p)))
     }
 }
 
@@ -234,14 +234,17 @@ mod tests {
     }
 
     #[test]
-    fn while_a_new_algorithm_waits_the_latest_other_signer_signs() {
+    fn while_a_new_algorithm_waits_the_previous_algorithms_signer_signs() {
         let master = MasterKey::from_bytes(&[3; 32]);
         let es = generate_key_record(Alg::ES256, &master, 10, 10).unwrap();
+        let rs = generate_key_record(Alg::RS256, &master, 30, 30).unwrap();
         let ed = generate_key_record(Alg::EdDSA, &master, 20, 100).unwrap();
-        let state = RingState::build(&[es.clone(), ed.clone()], &master, 50, &RingState::default());
+        let records = [es.clone(), rs, ed.clone()];
+        let state = RingState::build(&records, &master, 50, &RingState::default());
         assert!(state.signer(Alg::EdDSA).is_none());
-        assert_eq!(state.signer_or_latest(Alg::EdDSA).unwrap().kid, es.kid);
-        let later = RingState::build(&[es, ed.clone()], &master, 100, &state);
-        assert_eq!(later.signer_or_latest(Alg::EdDSA).unwrap().kid, ed.kid);
+        assert_eq!(state.signer_or(Alg::EdDSA, Some(Alg::ES256)).unwrap().kid, es.kid, "the previous one, not the latest");
+        assert!(state.signer_or(Alg::EdDSA, None).is_none());
+        let later = RingState::build(&records, &master, 100, &state);
+        assert_eq!(later.signer_or(Alg::EdDSA, Some(Alg::ES256)).unwrap().kid, ed.kid);
     }
 }

@@ -234,7 +234,7 @@ pub struct Expectations<'a> {
 
 /// The JOSE header, read before any key is chosen (RFC 7515 §5.2 steps 1–4): three
 /// base64url parts, the first a JSON object.
-fn header(token: &str) -> Result<Map<String, Value>, JoseError> {
+pub(super) fn header(token: &str) -> Result<Map<String, Value>, JoseError> {
     let mut parts = token.split('.');
     let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -244,8 +244,25 @@ fn header(token: &str) -> Result<Map<String, Value>, JoseError> {
     serde_json::from_slice(&bytes).map_err(|_| JoseError::Malformed)
 }
 
+/// The payload of `token` once its signature verifies with `key` under `alg` (which the
+/// caller has checked the key allows): `BadSignature`, or `Malformed` for anything that is
+/// not a JSON object. jsonwebtoken checks the signature only; callers check the claims.
+pub(super) fn signed_claims(token: &str, key: &VerificationKey, alg: Alg) -> Result<Map<String, Value>, JoseError> {
+    let mut v = Validation::new(alg.jwt_alg());
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| match e.into_kind() {
+            ErrorKind::InvalidSignature => JoseError::BadSignature,
+            _ => JoseError::Malformed,
+        })
+}
+
 /// An integer NumericDate claim (RFC 7519 §2), if present.
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, JoseError> {
+pub(super) fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, JoseError> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_i64().map(Some).ok_or(JoseError::Malformed),
@@ -314,18 +331,7 @@ fn verify_at<T: DeserializeOwned>(
     if !key.algs.contains(&alg) {
         return Err(JoseError::AlgNotAllowed);
     }
-    // jsonwebtoken checks the signature only; the claims are checked below, in our order.
-    let mut v = Validation::new(alg.jwt_alg());
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &v)
-        .map_err(|e| match e.into_kind() {
-            ErrorKind::InvalidSignature => JoseError::BadSignature,
-            _ => JoseError::Malformed,
-        })?
-        .claims;
+    let claims = signed_claims(token, &key, alg)?;
     let implied = [exp.issuer.map(|_| "iss"), (!exp.audience.is_empty()).then_some("aud")];
     let required = std::iter::once("exp").chain(implied.into_iter().flatten()).chain(exp.required.iter().copied());
     for name in required {

@@ -140,6 +140,13 @@ pub struct ClientMetadata {
     /// for them (RFC 7662 §4). Set by operators only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_server_for: Vec<String>,
+    /// RFC 9449 §5.2: the client always uses DPoP; token requests without a proof are refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
+    /// An application of the operator's own: users are not asked to consent. Set by
+    /// operators only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_party: bool,
 }
 
 /// A registered client.

@@ -1,4 +1,5 @@
-//! Domain types shared by every module: clients, signing-key records, registration tokens.
+//! Domain types shared by every module: clients, users, signing-key records, registration
+//! tokens.
 //!
 //! Nothing here knows HTTP or SQL. Identifiers are newtypes so that a client id is never
 //! passed where a key id is expected.
@@ -46,6 +47,12 @@ macro_rules! string_id {
         }
     };
 }
+
+mod user;
+
+pub use user::{
+    Address, CLAIM_MAX, Claims, PasswordHash, USERNAME_MAX, User, UserId, Username, username_key,
+};
 
 string_id!(
     /// An OAuth `client_id` (RFC 6749 §2.2).
@@ -180,6 +187,16 @@ pub struct AccessTokenClaims {
     /// Granted scopes, space-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The key the token is bound to (RFC 9449 §6.1 `cnf.jkt`), for DPoP-bound tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation claim (RFC 7800 §3.1): the key its holder must prove possession of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 thumbprint (SHA-256, base64url) of the DPoP key (RFC 9449 §6.1).
+    pub jkt: String,
 }
 
 /// [`AccessTokenClaims`] borrowed from the request's data, for signing: the same JSON
@@ -203,6 +220,16 @@ pub struct AccessTokenClaimsRef<'a> {
     /// Granted scopes, space-separated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<&'a str>,
+    /// The DPoP key the token is bound to, serialized as `{"jkt": ...}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<ConfirmationRef<'a>>,
+}
+
+/// A borrowed [`Confirmation`].
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ConfirmationRef<'a> {
+    /// See [`Confirmation::jkt`].
+    pub jkt: &'a str,
 }
 
 /// A borrowed `aud`: serialized like [`Audience`].
@@ -247,7 +274,10 @@ mod tests {
 
     #[test]
     fn borrowed_claims_serialize_like_the_owned_ones() {
-        for (aud, scope) in [(vec!["https://a".to_owned()], Some("read write")), (vec!["https://a".into(), "https://b".into()], None)] {
+        for (aud, scope, jkt) in [
+            (vec!["https://a".to_owned()], Some("read write"), None),
+            (vec!["https://a".into(), "https://b".into()], None, Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I")),
+        ] {
             let owned = AccessTokenClaims {
                 iss: "https://issuer".into(),
                 sub: "c\"1".into(),
@@ -257,6 +287,7 @@ mod tests {
                 jti: "j".into(),
                 client_id: "c\"1".into(),
                 scope: scope.map(str::to_owned),
+                cnf: jkt.map(|jkt: &str| Confirmation { jkt: jkt.to_owned() }),
             };
             let borrowed = AccessTokenClaimsRef {
                 iss: "https://issuer",
@@ -267,6 +298,7 @@ mod tests {
                 jti: "j",
                 client_id: "c\"1",
                 scope,
+                cnf: jkt.map(|jkt| ConfirmationRef { jkt }),
             };
             assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
         }

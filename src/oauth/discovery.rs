@@ -27,7 +27,8 @@
 //! `jwks_uri`, `registration_endpoint` (when registration is enabled), `grant_types_supported`
 //! (its default would claim `authorization_code` and `implicit`), the endpoint auth methods
 //! and their signing algorithms (required by §2 because `private_key_jwt` is listed), and
-//! the revocation and introspection endpoints are present; `scopes_supported`
+//! the revocation and introspection endpoints are present, and so is RFC 9449 §5.1's
+//! `dpop_signing_alg_values_supported`; `scopes_supported`
 //! (RECOMMENDED, and §2 lets a server not advertise scopes), `response_modes_supported`,
 //! `code_challenge_methods_supported` and the informational URLs are omitted: nothing true
 //! to say yet. No member is a zero-element array (§3.2).
@@ -56,6 +57,7 @@ impl Provider {
             "introspection_endpoint_auth_signing_alg_values_supported": signing_algs,
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "revocation_endpoint_auth_signing_alg_values_supported": signing_algs,
+            "dpop_signing_alg_values_supported": signing_algs,
         });
         if c.registration.mode != RegistrationMode::Disabled {
             m["registration_endpoint"] = c.endpoint("/register").into();

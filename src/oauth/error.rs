@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// Every OAuth error code Warden returns (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 6750 §3.1,
-/// RFC 8707 §2).
+/// RFC 8707 §2, RFC 9449 §5, §8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     /// The request is missing a parameter, repeats one, or is otherwise malformed.
@@ -37,6 +37,10 @@ pub enum ErrorCode {
     ServerError,
     /// A dependency (the database) is unavailable.
     TemporarilyUnavailable,
+    /// The DPoP proof is invalid (RFC 9449 §5, §7.1).
+    InvalidDpopProof,
+    /// The DPoP proof lacks a fresh server nonce (RFC 9449 §8); the response names one.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -56,6 +60,8 @@ impl ErrorCode {
             Self::RateLimited => "temporarily_unavailable",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -96,6 +102,8 @@ pub struct OAuthError {
     pub challenge: Option<Challenge>,
     /// When to retry (`Retry-After`): rate limiting and an unavailable store.
     pub retry_after: Option<Duration>,
+    /// A DPoP nonce to send (`DPoP-Nonce`, RFC 9449 §8) with `use_dpop_nonce`.
+    pub dpop_nonce: Option<String>,
 }
 
 impl fmt::Debug for OAuthError {
@@ -135,7 +143,7 @@ impl OAuthError {
             ErrorCode::InvalidClient => Some(Challenge::Basic),
             _ => None,
         };
-        Self { code, description: description.into(), source: None, challenge, retry_after: None }
+        Self { code, description: description.into(), source: None, challenge, retry_after: None, dpop_nonce: None }
     }
 
     constructors! {
@@ -149,6 +157,7 @@ impl OAuthError {
         invalid_token => InvalidToken,
         invalid_redirect_uri => InvalidRedirectUri,
         invalid_client_metadata => InvalidClientMetadata,
+        invalid_dpop_proof => InvalidDpopProof,
     }
 
     /// A `server_error` whose cause is logged, never sent.

@@ -14,7 +14,7 @@ pub struct IntrospectionResponse {
     /// The token's claims, when active.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub claims: Option<AccessTokenClaims>,
-    /// `Bearer` when active.
+    /// `Bearer`, or `DPoP` for a DPoP-bound token (RFC 9449 §6.2), when active.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
 }
@@ -55,7 +55,8 @@ impl Provider {
         let token = req.params.require("token")?;
         Ok(match self.active_access_token(token).await? {
             Some(claims) if self.may_introspect(&caller, &claims) => {
-                IntrospectionResponse { active: true, claims: Some(claims), token_type: Some("Bearer") }
+                let token_type = if claims.cnf.is_some() { "DPoP" } else { "Bearer" };
+                IntrospectionResponse { active: true, claims: Some(claims), token_type: Some(token_type) }
             }
             _ => IntrospectionResponse::default(),
         })

@@ -30,6 +30,9 @@ pub enum KeyError {
 const TOKEN_HORIZON: &str = "token_horizon_secs";
 /// Catalog setting: the access-token algorithm nodes last started with.
 const ACCESS_TOKEN_ALG: &str = "access_token_alg";
+/// Catalog setting: the access-token algorithm before the last change, which signs until
+/// the new algorithm's pre-published key activates (also across restarts meanwhile).
+const PREVIOUS_ACCESS_TOKEN_ALG: &str = "previous_access_token_alg";
 
 fn own_horizon(cfg: &Config) -> i64 {
     (cfg.max_access_token_lifetime + cfg.clock_skew).as_secs() as i64
@@ -42,16 +45,22 @@ async fn retire_after(store: &Store, cfg: &Config) -> Result<i64, KeyError> {
     Ok(own_horizon(cfg).max(stored))
 }
 
-/// At server start: records this node's token horizon, makes sure a key signs access tokens,
-/// then loads the ring.
+/// At server start: records this node's token horizon, makes sure a key signs access tokens
+/// and one signs ID tokens for each of `keys.id_token_algs`, then loads the ring.
 /// - first start (no key of any algorithm signs): a key for `keys.access_token_alg` that signs
 ///   at once;
 /// - `keys.access_token_alg` changed (another algorithm was in use): the new algorithm's key is
 ///   published now and signs after `keys.rotation_delay`, so relying parties see it before any
 ///   token carries it; until then the old key goes on signing, and it is retired (stays
 ///   published for verification) for the token horizon after the new key takes over;
+/// - an ID-token algorithm without a published key: a key that signs at once (no token
+///   names it yet; relying parties fetch the JWKS again on an unknown `kid`, OIDC Core
+///   §10.1.1). The old access-token algorithm is retired only if no ID tokens use it;
 /// - a key exists but none of it opens (corrupt record): a new key that signs at once.
-pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyRing) -> Result<(), KeyError> {
+///
+/// Returns the algorithm whose key signs access tokens while the configured one's key is not
+/// active yet (the `previous` of [`jose::RingState::signer_or`]).
+pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyRing) -> Result<Option<Alg>, KeyError> {
     store.catalog.raise_setting(TOKEN_HORIZON, own_horizon(cfg)).await?;
     let now = unix_now();
     let alg = cfg.keys.access_token_alg;
@@ -68,7 +77,10 @@ pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyR
                 let activate_at = now + cfg.keys.rotation_delay.as_secs() as i64;
                 let rec = jose::generate_key_record(alg, master, now, activate_at)?;
                 store.catalog.rotate_signing_key(&rec, None).await?;
-                store.catalog.retire_signing_keys(old.as_str(), activate_at + horizon).await?;
+                store.catalog.put_setting(PREVIOUS_ACCESS_TOKEN_ALG, old.as_str()).await?;
+                if !cfg.keys.id_token_algs.contains(&old) {
+                    store.catalog.retire_signing_keys(old.as_str(), activate_at + horizon).await?;
+                }
                 tracing::info!(from = old.as_str(), to = alg.as_str(), signs_from = activate_at, "access-token algorithm changed: new key published, signing after keys.rotation_delay");
             }
             None => {
@@ -77,15 +89,37 @@ pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyR
             }
         }
     }
+    if has_key
+        && let Some(old) = previous.filter(|p| *p != alg && !cfg.keys.signing_algs().contains(p))
+    {
+        // The new access-token algorithm was already published (for ID tokens), so it signs
+        // at once; the old one is no longer used and retires after the token horizon.
+        let horizon = retire_after(store, cfg).await?;
+        store.catalog.retire_signing_keys(old.as_str(), now + horizon).await?;
+    }
     store.catalog.put_setting(ACCESS_TOKEN_ALG, alg.as_str()).await?;
+    let records = store.catalog.signing_keys().await?;
+    for id_alg in cfg.keys.id_token_algs.iter().filter(|a| **a != alg) {
+        if !records.iter().any(|r| r.alg == id_alg.as_str() && jose::is_published(r, now)) {
+            let rec = jose::generate_key_record(*id_alg, master, now, now)?;
+            store.catalog.rotate_signing_key(&rec, None).await?;
+        }
+    }
+    let fallback = store.catalog.setting(PREVIOUS_ACCESS_TOKEN_ALG).await?.and_then(|a| Alg::parse(&a)).filter(|a| *a != alg);
     let state = ring.reload(&store.catalog.signing_keys().await?, master, now);
-    if state.signer_or_latest(alg).is_none() {
+    let mut missing: Vec<Alg> = cfg.keys.id_token_algs.iter().copied().filter(|a| *a != alg && state.signer(*a).is_none()).collect();
+    if state.signer_or(alg, fallback).is_none() {
+        missing.push(alg);
+    }
+    if !missing.is_empty() {
         // Every key in line failed to open: sign with a fresh one rather than not at all.
-        let rec = jose::generate_key_record(alg, master, now, now)?;
-        store.catalog.rotate_signing_key(&rec, None).await?;
+        for a in missing {
+            let rec = jose::generate_key_record(a, master, now, now)?;
+            store.catalog.rotate_signing_key(&rec, None).await?;
+        }
         ring.reload(&store.catalog.signing_keys().await?, master, now);
     }
-    Ok(())
+    Ok(fallback)
 }
 
 /// Creates the next key for `alg`; returns it. Nodes pick it up on their next refresh. The

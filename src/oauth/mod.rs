@@ -5,29 +5,35 @@
 //!
 //! | endpoint | spec | file |
 //! |---|---|---|
-//! | `POST /token` | RFC 6749 §3.2, §4.4 | `token/` |
+//! | `GET/POST /authorize` | RFC 6749 §4.1.1, OIDC Core §3.1.2 (checks only, so far) | `authorize/`, `pages.rs` |
+//! | `POST /token` | RFC 6749 §3.2, §4.4, RFC 9449 §5 (DPoP) | `token/`, `dpop.rs` |
 //! | `POST /introspect` | RFC 7662 | `introspect.rs` |
 //! | `POST /revoke` | RFC 7009 | `revoke.rs` |
 //! | `POST /register`, `GET/PUT/DELETE /register/{id}` | RFC 7591, RFC 7592 | `register/` |
 //! | `GET /jwks`, `GET /.well-known/oauth-authorization-server` | RFC 7517, RFC 8414 | `discovery.rs` |
 
+pub mod authorize;
 mod cache;
 mod client_auth;
 pub mod clients;
 mod discovery;
+mod dpop;
 mod error;
 pub mod handler;
+pub mod interaction;
 mod introspect;
 pub mod keys;
+mod pages;
 mod params;
 pub mod register;
 pub mod resources;
 mod revoke;
 mod throttle;
 mod token;
+pub mod users;
 
 pub use error::{Challenge, ErrorCode, OAuthError};
-pub use params::{FormRequest, Params};
+pub use params::{DpopHeader, FormRequest, Params};
 
 use crate::jose::{Alg, KeyRing};
 use crate::secrets::MasterKey;
@@ -83,6 +89,9 @@ pub enum IntrospectionPolicy {
 pub struct KeysConfig {
     /// Algorithm of access-token signatures.
     pub access_token_alg: Alg,
+    /// Algorithms of ID-token signatures, each with its own key; the first is the default
+    /// for clients that do not choose one (`id_token_signed_response_alg`).
+    pub id_token_algs: Vec<Alg>,
     /// Time between publishing a rotated key and signing with it.
     pub rotation_delay: Duration,
     /// How often each node re-reads the key set from the store.
@@ -126,6 +135,12 @@ pub struct Config {
     /// endpoint URL or an array (draft-ietf-oauth-rfc7523bis requires the issuer as a single
     /// string). Off by default.
     pub assertion_audience_transition: bool,
+    /// How old (`iat`) a DPoP proof may be (RFC 9449 §11.1), besides `clock_skew`.
+    pub dpop_proof_max_age: Duration,
+    /// Whether DPoP proofs must carry a server-provided nonce (RFC 9449 §8).
+    pub dpop_nonce: bool,
+    /// How long a browser session lasts after sign-in.
+    pub session_lifetime: Duration,
     /// Who may introspect a token (RFC 7662 §4).
     pub introspection: IntrospectionPolicy,
     /// `[registration]`.
@@ -134,11 +149,25 @@ pub struct Config {
     pub keys: KeysConfig,
 }
 
+impl KeysConfig {
+    /// Every algorithm this server signs with: the access-token one, then the ID-token ones.
+    pub fn signing_algs(&self) -> Vec<Alg> {
+        let mut out = vec![self.access_token_alg];
+        out.extend(self.id_token_algs.iter().filter(|a| **a != self.access_token_alg));
+        out
+    }
+}
+
 impl Config {
     /// The URL of an endpoint path under the issuer.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
+}
+
+/// The path of the issuer URL without a trailing slash (empty for an issuer at the root).
+pub(crate) fn issuer_path(issuer: &str) -> String {
+    url::Url::parse(issuer).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default()
 }
 
 /// Whether a URL's host is a loopback address or `localhost`.
@@ -165,6 +194,17 @@ pub struct Provider {
     resources: cache::TtlCache<crate::model::Resource>,
     throttle: throttle::Throttle,
     registrations: throttle::Throttle,
+    /// Server-provided DPoP nonces, when `dpop_nonce` is on.
+    dpop_nonces: Option<crate::jose::dpop::Nonces>,
+    /// Page templates of the browser flows.
+    pages: pages::Pages,
+    /// CSRF tokens of the login and consent forms.
+    csrf: interaction::csrf::Csrf,
+    /// Failed logins per (username, address) and per address.
+    logins: throttle::Throttle,
+    /// The algorithm that signs access tokens until the configured one's first key activates
+    /// (what [`keys::ensure`] returned).
+    pub access_token_fallback: Option<Alg>,
 }
 
 impl Provider {
@@ -180,6 +220,16 @@ impl Provider {
                 cfg.auth_failures_per_ip,
             ),
             registrations: throttle::Throttle::new(cfg.registration.window, u32::MAX, cfg.registration.per_address),
+            // Keyed from the master key, so every node issues and accepts the same nonces.
+            dpop_nonces: cfg.dpop_nonce.then(|| {
+                crate::jose::dpop::Nonces::new(&master.hash_secret("warden/dpop-nonce-key/v1").0, dpop::NONCE_PERIOD_SECS)
+            }),
+            access_token_fallback: None,
+            csrf: interaction::csrf::Csrf::new(&master.hash_secret("warden/csrf-key/v1").0),
+            // Like client authentication: never per account alone, so a stranger cannot lock
+            // a user out; 10 failures per account from one address, 100 per address, per 15 min.
+            logins: throttle::Throttle::new(Duration::from_secs(15 * 60), 10, 100),
+            pages: pages::Pages::new("Warden", &format!("{}/assets", issuer_path(&cfg.issuer))),
             cfg,
             store,
             master,
@@ -191,6 +241,7 @@ impl Provider {
     pub fn sweep(&self) {
         self.throttle.sweep();
         self.registrations.sweep();
+        self.logins.sweep();
         self.clients.sweep();
         self.resources.sweep();
     }

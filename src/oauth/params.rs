@@ -69,6 +69,18 @@ pub struct FormRequest {
     pub authorization: Option<String>,
     /// The peer address (for throttling).
     pub peer: IpAddr,
+    /// The `DPoP` header (RFC 9449 §4.1).
+    pub dpop: DpopHeader,
+}
+
+/// The `DPoP` request header: RFC 9449 §4.3 step 1 allows exactly one.
+pub enum DpopHeader {
+    /// None was sent.
+    Absent,
+    /// One was sent (a value that is not visible ASCII arrives empty and fails as malformed).
+    One(String),
+    /// More than one was sent.
+    Many,
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! The master key and what it protects: sealed private keys at rest, keyed hashes of client
-//! secrets and tokens, and generation of new high-entropy secrets.
+//! secrets and tokens, and generation of new high-entropy secrets; user passwords (Argon2id,
+//! policy) in [`password`].
 //!
 //! The master key (key-encryption key) comes from `WARDEN_MASTER_KEY` (32 bytes, base64) or,
 //! failing that, from `<data_dir>/master.key`, created on first start with mode 0600.
 //! Two sub-keys are derived from it with HKDF-SHA-256: an AES-256-GCM sealing key and an
 //! HMAC-SHA-256 key for secret hashes. Every node of a cluster needs the same master key.
+
+pub mod password;
 
 use crate::model::SecretHash;
 use aws_lc_rs::{aead, hkdf, hmac, rand};
@@ -54,6 +57,9 @@ pub enum SecretError {
     /// The system random generator failed.
     #[error("random generator failure")]
     Random,
+    /// Hashing a password failed (the task died, or the hash function refused its input).
+    #[error("password hashing failed: {0}")]
+    PasswordHash(String),
 }
 
 /// Where the master key came from, to tell the operator.

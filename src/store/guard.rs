@@ -8,7 +8,10 @@
 //! connection whose peer went silent. A late call ends as [`StoreError::Unavailable`].
 
 use super::{ArtifactKind, Artifacts, Catalog, StoreError};
-use crate::model::{Client, ClientId, InitialAccessToken, Resource, SecretHash, SigningKeyRecord};
+use crate::model::{
+    Claims, Client, ClientId, InitialAccessToken, PasswordHash, Resource, SecretHash,
+    SigningKeyRecord, User, UserId,
+};
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -173,6 +176,30 @@ impl<S: Catalog + 'static> Catalog for Guarded<S> {
     }
     async fn delete_resource(&self, audience: &str) -> Result<(), StoreError> {
         self.run(self.inner.delete_resource(audience)).await
+    }
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        self.run(self.inner.insert_user(user)).await
+    }
+    async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.run(self.inner.user(id)).await
+    }
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.run(self.inner.user_by_username(username)).await
+    }
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.run(self.inner.users()).await
+    }
+    async fn update_user_claims(&self, id: &UserId, claims: &Claims, now: i64) -> Result<(), StoreError> {
+        self.run(self.inner.update_user_claims(id, claims, now)).await
+    }
+    async fn set_user_disabled(&self, id: &UserId, disabled: bool, now: i64) -> Result<(), StoreError> {
+        self.run(self.inner.set_user_disabled(id, disabled, now)).await
+    }
+    async fn set_user_password(&self, id: &UserId, hash: &PasswordHash, now: i64) -> Result<(), StoreError> {
+        self.run(self.inner.set_user_password(id, hash, now)).await
+    }
+    async fn delete_user(&self, id: &UserId) -> Result<(), StoreError> {
+        self.run(self.inner.delete_user(id)).await
     }
     async fn retire_signing_keys(&self, alg: &str, until: i64) -> Result<u64, StoreError> {
         self.run(self.inner.retire_signing_keys(alg, until)).await

@@ -1,7 +1,7 @@
 //! Persistence: one set of traits, a SQLite and a PostgreSQL backend chosen once at start-up.
 //!
 //! Storage is split by lifetime (see ARCHITECTURE.md):
-//! - [`Catalog`] holds durable records: clients, signing keys, initial access tokens.
+//! - [`Catalog`] holds durable records: clients, users, signing keys, initial access tokens.
 //! - [`Artifacts`] holds ephemeral, expiring records with an atomic consume-once: revoked token
 //!   ids, assertion `jti`s, and later codes, sessions and refresh-token families.
 //!
@@ -15,7 +15,10 @@ mod postgres;
 #[doc(hidden)]
 pub mod suite;
 
-use crate::model::{Client, ClientId, InitialAccessToken, Resource, SecretHash, SigningKeyRecord};
+use crate::model::{
+    Claims, Client, ClientId, InitialAccessToken, PasswordHash, Resource, SecretHash,
+    SigningKeyRecord, User, UserId,
+};
 use async_trait::async_trait;
 pub use guard::Health;
 use std::path::Path;
@@ -69,6 +72,16 @@ pub enum ArtifactKind {
     RevokedJti,
     /// A `jti` of a client assertion (RFC 7523 §3 replay protection), keyed by client + jti.
     AssertionJti,
+    /// A DPoP proof's key thumbprint + `jti` (RFC 9449 §11.1 replay protection).
+    DpopJti,
+    /// An authorization code, keyed by its hash; consumed once.
+    AuthorizationCode,
+    /// An authorization request waiting for the user (login, consent), keyed by id hash.
+    Interaction,
+    /// A browser session, keyed by the hash of its cookie.
+    Session,
+    /// A user's consent to a client: `user id:client id` → granted scopes.
+    Consent,
 }
 
 impl ArtifactKind {
@@ -77,6 +90,11 @@ impl ArtifactKind {
         match self {
             Self::RevokedJti => "revoked_jti",
             Self::AssertionJti => "assertion_jti",
+            Self::DpopJti => "dpop_jti",
+            Self::AuthorizationCode => "authorization_code",
+            Self::Interaction => "interaction",
+            Self::Session => "session",
+            Self::Consent => "consent",
         }
     }
 }
@@ -130,6 +148,23 @@ pub trait Catalog: Send + Sync {
     async fn resources(&self) -> Result<Vec<Resource>, StoreError>;
     /// Deletes a resource; `NotFound` if it did not exist.
     async fn delete_resource(&self, audience: &str) -> Result<(), StoreError>;
+
+    /// Inserts a new user; `Conflict` if the id or the username (case-insensitively) is taken.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Loads one user by id (`sub`).
+    async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError>;
+    /// Loads one user by username, case-insensitively.
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+    /// All users, oldest first.
+    async fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// Replaces a user's claims and sets `updated_at = now`; `NotFound` if there is no such user.
+    async fn update_user_claims(&self, id: &UserId, claims: &Claims, now: i64) -> Result<(), StoreError>;
+    /// Disables or enables a user; `NotFound` if there is no such user.
+    async fn set_user_disabled(&self, id: &UserId, disabled: bool, now: i64) -> Result<(), StoreError>;
+    /// Replaces a user's password hash; `NotFound` if there is no such user.
+    async fn set_user_password(&self, id: &UserId, hash: &PasswordHash, now: i64) -> Result<(), StoreError>;
+    /// Deletes a user; `NotFound` if there is no such user.
+    async fn delete_user(&self, id: &UserId) -> Result<(), StoreError>;
 
     /// In one transaction, every current key of `alg` (no `publish_until`) gets
     /// `publish_until = until`; returns how many.
@@ -285,6 +320,7 @@ macro_rules! migrations {
             (2, "resources", include_str!(concat!("../../migrations/", $backend, "/0002_resources.sql"))),
             (3, "client_revision", include_str!(concat!("../../migrations/", $backend, "/0003_client_revision.sql"))),
             (4, "settings", include_str!(concat!("../../migrations/", $backend, "/0004_settings.sql"))),
+            (5, "users", include_str!(concat!("../../migrations/", $backend, "/0005_users.sql"))),
         ]
     };
 }

@@ -6,8 +6,8 @@
 
 use super::StoreError;
 use crate::model::{
-    Client, ClientId, ClientMetadata, InitialAccessToken, Kid, Origin, Resource, SecretHash,
-    SigningKeyRecord,
+    Claims, Client, ClientId, ClientMetadata, InitialAccessToken, Kid, Origin, PasswordHash,
+    Resource, SecretHash, SigningKeyRecord, User, UserId, Username,
 };
 
 pub(super) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, metadata, secret_hash, \
@@ -50,6 +50,22 @@ pub(super) const SELECT_RESOURCES: &str = "SELECT audience, name, access_token_l
     created_at FROM resources ORDER BY created_at, audience";
 pub(super) const DELETE_RESOURCE: &str = "DELETE FROM resources WHERE audience = $1";
 
+pub(super) const INSERT_USER: &str = "INSERT INTO users (id, username, username_key, claims, \
+    password_hash, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub(super) const SELECT_USER: &str = "SELECT id, username, claims, password_hash, disabled, \
+    created_at, updated_at FROM users WHERE id = $1";
+pub(super) const SELECT_USER_BY_NAME: &str = "SELECT id, username, claims, password_hash, \
+    disabled, created_at, updated_at FROM users WHERE username_key = $1";
+pub(super) const SELECT_USERS: &str = "SELECT id, username, claims, password_hash, disabled, \
+    created_at, updated_at FROM users ORDER BY created_at, username_key";
+pub(super) const UPDATE_USER_CLAIMS: &str =
+    "UPDATE users SET claims = $1, updated_at = $2 WHERE id = $3";
+pub(super) const SET_USER_DISABLED: &str =
+    "UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3";
+pub(super) const SET_USER_PASSWORD: &str =
+    "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3";
+pub(super) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
+
 pub(super) const SELECT_SETTING: &str = "SELECT value FROM settings WHERE name = $1";
 pub(super) const INIT_SETTING: &str =
     "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
@@ -89,6 +105,7 @@ pub(super) type ClientRow =
 pub(super) type KeyRow = (String, String, Vec<u8>, String, i64, i64, Option<i64>);
 pub(super) type IatRow = (String, Vec<u8>, String, i64, Option<i64>, Option<i64>);
 pub(super) type ResourceRow = (String, Option<String>, Option<i64>, i64);
+pub(super) type UserRow = (String, String, String, Option<String>, bool, i64, i64);
 
 pub(super) fn resource_from_row(r: ResourceRow) -> Resource {
     let (audience, name, lifetime, created_at) = r;
@@ -134,6 +151,23 @@ pub(super) fn client_from_row(r: ClientRow) -> Result<Client, StoreError> {
         created_at,
         updated_at,
         revision,
+    })
+}
+
+pub(super) fn claims_json(c: &Claims) -> Result<String, StoreError> {
+    serde_json::to_string(c).map_err(|e| corrupt("user claims", e))
+}
+
+pub(super) fn user_from_row(r: UserRow) -> Result<User, StoreError> {
+    let (id, username, claims, password_hash, disabled, created_at, updated_at) = r;
+    Ok(User {
+        id: UserId(id),
+        username: Username::parse(&username).map_err(|e| corrupt("username", e))?,
+        disabled,
+        claims: serde_json::from_str(&claims).map_err(|e| corrupt("user claims", e))?,
+        password_hash: password_hash.map(PasswordHash),
+        created_at,
+        updated_at,
     })
 }
 
@@ -348,6 +382,93 @@ macro_rules! impl_sql_store {
             async fn delete_resource(&self, audience: &str) -> Result<(), StoreError> {
                 let done =
                     sqlx::query(sql::DELETE_RESOURCE).bind(audience).execute(&self.pool).await?;
+                if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn insert_user(&self, u: &crate::model::User) -> Result<(), StoreError> {
+                sqlx::query(sql::INSERT_USER)
+                    .bind(u.id.as_str())
+                    .bind(u.username.as_str())
+                    .bind(u.username.key())
+                    .bind(sql::claims_json(&u.claims)?)
+                    .bind(u.password_hash.as_ref().map(|h| h.0.as_str()))
+                    .bind(u.disabled)
+                    .bind(u.created_at)
+                    .bind(u.updated_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn user(&self, id: &crate::model::UserId) -> Result<Option<crate::model::User>, StoreError> {
+                sqlx::query_as::<_, sql::UserRow>(sql::SELECT_USER)
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(sql::user_from_row)
+                    .transpose()
+            }
+
+            async fn user_by_username(&self, username: &str) -> Result<Option<crate::model::User>, StoreError> {
+                sqlx::query_as::<_, sql::UserRow>(sql::SELECT_USER_BY_NAME)
+                    .bind(crate::model::username_key(username))
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(sql::user_from_row)
+                    .transpose()
+            }
+
+            async fn users(&self) -> Result<Vec<crate::model::User>, StoreError> {
+                sqlx::query_as::<_, sql::UserRow>(sql::SELECT_USERS)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(sql::user_from_row)
+                    .collect()
+            }
+
+            async fn update_user_claims(
+                &self,
+                id: &crate::model::UserId,
+                claims: &crate::model::Claims,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let done = sqlx::query(sql::UPDATE_USER_CLAIMS)
+                    .bind(sql::claims_json(claims)?)
+                    .bind(now)
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn set_user_disabled(&self, id: &crate::model::UserId, disabled: bool, now: i64) -> Result<(), StoreError> {
+                let done = sqlx::query(sql::SET_USER_DISABLED)
+                    .bind(disabled)
+                    .bind(now)
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn set_user_password(
+                &self,
+                id: &crate::model::UserId,
+                hash: &crate::model::PasswordHash,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let done = sqlx::query(sql::SET_USER_PASSWORD)
+                    .bind(hash.0.as_str())
+                    .bind(now)
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn delete_user(&self, id: &crate::model::UserId) -> Result<(), StoreError> {
+                let done = sqlx::query(sql::DELETE_USER).bind(id.as_str()).execute(&self.pool).await?;
                 if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
             }
 

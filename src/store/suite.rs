@@ -4,8 +4,8 @@
 
 use super::{ArtifactKind, Store, StoreError};
 use crate::model::{
-    AuthMethod, Client, ClientId, ClientMetadata, GrantType, InitialAccessToken, Kid, Origin,
-    Resource, SecretHash, SigningKeyRecord,
+    Address, AuthMethod, Claims, Client, ClientId, ClientMetadata, GrantType, InitialAccessToken,
+    Kid, Origin, PasswordHash, Resource, SecretHash, SigningKeyRecord, User, UserId, Username,
 };
 
 fn client(id: &str, now: i64) -> Client {
@@ -29,6 +29,8 @@ fn client(id: &str, now: i64) -> Client {
             audience: vec!["https://api.example".into()],
             access_token_lifetime: Some(60),
             resource_server_for: vec!["https://self.example".into()],
+            dpop_bound_access_tokens: true,
+            first_party: true,
         },
         secret_hash: Some(SecretHash([7; 32])),
         registration_token_hash: None,
@@ -58,6 +60,7 @@ pub async fn run(store: &Store) {
     signing_keys(store).await;
     initial_access_tokens(store).await;
     resources(store).await;
+    users(store).await;
     artifacts(store).await;
     consume_is_atomic(store).await;
 }
@@ -197,6 +200,78 @@ async fn resources(store: &Store) {
     c.delete_resource("urn:other").await.unwrap();
     assert!(matches!(c.delete_resource("urn:other").await, Err(StoreError::NotFound)));
     assert_eq!(c.resource("urn:other").await.unwrap(), None);
+}
+
+fn user(id: &str, username: &str, now: i64) -> User {
+    User {
+        id: UserId(id.into()),
+        username: Username::parse(username).unwrap(),
+        disabled: false,
+        claims: Claims {
+            name: Some("Ada Lovelace".into()),
+            email: Some("ada@example.com".into()),
+            email_verified: true,
+            address: Some(Address { country: Some("UK".into()), ..Default::default() }),
+            ..Default::default()
+        },
+        password_hash: Some(PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into())),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn users(store: &Store) {
+    let c = store.catalog.as_ref();
+    let ada = user("sub-ada", "Ada", 100);
+    c.insert_user(&ada).await.unwrap();
+    assert!(matches!(c.insert_user(&user("sub-other", " ADA ", 101)).await, Err(StoreError::Conflict)), "username taken, any case");
+    assert!(matches!(c.insert_user(&user("sub-ada", "someone", 101)).await, Err(StoreError::Conflict)), "id taken");
+
+    let loaded = c.user_by_username("aDa").await.unwrap().expect("case-insensitive look-up");
+    assert_eq!(loaded.id, ada.id);
+    assert_eq!(loaded.username.as_str(), "Ada", "the display form is kept");
+    assert_eq!(loaded.claims, ada.claims);
+    assert_eq!(loaded.password_hash, ada.password_hash, "hash round trip");
+    assert!(!loaded.disabled);
+    assert_eq!((loaded.created_at, loaded.updated_at), (100, 100));
+    assert_eq!(c.user(&ada.id).await.unwrap().unwrap().username.key(), "ada");
+    assert!(c.user_by_username("nobody").await.unwrap().is_none());
+    assert!(c.user(&UserId("ada".into())).await.unwrap().is_none(), "the username is not the id");
+
+    c.set_user_disabled(&ada.id, true, 200).await.unwrap();
+    let u = c.user(&ada.id).await.unwrap().unwrap();
+    assert!(u.disabled);
+    assert_eq!(u.updated_at, 200);
+    c.set_user_disabled(&ada.id, false, 201).await.unwrap();
+    assert!(!c.user(&ada.id).await.unwrap().unwrap().disabled);
+
+    let new_hash = PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3aGFzaA".into());
+    c.set_user_password(&ada.id, &new_hash, 300).await.unwrap();
+    assert_eq!(c.user(&ada.id).await.unwrap().unwrap().password_hash, Some(new_hash.clone()));
+
+    let claims = Claims { nickname: Some("ada".into()), phone_number: Some("+44 20".into()), phone_number_verified: true, ..Default::default() };
+    c.update_user_claims(&ada.id, &claims, 400).await.unwrap();
+    let u = c.user(&ada.id).await.unwrap().unwrap();
+    assert_eq!(u.claims, claims);
+    assert_eq!(u.updated_at, 400);
+    assert_eq!(u.password_hash, Some(new_hash.clone()), "claims do not touch the password");
+
+    c.insert_user(&user("sub-bob", "bob", 90)).await.unwrap();
+    let names: Vec<String> = c.users().await.unwrap().into_iter().map(|u| u.username.to_string()).collect();
+    assert_eq!(names, ["bob", "Ada"], "listed oldest first");
+
+    c.delete_user(&ada.id).await.unwrap();
+    assert!(c.user(&ada.id).await.unwrap().is_none());
+    assert!(c.user_by_username("ada").await.unwrap().is_none());
+    let gone = UserId("sub-ada".into());
+    assert!(matches!(c.delete_user(&gone).await, Err(StoreError::NotFound)));
+    assert!(matches!(c.set_user_disabled(&gone, true, 1).await, Err(StoreError::NotFound)));
+    assert!(matches!(c.set_user_password(&gone, &new_hash, 1).await, Err(StoreError::NotFound)));
+    assert!(matches!(c.update_user_claims(&gone, &claims, 1).await, Err(StoreError::NotFound)));
+    c.insert_user(&user("sub-ada-2", "ADA", 500)).await.unwrap();
+    c.delete_user(&UserId("sub-ada-2".into())).await.unwrap();
+    c.delete_user(&UserId("sub-bob".into())).await.unwrap();
+    assert!(c.users().await.unwrap().is_empty());
 }
 
 async fn artifacts(store: &Store) {

@@ -29,6 +29,7 @@ async fn metadata_lists_exactly_what_works() {
         "introspection_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
+        "dpop_signing_alg_values_supported": SIGNING_ALGS,
     });
     assert_eq!(meta, expected);
     // No grant uses the authorization endpoint, so neither it nor response types are listed
@@ -79,14 +80,16 @@ async fn jwks_publishes_public_keys_with_kid_use_alg_only() {
     assert!(resp.headers()["cache-control"].to_str().unwrap().starts_with("public"));
     let jwks: Value = resp.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
-    let k = &keys[0];
-    assert_eq!(k["use"], "sig");
-    assert_eq!(k["alg"], "ES256");
-    assert_eq!(k["kty"], "EC");
-    assert_eq!(k["kid"], warden::jose::jwk_thumbprint(k).unwrap(), "kid is the RFC 7638 thumbprint");
-    for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
-        assert!(k.get(private).is_none());
+    // The access-token key (ES256) and the ID-token key (RS256, which OIDC requires).
+    let mut algs: Vec<(&str, &str)> = keys.iter().map(|k| (k["alg"].as_str().unwrap(), k["kty"].as_str().unwrap())).collect();
+    algs.sort();
+    assert_eq!(algs, [("ES256", "EC"), ("RS256", "RSA")]);
+    for k in keys {
+        assert_eq!(k["use"], "sig");
+        assert_eq!(k["kid"], warden::jose::jwk_thumbprint(k).unwrap(), "kid is the RFC 7638 thumbprint");
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            assert!(k.get(private).is_none());
+        }
     }
 }
 

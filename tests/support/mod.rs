@@ -74,6 +74,18 @@ impl TestServer {
         Self::boot(dir, None, true, edit).await
     }
 
+    /// Another node of the same deployment, running beside this one: the same data
+    /// directory (store and master key) and the same issuer.
+    pub async fn another_node(&self, edit: impl FnOnce(&mut Config)) -> TestServer {
+        let (issuer, audience) = (self.issuer.clone(), self.cfg.oauth.default_audience.clone());
+        Self::boot(self.dir.clone(), None, false, move |c| {
+            c.oauth.issuer = issuer;
+            c.oauth.default_audience = audience;
+            edit(c);
+        })
+        .await
+    }
+
     async fn boot(dir: Arc<tempfile::TempDir>, master_key: Option<&str>, follow_port: bool, edit: impl FnOnce(&mut Config)) -> TestServer {
         let mut cfg = test_config(dir.path());
         let pristine_audience = cfg.oauth.default_audience.clone();
@@ -257,12 +269,16 @@ impl Drop for PgSchema {
         // runtime of its own, and never panic here.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            rt.block_on(tokio::time::timeout(Duration::from_secs(20), async {
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
-                let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok()
-            }))
+            // The timeout is created inside `block_on`: it needs the runtime's timer.
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(20), async {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+                    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok()
+                })
+                .await
+            })
             .ok()
             .flatten()
         })

@@ -36,6 +36,10 @@ pub struct RegistrationRequest {
     pub access_token_lifetime: Option<u64>,
     /// Warden extension: audiences this client is the resource server of (operators only).
     pub resource_server_for: Option<Vec<String>>,
+    /// RFC 9449 §5.2.
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// Warden extension: skip the consent page (operators only).
+    pub first_party: Option<bool>,
     /// RFC 7592 §2.2: the client id, required on update.
     pub client_id: Option<String>,
     /// RFC 7592 §2.2: if sent on update, must equal the current secret.
@@ -77,6 +81,10 @@ pub fn check_client_metadata(
         return Err(OAuthError::invalid_client_metadata("resource_server_for can only be set by an operator"));
     }
     let resource_server_for = check_audience(resource_server_for, None)?;
+    let first_party = req.first_party.unwrap_or(false);
+    if first_party && policy.audiences.is_some() {
+        return Err(OAuthError::invalid_client_metadata("first_party can only be set by an operator"));
+    }
     let access_token_lifetime = match (req.access_token_lifetime, policy.max_lifetime) {
         (None, _) => None,
         (Some(_), None) => {
@@ -126,6 +134,8 @@ pub fn check_client_metadata(
         audience,
         access_token_lifetime,
         resource_server_for,
+        dpop_bound_access_tokens: req.dpop_bound_access_tokens.unwrap_or(false),
+        first_party,
     })
 }
 

@@ -1,9 +1,9 @@
 //! The client credentials grant (RFC 6749 §4.4) issuing RFC 9068 JWT access tokens.
 
 use super::TokenResponse;
-use crate::model::{AccessTokenClaimsRef, AudienceRef, Client, GrantType, Origin, unix_now};
+use crate::model::{AccessTokenClaimsRef, AudienceRef, Client, ConfirmationRef, GrantType, Origin, unix_now};
 use crate::oauth::register::metadata::is_scope_token;
-use crate::oauth::{OAuthError, Params, Provider};
+use crate::oauth::{FormRequest, OAuthError, Params, Provider};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::borrow::Cow;
@@ -15,8 +15,11 @@ use std::borrow::Cow;
 ///   without any gets the default audience if an operator registered it, and a dynamically
 ///   registered one only if `registration.issuer_audience` allows (else `invalid_target`);
 /// - lifetime: the client's (or the default), shortened by any registered resource in the
-///   audience, capped by the maximum.
-pub(super) async fn issue(p: &Provider, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+///   audience, capped by the maximum;
+/// - DPoP (RFC 9449 §5): with a valid proof the token is bound to its key (`cnf.jkt`) and its
+///   type is `DPoP` (`Provider::token_dpop_proof` lists the checks).
+pub(super) async fn issue(p: &Provider, client: &Client, req: &FormRequest) -> Result<TokenResponse, OAuthError> {
+    let params = &req.params;
     if !client.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::unauthorized_client("the client is not registered for client_credentials"));
     }
@@ -28,6 +31,7 @@ pub(super) async fn issue(p: &Provider, client: &Client, params: &Params) -> Res
     let aud = check_requested_audience(params, &client.metadata.audience, default)?;
     let lifetime = p.token_lifetime(client.metadata.access_token_lifetime, &aud).await?;
     let now = unix_now();
+    let proof = p.token_dpop_proof(req, client, now).await?;
     let jti = Jti::new()?;
     let scope = (!scope.is_empty()).then(|| scope.join(" "));
     let claims = AccessTokenClaimsRef {
@@ -39,15 +43,17 @@ pub(super) async fn issue(p: &Provider, client: &Client, params: &Params) -> Res
         jti: jti.as_str(),
         client_id: client.client_id.as_str(),
         scope: scope.as_deref(),
+        cnf: proof.as_ref().map(|p| ConfirmationRef { jkt: &p.jkt }),
     };
     let key = p
         .ring
         .current()
-        .signer_or_latest(p.cfg.keys.access_token_alg)
+        .signer_or(p.cfg.keys.access_token_alg, p.access_token_fallback)
         .ok_or_else(|| OAuthError::server_error("no active signing key for the access-token algorithm"))?;
     let access_token = key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)?;
     tracing::debug!(target: "audit", event = "token_issued", grant = "client_credentials", client_id = %client.client_id, jti = %claims.jti);
-    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: lifetime, scope })
+    let token_type = if proof.is_some() { "DPoP" } else { "Bearer" };
+    Ok(TokenResponse { access_token, token_type, expires_in: lifetime, scope, dpop_nonce: p.dpop_nonce(now) })
 }
 
 /// A token id: 128 random bits, base64url (22 characters), on the stack.

@@ -17,6 +17,9 @@ pub struct TokenResponse {
     /// Granted scope.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// A fresh DPoP nonce for the `DPoP-Nonce` header (RFC 9449 §8.2), when nonces are on.
+    #[serde(skip)]
+    pub dpop_nonce: Option<String>,
 }
 
 impl TokenResponse {
@@ -58,7 +61,7 @@ impl Provider {
         match grant_type {
             "client_credentials" => {
                 let client = self.authenticate_client(req).await?;
-                client_credentials::issue(self, &client, &req.params).await
+                client_credentials::issue(self, &client, req).await
             }
             other => Err(OAuthError::unsupported_grant_type(format!(
                 "grant type \"{}\" is not supported; supported: {}",
@@ -84,7 +87,7 @@ mod tests {
             ("del\u{7f} é", None),
             ("", Some("")),
         ] {
-            let t = TokenResponse { access_token: token.into(), token_type: "Bearer", expires_in: 600, scope: scope.map(str::to_owned) };
+            let t = TokenResponse { access_token: token.into(), token_type: "Bearer", expires_in: 600, scope: scope.map(str::to_owned), dpop_nonce: None };
             assert_eq!(String::from_utf8(t.to_json().unwrap()).unwrap(), serde_json::to_string(&t).unwrap());
         }
     }
