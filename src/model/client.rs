@@ -147,12 +147,27 @@ pub struct ClientMetadata {
     /// operators only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub first_party: bool,
+    /// Web or native (OIDC Dynamic Client Registration §2).
+    #[serde(default)]
+    pub application_type: ApplicationType,
     /// OIDC RP-Initiated Logout §3.1: where the browser may go after signing out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
     /// RFC 9126 §6: authorization requests must be pushed first.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,
+}
+
+/// OIDC Dynamic Client Registration §2 `application_type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationType {
+    /// A web application: https redirect URIs only.
+    #[default]
+    Web,
+    /// A native (desktop or mobile) app: loopback http or private-use scheme redirect URIs
+    /// (RFC 8252), or https.
+    Native,
 }
 
 /// A registered client.

@@ -6,7 +6,7 @@
 
 mod client;
 
-pub use client::{AuthMethod, Client, ClientMetadata, GrantType, Origin};
+pub use client::{ApplicationType, AuthMethod, Client, ClientMetadata, GrantType, Origin};
 
 
 use serde::{Deserialize, Serialize};

@@ -33,6 +33,7 @@ fn client(id: &str, now: i64) -> Client {
             first_party: true,
             require_pushed_authorization_requests: true,
             post_logout_redirect_uris: vec!["https://app.example/bye".into()],
+            application_type: crate::model::ApplicationType::Native,
         },
         secret_hash: Some(SecretHash([7; 32])),
         registration_token_hash: None,

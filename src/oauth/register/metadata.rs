@@ -2,7 +2,7 @@
 //! CLI. Each `check_*` is pure and returns the error the registration endpoint sends.
 
 use crate::jose;
-use crate::model::{AuthMethod, ClientMetadata, GrantType};
+use crate::model::{ApplicationType, AuthMethod, ClientMetadata, GrantType};
 use crate::oauth::{OAuthError, is_loopback};
 use serde::Deserialize;
 use serde_json::Value;
@@ -44,6 +44,8 @@ pub struct RegistrationRequest {
     pub require_pushed_authorization_requests: Option<bool>,
     /// OIDC RP-Initiated Logout §3.1.
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// OIDC Dynamic Client Registration §2: `web` or `native`.
+    pub application_type: Option<String>,
     /// RFC 7592 §2.2: the client id, required on update.
     pub client_id: Option<String>,
     /// RFC 7592 §2.2: if sent on update, must equal the current secret.
@@ -76,6 +78,7 @@ pub fn check_client_metadata(
     let response_types = check_response_types(req.response_types.as_deref(), &grant_types)?;
     let redirect_uris = req.redirect_uris.unwrap_or_default();
     check_redirect_uris(&redirect_uris, &grant_types)?;
+    let application_type = check_application_type(req.application_type.as_deref(), &redirect_uris)?;
     // The same rules as redirect URIs (absolute, https or loopback http or a private-use
     // scheme, no fragment, no user information), with no grant that requires one.
     let post_logout_redirect_uris = req.post_logout_redirect_uris.clone().unwrap_or_default();
@@ -147,6 +150,7 @@ pub fn check_client_metadata(
         first_party,
         require_pushed_authorization_requests: req.require_pushed_authorization_requests.unwrap_or(false),
         post_logout_redirect_uris,
+        application_type,
     })
 }
 
@@ -263,6 +267,23 @@ pub fn check_redirect_uris(uris: &[String], grants: &[GrantType]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// OIDC Dynamic Client Registration §2: a `web` application's redirect URIs are https (no
+/// loopback, no private-use scheme); a `native` one's may be loopback http or a private-use
+/// scheme (RFC 8252 §7). Left out, it follows from the URIs: native if any is loopback or
+/// private-use, else web. (`check_redirect_uris` has already refused everything else.)
+pub fn check_application_type(t: Option<&str>, redirect_uris: &[String]) -> Result<ApplicationType, OAuthError> {
+    let app_like = redirect_uris.iter().any(|u| !u.starts_with("https://"));
+    match t {
+        None => Ok(if app_like { ApplicationType::Native } else { ApplicationType::Web }),
+        Some("native") => Ok(ApplicationType::Native),
+        Some("web") if app_like => Err(OAuthError::invalid_redirect_uri(
+            "a web application's redirect URIs must use https; register loopback or private-use URIs with application_type native",
+        )),
+        Some("web") => Ok(ApplicationType::Web),
+        Some(_) => Err(OAuthError::invalid_client_metadata("application_type must be web or native")),
+    }
 }
 
 /// Public clients (`none`) cannot use `client_credentials`: nothing proves who they are.
