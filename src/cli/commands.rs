@@ -236,7 +236,8 @@ async fn client_command(cli: &Cli, ctx: &Ctx, cmd: &ClientCommand) -> anyhow::Re
             } else {
                 None
             };
-            let policy = Policy { scopes: None, audiences: None, max_lifetime: Some(cfg.oauth.max_access_token_lifetime) };
+            let algs = cfg.oauth.keys.signing_algs();
+            let policy = Policy { scopes: None, audiences: None, max_lifetime: Some(cfg.oauth.max_access_token_lifetime), signing_algs: &algs };
             let created = clients::create(&core.store, &core.master, create_request(args)?, &policy, Origin::Operator, secret)
                 .await
                 .map_err(oauth_err)?;

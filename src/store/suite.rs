@@ -30,6 +30,7 @@ fn client(id: &str, now: i64) -> Client {
             access_token_lifetime: Some(60),
             resource_server_for: vec!["https://self.example".into()],
             dpop_bound_access_tokens: true,
+            id_token_signed_response_alg: Some("ES256".into()),
         },
         secret_hash: Some(SecretHash([7; 32])),
         registration_token_hash: None,
