@@ -219,6 +219,7 @@ fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
         access_token_lifetime: args.access_token_lifetime.map(|d| d.as_secs()),
         resource_server_for: Some(args.resource_server_for.clone()),
         dpop_bound_access_tokens: Some(args.dpop_bound),
+        id_token_signed_response_alg: args.id_token_alg.clone(),
         jwks,
         ..Default::default()
     })

@@ -287,7 +287,7 @@ enum KeysCommand {
 enum ClientCommand {
     /// Register a client; prints its id and (once) its secret.
     #[command(after_help = "Example:\n  warden client create --name billing --grant-type client_credentials \\\n    --scope invoices:read --audience https://api.example.com --json")]
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List clients.
     List,
     /// Show one client.
@@ -338,6 +338,10 @@ struct CreateArgs {
     /// Require DPoP (RFC 9449) on every token request: tokens are always key-bound.
     #[arg(long)]
     dpop_bound: bool,
+    /// Algorithm of this client's ID tokens (one the server signs with: keys.access_token_alg
+    /// or keys.id_token_algs); default: the first of keys.id_token_algs.
+    #[arg(long = "id-token-alg", value_name = "ALG")]
+    id_token_alg: Option<String>,
     /// JWK Set file with the client's public keys (for private_key_jwt).
     #[arg(long, value_name = "FILE")]
     jwks_file: Option<PathBuf>,

@@ -5,7 +5,7 @@
 use crate::support::code_flow::{
     Auth, DpopKey, REDIRECT, ada, grant, now, pkce, public_client, redeem, store_code, store_code_expiring, web_client,
 };
-use crate::support::{TestServer, assert_oauth_error, jwt_parts};
+use crate::support::{PgSchema, TestServer, assert_oauth_error, jwt_parts};
 use serde_json::{Value, json};
 
 /// §4.1.4: a confidential client gets a user's RFC 9068 access token; no ID token without
@@ -267,4 +267,63 @@ async fn the_grant_is_not_advertised_yet() {
     let meta: Value = s.http.get(s.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
     assert_eq!(meta["grant_types_supported"], json!(["client_credentials"]));
     assert!(meta.get("userinfo_endpoint").is_none());
+}
+
+/// RFC 9700 §4.2.1 under concurrency: two nodes redeeming one code at the same moment — at
+/// most one gets tokens, and whatever it got is revoked, whichever request the store saw
+/// first (the replay may even win the race to the grant record: then nothing is issued).
+#[tokio::test]
+async fn a_code_redeemed_twice_at_once_on_two_nodes_leaves_no_live_token() {
+    let a = TestServer::start().await;
+    let b = a.another_node(|_| {}).await;
+    race_two_nodes(&a, &b).await;
+}
+
+/// The same over one PostgreSQL database (skipped with a message without PostgreSQL).
+#[tokio::test]
+async fn a_code_redeemed_twice_at_once_over_postgres_leaves_no_live_token() {
+    let Some(pg) = PgSchema::new("warden_codes").await else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+    let node = || {
+        let (url, schema, issuer) = (pg.url.clone(), pg.schema.clone(), issuer.clone());
+        move |c: &mut warden::config::Config| {
+            c.database.url = url;
+            c.database.schema = schema;
+            c.roles = vec![warden::config::Role::Provider];
+            c.oauth.issuer = issuer.clone();
+            c.oauth.default_audience = issuer;
+        }
+    };
+    let a = TestServer::start_shared(&master, node()).await;
+    let b = TestServer::start_shared(&master, node()).await;
+    race_two_nodes(&a, &b).await;
+}
+
+async fn race_two_nodes(a: &TestServer, b: &TestServer) {
+    let (id, secret) = web_client(a, json!({})).await;
+    let user = ada(a).await;
+    for _ in 0..8 {
+        let (verifier, challenge) = pkce();
+        let code = store_code(a, &grant(&id, &user, "openid api", &challenge)).await;
+        let (ra, rb) = tokio::join!(
+            redeem(a, Auth::Basic(&id, &secret), &code, Some(REDIRECT), Some(&verifier), &[], None),
+            redeem(b, Auth::Basic(&id, &secret), &code, Some(REDIRECT), Some(&verifier), &[], None),
+        );
+        let mut issued = Vec::new();
+        for r in [ra, rb] {
+            match r.status().as_u16() {
+                200 => issued.push(r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()),
+                _ => {
+                    assert_oauth_error(r, 400, "invalid_grant").await;
+                }
+            }
+        }
+        assert!(issued.len() <= 1, "one code, one winner");
+        for t in issued {
+            assert_eq!(a.introspect(&id, &secret, &t).await, json!({"active": false}), "the winner's token is revoked");
+            assert_eq!(b.introspect(&id, &secret, &t).await, json!({"active": false}));
+        }
+    }
 }
