@@ -220,6 +220,7 @@ fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
         resource_server_for: Some(args.resource_server_for.clone()),
         dpop_bound_access_tokens: Some(args.dpop_bound),
         id_token_signed_response_alg: args.id_token_alg.clone(),
+        first_party: Some(args.first_party),
         jwks,
         ..Default::default()
     })

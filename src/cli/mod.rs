@@ -342,6 +342,9 @@ struct CreateArgs {
     /// or keys.id_token_algs); default: the first of keys.id_token_algs.
     #[arg(long = "id-token-alg", value_name = "ALG")]
     id_token_alg: Option<String>,
+    /// An application of your own: users are not asked to consent to it.
+    #[arg(long)]
+    first_party: bool,
     /// JWK Set file with the client's public keys (for private_key_jwt).
     #[arg(long, value_name = "FILE")]
     jwks_file: Option<PathBuf>,

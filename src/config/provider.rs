@@ -50,6 +50,8 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         assertion_audience_transition: r.bool("assertion_audience_transition", false),
         dpop_proof_max_age: r.duration("dpop_proof_max_age", "60s"),
         dpop_nonce: r.bool("dpop_nonce", false),
+        session_lifetime: r.duration("session_lifetime", "10h"),
+        require_pushed_authorization_requests: r.bool("require_pushed_authorization_requests", false),
         introspection,
         registration: RegistrationConfig {
             mode: RegistrationMode::Token,
@@ -73,6 +75,7 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         ("auth_failure_window", c.auth_failure_window),
         ("assertion_max_lifetime", c.assertion_max_lifetime),
         ("dpop_proof_max_age", c.dpop_proof_max_age),
+        ("session_lifetime", c.session_lifetime),
     ] {
         if d < Duration::from_secs(1) {
             r.invalid(key, "must be at least 1s");

@@ -147,6 +147,13 @@ pub struct ClientMetadata {
     /// `None`: the server's first `keys.id_token_algs` (RS256 by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+    /// An application of the operator's own: users are not asked to consent. Set by
+    /// operators only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_party: bool,
+    /// RFC 9126 §6: authorization requests must be pushed first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A registered client.

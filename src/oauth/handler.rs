@@ -4,6 +4,8 @@
 use super::{Challenge, DpopHeader, ErrorCode, FormRequest, OAuthError, Params, Provider, RegistrationMode};
 use crate::http::problem::Problem;
 use super::authorize::{self, AuthorizeError, RedirectResponse, ResponseMode};
+use super::interaction::{self, LoginOutcome, Pending, Session, SessionCookie, Step};
+use crate::model::{Client, User};
 use super::pages;
 use super::token::TokenResponse;
 use super::userinfo::UserinfoRequest;
@@ -22,9 +24,9 @@ use std::sync::Arc;
 
 type Shared = State<Arc<Provider>>;
 /// Who is calling, as the listener resolved it (behind trusted proxies: the client).
-type Client = Option<Extension<ClientAddr>>;
+type Client_ = Option<Extension<ClientAddr>>;
 
-fn client_ip(c: Client) -> IpAddr {
+fn client_ip(c: Client_) -> IpAddr {
     c.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(a)| a.ip)
 }
 
@@ -34,6 +36,10 @@ pub fn routes(p: Arc<Provider>) -> Router {
         .route("/.well-known/oauth-authorization-server", get(metadata_get))
         .route("/jwks", get(jwks_get))
         .route("/authorize", get(authorize_get).post(authorize_post))
+        .route("/par", post(par_post))
+        .route("/interaction/{id}", get(interaction_get))
+        .route("/interaction/{id}/login", post(login_post))
+        .route("/interaction/{id}/consent", post(consent_post))
         .route("/assets/warden.css", get(stylesheet_get))
         .route("/token", post(token_post))
         .route("/introspect", post(introspect_post))
@@ -184,7 +190,7 @@ async fn jwks_get(State(p): Shared) -> Response {
         .into_response()
 }
 
-async fn token_post(State(p): Shared, client: Client, req: Request) -> Response {
+async fn token_post(State(p): Shared, client: Client_, req: Request) -> Response {
     match form_request(&p, client_ip(client), req).await {
         Ok(req) => match p.token(&req).await {
             Ok(token) => token_response(&token),
@@ -255,24 +261,259 @@ fn authorization_response(p: &Provider, r: &RedirectResponse) -> Response {
     }
 }
 
-async fn authorize(p: &Provider, pairs: Result<Vec<(String, String)>, AuthorizeError>, rid: Option<String>) -> Response {
+/// The value of cookie `name` (RFC 6265 §5.4: `name=value` pairs split by `;`).
+fn cookie<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The browser's session, if its cookie names a live one.
+async fn browser_session(p: &Provider, h: &HeaderMap) -> Result<Option<Session>, OAuthError> {
+    match cookie(h, SessionCookie::for_issuer(&p.cfg.issuer).name) {
+        Some(v) => p.session(v).await,
+        None => Ok(None),
+    }
+}
+
+/// A page for a failure of the browser flow itself (the store is down, say).
+fn flow_error(p: &Provider, e: OAuthError, rid: Option<&str>) -> Response {
+    if e.code == ErrorCode::TemporarilyUnavailable {
+        error_page(p, 503, "Temporarily unavailable", "Sign-in is temporarily unavailable. Please try again in a moment.", rid)
+    } else {
+        tracing::error!(error = ?e, "browser flow failed");
+        error_page(p, 500, "Something went wrong", "The request could not be processed. Please try again later.", rid)
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn interaction_url(p: &Provider, id: &str) -> String {
+    format!("{}/interaction/{id}", super::issuer_path(&p.cfg.issuer))
+}
+
+/// Where a decided step sends the browser: the client, or the interaction's page.
+fn step_response(p: &Provider, step: Step) -> Response {
+    match step {
+        Step::Respond(r) => authorization_response(p, &r),
+        Step::Login { id, .. } | Step::Consent { id, .. } => see_other(&interaction_url(p, &id)),
+    }
+}
+
+async fn authorize(p: &Provider, headers: &HeaderMap, pairs: Result<Vec<(String, String)>, AuthorizeError>) -> Response {
+    let rid = request_id(headers);
     let checked = match pairs {
-        Ok(pairs) => p.check_authorization_request(pairs).await,
+        Ok(pairs) => match p.resolve_pushed(pairs).await {
+            Ok(pairs) => p.check_authorization_request(pairs).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
-    match checked {
-        // Login and consent come with the next change; until then no code is issued.
-        Ok(_) => error_page(p, 501, "Sign-in is not available yet", "This server does not offer user sign-in yet.", rid.as_deref()),
-        Err(AuthorizeError::Page { status, title, message }) => error_page(p, status, title, &message, rid.as_deref()),
-        Err(AuthorizeError::Redirect(r)) => authorization_response(p, &r),
+    let request = match checked {
+        Ok(r) => r,
+        Err(AuthorizeError::Page { status, title, message }) => return error_page(p, status, title, &message, rid.as_deref()),
+        Err(AuthorizeError::Redirect(r)) => return authorization_response(p, &r),
+    };
+    // Past this point the redirect URI is verified: a failure goes back to the client.
+    let redirect = request.redirect.clone();
+    let session = match browser_session(p, headers).await {
+        Ok(s) => s,
+        Err(e) => return failed_at_client(p, redirect, e),
+    };
+    match p.decide(request, session.as_ref()).await {
+        Ok(step) => step_response(p, step),
+        Err(e) => failed_at_client(p, redirect, e),
+    }
+}
+
+/// OIDC Core §3.1.2.6 / RFC 6749 §4.1.2.1: `temporarily_unavailable` or `server_error` to the
+/// (verified) client.
+fn failed_at_client(p: &Provider, to: authorize::Redirect, e: OAuthError) -> Response {
+    let code = if e.code == ErrorCode::TemporarilyUnavailable {
+        authorize::AuthzErrorCode::TemporarilyUnavailable
+    } else {
+        tracing::error!(error = ?e, "authorization request failed");
+        authorize::AuthzErrorCode::ServerError
+    };
+    authorization_response(p, &RedirectResponse::error(to, code, "the request could not be completed; try again later"))
+}
+
+/// The interaction's page: login, or consent when the browser is signed in. A fresh CSRF
+/// cookie is set when the browser has none.
+async fn interaction_get(State(p): Shared, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let rid = request_id(&headers);
+    let (pending, client) = match p.interaction(&id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return expired_page(&p, rid.as_deref()),
+        Err(e) => return flow_error(&p, e, rid.as_deref()),
+    };
+    let session = match browser_session(&p, &headers).await {
+        Ok(s) => s,
+        Err(e) => return flow_error(&p, e, rid.as_deref()),
+    };
+    let user = match p.signed_in_user(session.as_ref(), &pending).await {
+        Ok(u) => u,
+        Err(e) => return flow_error(&p, e, rid.as_deref()),
+    };
+    let (csrf_cookie, set_cookie) = browser_binding(&p, &headers);
+    let mut resp = match user {
+        Some(user) => consent_page(&p, &id, &csrf_cookie, &client, &pending, &user),
+        None => {
+            let prefill = pending.login_hint.clone().unwrap_or_default();
+            login_page(&p, &id, &csrf_cookie, &interaction::display_name(&client), &prefill, None, StatusCode::OK)
+        }
+    };
+    if let Some(c) = set_cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// The browser's CSRF cookie, and a `Set-Cookie` when it has none yet.
+fn browser_binding(p: &Provider, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    let cookies = SessionCookie::for_issuer(&p.cfg.issuer);
+    match cookie(headers, cookies.csrf_name()).filter(|v| (16..=128).contains(&v.len())) {
+        Some(v) => (v.to_owned(), None),
+        None => {
+            let v = crate::secrets::random_text(32).unwrap_or_default();
+            let set = HeaderValue::from_str(&cookies.set(cookies.csrf_name(), &v, 24 * 3600)).ok();
+            (v, set)
+        }
+    }
+}
+
+fn expired_page(p: &Provider, rid: Option<&str>) -> Response {
+    error_page(p, 400, "This sign-in has expired", "This sign-in request has expired or was already used. Go back to the application and start again.", rid)
+}
+
+fn login_page(p: &Provider, id: &str, csrf_cookie: &str, client_name: &str, username: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let action = format!("{}/login", interaction_url(p, id));
+    let html = p.pages.login(&action, &p.csrf_token(csrf_cookie, id), client_name, username, error);
+    html_page(status, html, pages::CONTENT_SECURITY_POLICY)
+}
+
+fn consent_page(p: &Provider, id: &str, csrf_cookie: &str, client: &Client, pending: &Pending, user: &User) -> Response {
+    let action = format!("{}/consent", interaction_url(p, id));
+    let scopes: Vec<String> = pending.scope.iter().map(|s| interaction::describe_scope(s)).collect();
+    let m = &client.metadata;
+    let links: Vec<(&str, &str)> = [("Privacy policy", &m.policy_uri), ("Terms of service", &m.tos_uri), ("Website", &m.client_uri)]
+        .into_iter()
+        .filter_map(|(label, url)| url.as_deref().map(|u| (label, u)))
+        .collect();
+    let username = user.username.as_str();
+    let html = p.pages.consent(&action, &p.csrf_token(csrf_cookie, id), &interaction::display_name(client), username, &scopes, &links);
+    html_page(StatusCode::OK, html, pages::CONTENT_SECURITY_POLICY)
+}
+
+/// A form posted to an interaction: its fields, after the CSRF check against this browser's
+/// cookie. A page when the interaction is gone or the check fails.
+async fn interaction_form(p: &Provider, id: &str, req: Request) -> Result<(HeaderMap, Vec<(String, String)>, Pending, Arc<Client>), Response> {
+    let headers = req.headers().clone();
+    let rid = request_id(&headers);
+    let body = Bytes::from_request(req, p).await.map_err(|_| error_page(p, 413, "Invalid request", "The form is too large.", rid.as_deref()))?;
+    let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().take(16).collect();
+    let (pending, client) = match p.interaction(id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Err(expired_page(p, rid.as_deref())),
+        Err(e) => return Err(flow_error(p, e, rid.as_deref())),
+    };
+    let csrf_cookie = cookie(&headers, SessionCookie::for_issuer(&p.cfg.issuer).csrf_name()).unwrap_or("");
+    let token = fields.iter().find(|(k, _)| k == "csrf").map_or("", |(_, v)| v.as_str());
+    if !p.csrf_ok(csrf_cookie, id, token) {
+        tracing::debug!(target: "audit", event = "csrf_refused", interaction = "login_or_consent");
+        return Err(error_page(
+            p,
+            403,
+            "This form cannot be accepted",
+            "The form expired or was opened in another browser. Go back to the application and start again.",
+            rid.as_deref(),
+        ));
+    }
+    Ok((headers, fields, pending, client))
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+async fn login_post(State(p): Shared, Path(id): Path<String>, client_addr: Client_, req: Request) -> Response {
+    let (headers, fields, pending, client) = match interaction_form(&p, &id, req).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let rid = request_id(&headers);
+    let csrf_cookie = cookie(&headers, SessionCookie::for_issuer(&p.cfg.issuer).csrf_name()).unwrap_or("").to_owned();
+    let username = field(&fields, "username").to_owned();
+    let password = crate::secrets::password::Password::new(field(&fields, "password").to_owned());
+    let name = interaction::display_name(&client);
+    let user = match p.login(&username, password, client_ip(client_addr)).await {
+        LoginOutcome::Success(u) => u,
+        LoginOutcome::Invalid => {
+            return login_page(&p, &id, &csrf_cookie, &name, &username, Some("The username or password is not right."), StatusCode::OK);
+        }
+        LoginOutcome::Throttled(wait) => {
+            let mut resp = error_page(&p, 429, "Too many attempts", "Too many sign-in attempts. Wait a while, then try again.", rid.as_deref());
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            return resp;
+        }
+        LoginOutcome::Unavailable => {
+            return error_page(&p, 503, "Temporarily unavailable", "Sign-in is temporarily unavailable. Please try again in a moment.", rid.as_deref());
+        }
+    };
+    let (session, session_cookie) = match p.start_session(&user, &["pwd"]).await {
+        Ok(s) => s,
+        Err(e) => return flow_error(&p, e, rid.as_deref()),
+    };
+    tracing::debug!(target: "audit", event = "login", sub = %user.id.as_str());
+    let step = match p.after_login(&id, pending, &client, &session, *user).await {
+        Ok(step) => step,
+        Err(e) => return flow_error(&p, e, rid.as_deref()),
+    };
+    let mut resp = step_response(&p, step);
+    let cookies = SessionCookie::for_issuer(&p.cfg.issuer);
+    let max_age = p.cfg.session_lifetime.as_secs() as i64;
+    if let Ok(v) = HeaderValue::from_str(&cookies.set(cookies.name, &session_cookie, max_age)) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+async fn consent_post(State(p): Shared, Path(id): Path<String>, req: Request) -> Response {
+    let (headers, fields, pending, client) = match interaction_form(&p, &id, req).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let rid = request_id(&headers);
+    let session = match browser_session(&p, &headers).await {
+        Ok(s) => s,
+        Err(e) => return flow_error(&p, e, rid.as_deref()),
+    };
+    let (Some(session), Ok(Some(user))) = (session.as_ref(), p.signed_in_user(session.as_ref(), &pending).await) else {
+        // Signed out (or another user) meanwhile: sign in again.
+        return see_other(&interaction_url(&p, &id));
+    };
+    let allow = field(&fields, "decision") == "allow";
+    match p.after_consent(&id, &pending, &client, session, &user, allow).await {
+        Ok(r) => authorization_response(&p, &r),
+        Err(e) => flow_error(&p, e, rid.as_deref()),
     }
 }
 
 /// OIDC Core §3.1.2.1: GET with the parameters in the query.
 async fn authorize_get(State(p): Shared, req: Request) -> Response {
-    let rid = request_id(req.headers());
     let pairs = authorize::parse_pairs(req.uri().query().unwrap_or("").as_bytes());
-    authorize(&p, pairs, rid).await
+    authorize(&p, req.headers(), pairs).await
 }
 
 /// OIDC Core §3.1.2.1: POST with the parameters form-encoded in the body.
@@ -286,11 +527,12 @@ async fn authorize_post(State(p): Shared, req: Request) -> Response {
     if !form {
         return error_page(&p, 415, "Invalid request", "The request body must be a form (application/x-www-form-urlencoded).", rid.as_deref());
     }
+    let headers = req.headers().clone();
     let pairs = match Bytes::from_request(req, &p).await {
         Ok(body) => authorize::parse_pairs(&body),
         Err(_) => return error_page(&p, 413, "Invalid request", "The request is too large.", rid.as_deref()),
     };
-    authorize(&p, pairs, rid).await
+    authorize(&p, &headers, pairs).await
 }
 
 async fn stylesheet_get() -> Response {
@@ -301,14 +543,28 @@ async fn stylesheet_get() -> Response {
         .into_response()
 }
 
-async fn introspect_post(State(p): Shared, client: Client, req: Request) -> Response {
+/// RFC 9126 §2: 201 with the `request_uri`, or RFC 6749 §5.2 JSON.
+async fn par_post(State(p): Shared, client: Client_, req: Request) -> Response {
+    match form_request(&p, client_ip(client), req).await {
+        Ok(form) => {
+            let pairs = form.params.pairs().to_vec();
+            match p.push_authorization_request(&form, pairs).await {
+                Ok(pushed) => no_store((StatusCode::CREATED, Json(pushed)).into_response()),
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(resp) => *resp,
+    }
+}
+
+async fn introspect_post(State(p): Shared, client: Client_, req: Request) -> Response {
     match form_request(&p, client_ip(client), req).await {
         Ok(req) => json_no_store(p.introspect(&req).await),
         Err(resp) => *resp,
     }
 }
 
-async fn revoke_post(State(p): Shared, client: Client, req: Request) -> Response {
+async fn revoke_post(State(p): Shared, client: Client_, req: Request) -> Response {
     match form_request(&p, client_ip(client), req).await {
         Ok(req) => match p.revoke(&req).await {
             Ok(()) => no_store(StatusCode::OK.into_response()),
@@ -372,7 +628,7 @@ fn registration_result(r: Result<serde_json::Value, OAuthError>, status: StatusC
     }
 }
 
-async fn register_post(State(p): Shared, client: Client, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn register_post(State(p): Shared, client: Client_, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match json_body(&h, body) {
         Ok(b) => b,
         Err(resp) => return *resp,

@@ -24,6 +24,7 @@ mod error;
 mod grants;
 pub mod handler;
 mod id_token;
+pub mod interaction;
 mod introspect;
 pub mod keys;
 mod pages;
@@ -145,6 +146,10 @@ pub struct Config {
     pub dpop_proof_max_age: Duration,
     /// Whether DPoP proofs must carry a server-provided nonce (RFC 9449 §8).
     pub dpop_nonce: bool,
+    /// How long a browser session lasts after sign-in.
+    pub session_lifetime: Duration,
+    /// Every client must push its authorization requests (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
     /// Who may introspect a token (RFC 7662 §4).
     pub introspection: IntrospectionPolicy,
     /// `[registration]`.
@@ -202,6 +207,10 @@ pub struct Provider {
     dpop_nonces: Option<crate::jose::dpop::Nonces>,
     /// Page templates of the browser flows.
     pages: pages::Pages,
+    /// CSRF tokens of the login and consent forms.
+    csrf: interaction::csrf::Csrf,
+    /// Failed logins per (username, address) and per address.
+    logins: throttle::Throttle,
     /// The algorithm that signs access tokens until the configured one's first key activates
     /// (what [`keys::ensure`] returned).
     pub access_token_fallback: Option<Alg>,
@@ -225,6 +234,10 @@ impl Provider {
                 crate::jose::dpop::Nonces::new(&master.hash_secret("warden/dpop-nonce-key/v1").0, dpop::NONCE_PERIOD_SECS)
             }),
             access_token_fallback: None,
+            csrf: interaction::csrf::Csrf::new(&master.hash_secret("warden/csrf-key/v1").0),
+            // Like client authentication: never per account alone, so a stranger cannot lock
+            // a user out; 10 failures per account from one address, 100 per address, per 15 min.
+            logins: throttle::Throttle::new(Duration::from_secs(15 * 60), 10, 100),
             pages: pages::Pages::new("Warden", &format!("{}/assets", issuer_path(&cfg.issuer))),
             cfg,
             store,
@@ -237,6 +250,7 @@ impl Provider {
     pub fn sweep(&self) {
         self.throttle.sweep();
         self.registrations.sweep();
+        self.logins.sweep();
         self.clients.sweep();
         self.resources.sweep();
     }

@@ -50,6 +50,8 @@ impl Pages {
             ("base.html", include_str!("templates/base.html")),
             ("error.html", include_str!("templates/error.html")),
             ("form_post.html", include_str!("templates/form_post.html")),
+            ("login.html", include_str!("templates/login.html")),
+            ("consent.html", include_str!("templates/consent.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary; a test renders each one.
@@ -71,6 +73,26 @@ impl Pages {
         self.render(
             "error.html",
             context! { brand => &self.brand, assets => &self.assets, title, message, request_id },
+        )
+    }
+
+    /// The login page for an interaction: posts to `action` with the CSRF token; shows
+    /// `error` (one message for every failed attempt) and keeps the username typed.
+    pub fn login(&self, action: &str, csrf: &str, client_name: &str, username: &str, error: Option<&str>) -> String {
+        self.render(
+            "login.html",
+            context! { brand => &self.brand, assets => &self.assets, action, csrf, client_name, username, error },
+        )
+    }
+
+    /// The consent page: who asks, for what (in plain words), with links to the client's
+    /// policy and terms when it registered them.
+    pub fn consent(&self, action: &str, csrf: &str, client_name: &str, username: &str, scopes: &[String], links: &[(&str, &str)]) -> String {
+        let links: Vec<minijinja::Value> = links.iter().map(|&(label, url)| context! { label, url }).collect();
+        let scopes: Vec<minijinja::Value> = scopes.iter().map(|s| minijinja::Value::from(s.as_str())).collect();
+        self.render(
+            "consent.html",
+            context! { brand => &self.brand, assets => &self.assets, action, csrf, client_name, username, scopes, links },
         )
     }
 

@@ -68,8 +68,9 @@ impl Throttle {
     }
 
     /// `Some(retry_after)` when the client id at this address, or the address, has used up
-    /// its allowance in the current window. Does not count.
-    #[cfg(test)]
+    /// its allowance in the current window. Does not count. (Client authentication never
+    /// asks: a valid generated secret is never refused. The login page asks first: a human
+    /// password can be guessed, so a throttled attempt must not get to try it.)
     pub(super) fn blocked(&self, client: Option<&str>, ip: IpAddr) -> Option<Duration> {
         let now = Instant::now();
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());

@@ -82,6 +82,14 @@ pub enum ArtifactKind {
     /// The grant an access token issued to a user belongs to, keyed by the token's `jti`:
     /// userinfo reads the grant's `claims` request from it.
     TokenGrant,
+    /// An authorization request waiting for the user (login, consent), keyed by id hash.
+    Interaction,
+    /// A browser session, keyed by the hash of its cookie.
+    Session,
+    /// A user's consent to a client: `user id:client id` → granted scopes.
+    Consent,
+    /// A pushed authorization request (RFC 9126), keyed by the hash of its `request_uri`.
+    PushedRequest,
 }
 
 impl ArtifactKind {
@@ -94,6 +102,10 @@ impl ArtifactKind {
             Self::AuthorizationCode => "authorization_code",
             Self::Grant => "grant",
             Self::TokenGrant => "token_grant",
+            Self::Interaction => "interaction",
+            Self::Session => "session",
+            Self::Consent => "consent",
+            Self::PushedRequest => "pushed_request",
         }
     }
 }

@@ -31,6 +31,8 @@ fn client(id: &str, now: i64) -> Client {
             resource_server_for: vec!["https://self.example".into()],
             dpop_bound_access_tokens: true,
             id_token_signed_response_alg: Some("ES256".into()),
+            first_party: true,
+            require_pushed_authorization_requests: true,
         },
         secret_hash: Some(SecretHash([7; 32])),
         registration_token_hash: None,

@@ -215,15 +215,18 @@ async fn post_is_checked_like_get() {
     assert_page(resp, 400, "is not registered").await;
 }
 
-/// Until login and consent exist, a valid request issues no code and redirects nowhere.
+/// A valid request from a browser without a session goes to the login page of a new
+/// interaction (oidc_login_consent.rs follows it from there); nothing goes to the client yet.
 #[tokio::test]
-async fn a_valid_request_issues_no_code_until_sign_in_exists() {
+async fn a_valid_request_without_a_session_goes_to_the_login_page() {
     let s = TestServer::start().await;
     let id = web_client(&s).await;
     let resp = get(&s, &good(&id)).await;
-    assert_page(resp, 501, "sign-in").await;
-    let m: serde_json::Value = s.http.get(s.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
-    assert!(m.get("authorization_endpoint").is_none(), "not advertised yet");
+    assert_eq!(resp.status(), 303);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/interaction/"), "{location}");
+    let page = no_redirects().get(s.url(&location)).send().await.unwrap();
+    assert_page(page, 200, "Sign in").await;
 }
 
 #[tokio::test]

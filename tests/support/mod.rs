@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod code_flow;
+pub mod browser;
 
 use reqwest::StatusCode;
 use serde_json::Value;

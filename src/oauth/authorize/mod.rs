@@ -7,11 +7,13 @@
 //! - `response.rs`: responses to the client in its response mode (query, fragment,
 //!   form_post), each with `iss` (RFC 9207) and the `state` it sent.
 //!
-//! The user interaction (login, consent) and codes come next; a valid request is answered
-//! with a page saying sign-in is not available yet, and the metadata does not advertise this
-//! endpoint until it is.
+//! - `code.rs`: the codes a decided request ends with.
+//!
+//! What happens between a checked request and its code (session, login, consent) is
+//! `oauth/interaction/`.
 
 pub mod code;
+pub mod par;
 mod request;
 mod response;
 
@@ -39,6 +41,10 @@ pub enum AuthzErrorCode {
     RequestNotSupported,
     /// Request objects by reference are not supported.
     RequestUriNotSupported,
+    /// `prompt=none` and no usable session (OIDC Core §3.1.2.6).
+    LoginRequired,
+    /// `prompt=none` and no consent on record (OIDC Core §3.1.2.6).
+    ConsentRequired,
     /// Our fault.
     ServerError,
     /// The store is unavailable.
@@ -57,6 +63,8 @@ impl AuthzErrorCode {
             Self::InvalidTarget => "invalid_target",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }

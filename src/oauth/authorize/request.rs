@@ -35,6 +35,10 @@ pub struct AuthorizationRequest {
     pub client: Arc<Client>,
     /// Where and how to answer.
     pub redirect: Redirect,
+    /// Whether the request named `redirect_uri` (the token request must then repeat it).
+    pub redirect_uri_sent: bool,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code will be bound to.
+    pub dpop_jkt: Option<String>,
     /// Requested scopes, deduplicated, in request order.
     pub scope: Vec<String>,
     /// The PKCE S256 challenge (RFC 7636 §4.2).
@@ -276,6 +280,13 @@ impl Provider {
             Some(c) => Some(check_claims_param(c).map_err(&invalid)?),
         };
         let resource = check_resource(&raw.all("resource"), &client, self).map_err(|(code, why)| fail(code, why))?;
+        // RFC 9449 §10: a JWK SHA-256 thumbprint, base64url (43 characters).
+        let dpop_jkt = match one("dpop_jkt") {
+            None => None,
+            Some(j) if is_s256_challenge(j) => Some(j.to_owned()),
+            Some(_) => return Err(invalid("dpop_jkt must be a base64url SHA-256 JWK thumbprint")),
+        };
+        let redirect_uri_sent = raw.one("redirect_uri").ok().flatten().is_some();
         Ok(AuthorizationRequest {
             client: client.clone(),
             scope,
@@ -291,6 +302,8 @@ impl Provider {
             claims,
             resource,
             redirect,
+            redirect_uri_sent,
+            dpop_jkt,
         })
     }
 }

@@ -4,7 +4,8 @@ use super::AuthzErrorCode;
 
 /// How the response parameters travel (OAuth 2.0 Multiple Response Type Encoding Practices
 /// §2.1, OAuth 2.0 Form Post Response Mode §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ResponseMode {
     /// In the redirect URI's query (the default for `code`).
     Query,

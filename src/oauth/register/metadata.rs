@@ -40,6 +40,10 @@ pub struct RegistrationRequest {
     pub dpop_bound_access_tokens: Option<bool>,
     /// OIDC Dynamic Client Registration 1.0 §2.
     pub id_token_signed_response_alg: Option<String>,
+    /// Warden extension: skip the consent page (operators only).
+    pub first_party: Option<bool>,
+    /// RFC 9126 §6.
+    pub require_pushed_authorization_requests: Option<bool>,
     /// RFC 7592 §2.2: the client id, required on update.
     pub client_id: Option<String>,
     /// RFC 7592 §2.2: if sent on update, must equal the current secret.
@@ -86,6 +90,10 @@ pub fn check_client_metadata(
         return Err(OAuthError::invalid_client_metadata("resource_server_for can only be set by an operator"));
     }
     let resource_server_for = check_audience(resource_server_for, None)?;
+    let first_party = req.first_party.unwrap_or(false);
+    if first_party && policy.audiences.is_some() {
+        return Err(OAuthError::invalid_client_metadata("first_party can only be set by an operator"));
+    }
     let access_token_lifetime = match (req.access_token_lifetime, policy.max_lifetime) {
         (None, _) => None,
         (Some(_), None) => {
@@ -137,6 +145,8 @@ pub fn check_client_metadata(
         resource_server_for,
         dpop_bound_access_tokens: req.dpop_bound_access_tokens.unwrap_or(false),
         id_token_signed_response_alg,
+        first_party,
+        require_pushed_authorization_requests: req.require_pushed_authorization_requests.unwrap_or(false),
     })
 }
 

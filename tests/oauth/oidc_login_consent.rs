@@ -1,0 +1,324 @@
+//! The browser half of the authorization code flow (OIDC Core §3.1.2.3–3.1.2.6, RFC 6749
+//! §4.1.2, RFC 9700 §4.4 CSRF, §4.7 clickjacking): login and consent pages, the session, and
+//! the code at the end. Driven over real HTTP by a minimal browser that keeps its cookies.
+
+use crate::support::TestServer;
+use crate::support::browser::{Browser, form_action, input, location, path_of};
+use reqwest::Response;
+use serde_json::json;
+use std::collections::HashMap;
+use warden::model::Claims;
+use warden::oauth::authorize::code::{CodeGrant, code_id};
+use warden::oauth::users;
+use warden::secrets::password::Password;
+use warden::store::ArtifactKind;
+
+pub(crate) const CB: &str = "https://app.example/cb";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+
+
+pub(crate) async fn user(s: &TestServer, name: &str) -> warden::model::User {
+    let claims = Claims { email: Some(format!("{name}@example.com")), ..Claims::default() };
+    users::create(&s.store, name, claims, Some(Password::new(PASSWORD.into()))).await.unwrap()
+}
+
+pub(crate) async fn web_client(s: &TestServer, extra: serde_json::Value) -> String {
+    let mut spec = json!({
+        "grant_types": ["authorization_code"],
+        "redirect_uris": [CB],
+        "scope": "openid profile email read",
+        "token_endpoint_auth_method": "none",
+        "client_name": "Photo App",
+        "policy_uri": "https://app.example/privacy",
+    });
+    spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    s.client(spec).await.0
+}
+
+pub(crate) fn authorize_url(s: &TestServer, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut params = vec![
+        ("client_id", client_id),
+        ("redirect_uri", CB),
+        ("response_type", "code"),
+        ("scope", "openid email read"),
+        ("state", "xyz"),
+        ("nonce", "n-0S6"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    params.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    params.extend_from_slice(extra);
+    let mut url = url::Url::parse(&s.url("/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(params);
+    url.to_string()
+}
+
+/// The parameters of a redirect back to the client.
+pub(crate) fn answer(loc: &str) -> HashMap<String, String> {
+    assert!(loc.starts_with(&format!("{CB}?")), "{loc}");
+    url::Url::parse(loc).unwrap().query_pairs().into_owned().collect()
+}
+
+/// Starts a flow: GET /authorize, follow to the interaction page; its HTML and URL.
+pub(crate) async fn open_login(b: &mut Browser, s: &TestServer, client_id: &str, extra: &[(&str, &str)]) -> (String, String) {
+    let resp = b.get(&authorize_url(s, client_id, extra)).await;
+    let page_url = location(&resp);
+    let resp = b.get(&page_url).await;
+    assert_eq!(resp.status(), 200);
+    (resp.text().await.unwrap(), page_url)
+}
+
+pub(crate) async fn submit_login(b: &mut Browser, html: &str, username: &str, password: &str) -> Response {
+    let csrf = input(html, "csrf");
+    b.post(&form_action(html), &[("csrf", &csrf), ("username", username), ("password", password)]).await
+}
+
+pub(crate) async fn stored_code(s: &TestServer, code: &str) -> CodeGrant {
+    let bytes = s.store.artifacts.get(ArtifactKind::AuthorizationCode, &code_id(code), warden::model::unix_now()).await.unwrap().expect("the code is stored");
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_then_consent_then_a_code_and_next_time_no_pages_at_all() {
+    let s = TestServer::start().await;
+    let alice = user(&s, "alice").await;
+    let client_id = web_client(&s, json!({})).await;
+    let mut b = Browser::new(&s);
+
+    let (html, _) = open_login(&mut b, &s, &client_id, &[]).await;
+    assert!(html.contains("Sign in") && html.contains("Photo App"), "{html}");
+    assert!(html.contains(r#"autocomplete="current-password""#));
+
+    let resp = submit_login(&mut b, &html, "Alice", PASSWORD).await;
+    let set_cookie: Vec<String> = resp.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let session_cookie = set_cookie.iter().find(|c| c.starts_with("warden_session=")).expect("a session cookie");
+    assert!(session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax") && session_cookie.contains("Path=/"));
+    let consent_url = location(&resp);
+    let resp = b.get(&consent_url).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    for words in ["Photo App", "alice", "See your email address", "Confirm who you are", "Use the permission", "Privacy policy"] {
+        assert!(html.contains(words), "consent page shows {words:?}: {html}");
+    }
+    let csrf = input(&html, "csrf");
+    let resp = b.post(&form_action(&html), &[("csrf", &csrf), ("decision", "allow")]).await;
+    let q = answer(&location(&resp));
+    assert_eq!(q["state"], "xyz");
+    assert_eq!(q["iss"], s.issuer);
+    let grant = stored_code(&s, &q["code"]).await;
+    assert_eq!(grant.sub, alice.id.as_str());
+    assert_eq!(grant.client_id, client_id);
+    assert_eq!(grant.code_challenge, CHALLENGE);
+    assert_eq!(grant.nonce.as_deref(), Some("n-0S6"));
+    assert_eq!(grant.scope, ["openid", "email", "read"]);
+    assert_eq!(grant.amr, ["pwd"]);
+    assert!(grant.redirect_uri_sent);
+
+    // Signed in and consented: the next request gets a code with no page (OIDC Core §3.1.2.3).
+    let resp = b.get(&authorize_url(&s, &client_id, &[("state", "second")])).await;
+    let q2 = answer(&location(&resp));
+    assert_eq!(q2["state"], "second");
+    let grant2 = stored_code(&s, &q2["code"]).await;
+    assert_eq!((grant2.sid.as_str(), grant2.auth_time), (grant.sid.as_str(), grant.auth_time), "same session");
+    assert_ne!(grant2.grant_id, grant.grant_id);
+    // prompt=none works silently too; in another browser it is login_required.
+    assert!(answer(&location(&b.get(&authorize_url(&s, &client_id, &[("prompt", "none")])).await)).contains_key("code"));
+    let mut other = Browser::new(&s);
+    let q = answer(&location(&other.get(&authorize_url(&s, &client_id, &[("prompt", "none")])).await));
+    assert_eq!(q["error"], "login_required");
+    assert_eq!(q["state"], "xyz");
+}
+
+#[tokio::test]
+async fn consent_is_asked_for_new_scopes_and_with_prompt_consent_and_deny_is_access_denied() {
+    let s = TestServer::start().await;
+    user(&s, "bob").await;
+    let client_id = web_client(&s, json!({})).await;
+    let mut b = Browser::new(&s);
+    let (html, _) = open_login(&mut b, &s, &client_id, &[("scope", "openid")]).await;
+    let consent = location(&submit_login(&mut b, &html, "bob", PASSWORD).await);
+    let html = b.get(&consent).await.text().await.unwrap();
+    let csrf = input(&html, "csrf");
+    answer(&location(&b.post(&form_action(&html), &[("csrf", &csrf), ("decision", "allow")]).await));
+
+    // More scopes than consented: the consent page again, without a login.
+    let resp = b.get(&authorize_url(&s, &client_id, &[("scope", "openid profile")])).await;
+    let html = b.get(&location(&resp)).await.text().await.unwrap();
+    assert!(html.contains("See your name and basic profile"), "{html}");
+    let csrf = input(&html, "csrf");
+    let q = answer(&location(&b.post(&form_action(&html), &[("csrf", &csrf), ("decision", "deny")]).await));
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["iss"], s.issuer);
+
+    // prompt=consent asks even for what was consented; prompt=none never shows a page.
+    let resp = b.get(&authorize_url(&s, &client_id, &[("scope", "openid"), ("prompt", "consent")])).await;
+    assert!(b.get(&location(&resp)).await.text().await.unwrap().contains("wants to access your account"));
+    let q = answer(&location(&b.get(&authorize_url(&s, &client_id, &[("scope", "openid profile"), ("prompt", "none")])).await));
+    assert_eq!(q["error"], "consent_required");
+}
+
+#[tokio::test]
+async fn a_first_party_client_skips_consent() {
+    let s = TestServer::start().await;
+    user(&s, "carol").await;
+    let client_id = web_client(&s, json!({"first_party": true})).await;
+    let mut b = Browser::new(&s);
+    let (html, _) = open_login(&mut b, &s, &client_id, &[]).await;
+    let q = answer(&location(&submit_login(&mut b, &html, "carol", PASSWORD).await));
+    assert!(q.contains_key("code"));
+}
+
+/// One message, one status for an unknown user and a wrong password; the username typed is
+/// kept, the password never echoed.
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_user_look_the_same() {
+    let s = TestServer::start().await;
+    user(&s, "dave").await;
+    let client_id = web_client(&s, json!({})).await;
+    let mut b = Browser::new(&s);
+    let (html, _) = open_login(&mut b, &s, &client_id, &[]).await;
+    let wrong = submit_login(&mut b, &html, "dave", "not the password").await;
+    let (s1, page1) = (wrong.status(), wrong.text().await.unwrap());
+    let unknown = submit_login(&mut b, &html, "nobody", "not the password").await;
+    let (s2, page2) = (unknown.status(), unknown.text().await.unwrap());
+    assert_eq!(s1, s2);
+    assert!(page1.contains("The username or password is not right.") && page2.contains("The username or password is not right."));
+    assert!(!page1.contains("not the password"));
+    assert_eq!(input(&page1, "username"), "dave");
+    assert!(!b.cookies.contains_key("warden_session"), "no session after a failure");
+}
+
+/// RFC 9700 §4.4.1.8 (login CSRF): the token is required, and bound to the browser.
+#[tokio::test]
+async fn a_login_form_without_its_token_or_from_another_browser_is_refused() {
+    let s = TestServer::start().await;
+    user(&s, "erin").await;
+    let client_id = web_client(&s, json!({})).await;
+    let mut victim = Browser::new(&s);
+    let (html, _) = open_login(&mut victim, &s, &client_id, &[]).await;
+    let action = form_action(&html);
+
+    let resp = victim.post(&action, &[("username", "erin"), ("password", PASSWORD)]).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    let resp = victim.post(&action, &[("csrf", "forged"), ("username", "erin"), ("password", PASSWORD)]).await;
+    assert_eq!(resp.status(), 403);
+
+    // The attacker's browser fetched its own form, then the victim posts the attacker's token.
+    let mut attacker = Browser::new(&s);
+    let (attacker_html, _) = open_login(&mut attacker, &s, &client_id, &[]).await;
+    let token = input(&attacker_html, "csrf");
+    let resp = victim.post(&form_action(&attacker_html), &[("csrf", &token), ("username", "erin"), ("password", PASSWORD)]).await;
+    assert_eq!(resp.status(), 403, "a form moved to another browser fails");
+    assert!(!victim.cookies.contains_key("warden_session"));
+}
+
+/// RFC 9700 §4.4 / OWASP session fixation: the session id after login is new, never one the
+/// browser brought.
+#[tokio::test]
+async fn signing_in_always_makes_a_new_session_id() {
+    let s = TestServer::start().await;
+    user(&s, "frank").await;
+    let client_id = web_client(&s, json!({"first_party": true})).await;
+    let mut b = Browser::new(&s);
+    b.cookies.insert("warden_session".into(), "planted-by-attacker-0123456789".into());
+    let (html, _) = open_login(&mut b, &s, &client_id, &[]).await;
+    answer(&location(&submit_login(&mut b, &html, "frank", PASSWORD).await));
+    let id = b.cookies["warden_session"].clone();
+    assert_ne!(id, "planted-by-attacker-0123456789");
+    assert!(id.len() >= 43);
+    // The planted value is no session.
+    let mut attacker = Browser::new(&s);
+    attacker.cookies.insert("warden_session".into(), "planted-by-attacker-0123456789".into());
+    let q = answer(&location(&attacker.get(&authorize_url(&s, &client_id, &[("prompt", "none")])).await));
+    assert_eq!(q["error"], "login_required");
+}
+
+/// `prompt=login` and `max_age` force a new login (OIDC Core §3.1.2.1) and a newer
+/// `auth_time`; a disabled user's session no longer counts.
+#[tokio::test]
+async fn prompt_login_and_max_age_force_a_new_login_and_disabling_ends_silent_sign_in() {
+    let s = TestServer::start().await;
+    user(&s, "gina").await;
+    let client_id = web_client(&s, json!({"first_party": true})).await;
+    let mut b = Browser::new(&s);
+    let (html, _) = open_login(&mut b, &s, &client_id, &[]).await;
+    let first = stored_code(&s, &answer(&location(&submit_login(&mut b, &html, "gina", PASSWORD).await))["code"]).await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for extra in [("prompt", "login"), ("max_age", "0")] {
+        let (html, _) = open_login(&mut b, &s, &client_id, &[extra]).await;
+        assert!(html.contains("Sign in"), "{extra:?} shows the login page");
+        let again = stored_code(&s, &answer(&location(&submit_login(&mut b, &html, "gina", PASSWORD).await))["code"]).await;
+        assert!(again.auth_time > first.auth_time, "{extra:?}: auth_time moves");
+    }
+    users::set_disabled(&s.store, "gina", true).await.unwrap();
+    let q = answer(&location(&b.get(&authorize_url(&s, &client_id, &[("prompt", "none")])).await));
+    assert_eq!(q["error"], "login_required");
+}
+
+/// Guessing is throttled per (username, address) — also the right password, once blocked —
+/// with a 429 page and Retry-After; another address is not locked out.
+#[tokio::test]
+async fn login_brute_force_gets_429_and_does_not_lock_out_others() {
+    let s = TestServer::start().await;
+    user(&s, "hank").await;
+    let client_id = web_client(&s, json!({"first_party": true})).await;
+    let mut b = Browser::new(&s);
+    let (html, _) = open_login(&mut b, &s, &client_id, &[]).await;
+    let mut statuses = vec![];
+    for i in 0..11 {
+        statuses.push(submit_login(&mut b, &html, "hank", &format!("guess number {i}")).await.status().as_u16());
+    }
+    assert_eq!(&statuses[..10], &[200; 10]);
+    assert_eq!(statuses[10], 429);
+    let resp = submit_login(&mut b, &html, "hank", PASSWORD).await;
+    assert_eq!(resp.status(), 429, "blocked attempts are not even checked");
+    assert!(resp.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 0);
+    assert!(resp.text().await.unwrap().contains("Too many sign-in attempts"));
+    // Behind a trusted proxy another address is a different client: hank signs in from there.
+    drop(s);
+    let s = TestServer::start_with(|c| {
+        c.trusted_proxies = warden::http::client_ip::TrustedProxies::parse(&["127.0.0.0/8".into()]).unwrap();
+    })
+    .await;
+    user(&s, "hank").await;
+    let client_id = web_client(&s, json!({"first_party": true})).await;
+    let mut attacker = Browser::new(&s);
+    attacker.http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers([("x-forwarded-for".parse().unwrap(), "203.0.113.9".parse().unwrap())].into_iter().collect())
+        .build()
+        .unwrap();
+    let (html, _) = open_login(&mut attacker, &s, &client_id, &[]).await;
+    for i in 0..12 {
+        submit_login(&mut attacker, &html, "hank", &format!("guess {i}")).await;
+    }
+    let mut owner = Browser::new(&s);
+    let (html, _) = open_login(&mut owner, &s, &client_id, &[]).await;
+    assert!(answer(&location(&submit_login(&mut owner, &html, "hank", PASSWORD).await)).contains_key("code"));
+}
+
+/// RFC 9700 §4.7, OIDC Core §3.1.2.1: every page refuses framing and runs no foreign script.
+#[tokio::test]
+async fn login_and_consent_pages_refuse_framing() {
+    let s = TestServer::start().await;
+    user(&s, "ivy").await;
+    let client_id = web_client(&s, json!({})).await;
+    let mut b = Browser::new(&s);
+    let resp = b.get(&authorize_url(&s, &client_id, &[])).await;
+    let page = location(&resp);
+    let resp = b.get(&page).await;
+    let h = resp.headers();
+    assert_eq!(h["x-frame-options"], "DENY");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'") && csp.contains("form-action 'self'"), "{csp}");
+    assert_eq!(h["cache-control"], "no-store");
+    let csrf_cookie = h.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).find(|c| c.starts_with("warden_csrf=")).unwrap();
+    assert!(csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Lax"));
+    // An interaction id that does not exist (or expired) is a page, not a crash.
+    let resp = b.get(&format!("{}/interaction/nope", path_of(&s.url("")))).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("expired"));
+}
