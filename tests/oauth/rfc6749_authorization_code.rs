@@ -327,3 +327,43 @@ async fn race_two_nodes(a: &TestServer, b: &TestServer) {
         }
     }
 }
+
+/// The two halves together (RFC 6749 §4.1, OIDC Core §3.1): sign in and consent in a
+/// browser, redeem the code the pages issued, check the ID token against the session, and
+/// read userinfo with the access token.
+#[tokio::test]
+async fn the_code_the_sign_in_pages_issue_redeems_for_tokens_that_userinfo_accepts() {
+    use crate::oauth::oidc_login_consent::{PASSWORD, answer, open_login, stored_code, submit_login, user, web_client as photo_app};
+    use crate::support::browser::{Browser, form_action, input, location};
+    use crate::support::code_flow::verify_id_token;
+    let s = TestServer::start().await;
+    let alice = user(&s, "alice").await;
+    let client_id = photo_app(&s, json!({})).await;
+    let mut b = Browser::new(&s);
+    let (html, _) = open_login(&mut b, &s, &client_id, &[]).await;
+    let consent = location(&submit_login(&mut b, &html, "alice", PASSWORD).await);
+    let html = b.get(&consent).await.text().await.unwrap();
+    let csrf = input(&html, "csrf");
+    let q = answer(&location(&b.post(&form_action(&html), &[("csrf", &csrf), ("decision", "allow")]).await));
+    let code = &q["code"];
+    let grant = stored_code(&s, code).await;
+    // RFC 7636 Appendix B: the verifier of the pages' test challenge.
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let resp = redeem(&s, Auth::Public(&client_id), code, Some(crate::oauth::oidc_login_consent::CB), Some(verifier), &[], None).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["scope"], "openid email read");
+    let (_, id) = verify_id_token(&s, body["id_token"].as_str().unwrap(), &client_id).await;
+    assert_eq!(id["sub"], alice.id.0);
+    assert_eq!(id["nonce"], "n-0S6");
+    assert_eq!(id["sid"], grant.sid);
+    assert_eq!(id["auth_time"], grant.auth_time);
+    assert_eq!(id["amr"], json!(["pwd"]));
+    let token = body["access_token"].as_str().unwrap();
+    let info: Value = s.http.get(s.url("/userinfo")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info, json!({"sub": alice.id.0, "email": "alice@example.com", "email_verified": false}));
+    let again = redeem(&s, Auth::Public(&client_id), code, Some(crate::oauth::oidc_login_consent::CB), Some(verifier), &[], None).await;
+    assert_oauth_error(again, 400, "invalid_grant").await;
+    let resp = s.http.get(s.url("/userinfo")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(resp.status(), 401, "the replay revoked the first token");
+}
