@@ -322,6 +322,9 @@ struct CreateArgs {
     /// Redirect URI (repeatable).
     #[arg(long = "redirect-uri", value_name = "URI")]
     redirect_uris: Vec<String>,
+    /// Where the browser may return after signing out (repeatable; OIDC RP-Initiated Logout).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
     /// client_secret_basic (default), client_secret_post, private_key_jwt or none.
     #[arg(long = "auth-method", value_name = "METHOD")]
     auth_method: Option<String>,

@@ -90,6 +90,8 @@ pub enum ArtifactKind {
     Consent,
     /// A pushed authorization request (RFC 9126), keyed by the hash of its `request_uri`.
     PushedRequest,
+    /// A logout request waiting for the user's confirmation.
+    LogoutRequest,
 }
 
 impl ArtifactKind {
@@ -106,6 +108,7 @@ impl ArtifactKind {
             Self::Session => "session",
             Self::Consent => "consent",
             Self::PushedRequest => "pushed_request",
+            Self::LogoutRequest => "logout_request",
         }
     }
 }

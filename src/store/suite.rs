@@ -33,6 +33,7 @@ fn client(id: &str, now: i64) -> Client {
             id_token_signed_response_alg: Some("ES256".into()),
             first_party: true,
             require_pushed_authorization_requests: true,
+            post_logout_redirect_uris: vec!["https://app.example/bye".into()],
         },
         secret_hash: Some(SecretHash([7; 32])),
         registration_token_hash: None,
