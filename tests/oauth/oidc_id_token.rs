@@ -122,3 +122,29 @@ async fn without_openid_there_is_no_id_token() {
     let body: Value = resp.json().await.unwrap();
     assert!(body.get("id_token").is_none(), "{body}");
 }
+
+/// RP-Initiated Logout §2: the ID token the token endpoint issued is a valid
+/// `id_token_hint` naming its client; a tampered one is refused.
+#[tokio::test]
+async fn the_id_token_is_accepted_as_id_token_hint_at_logout() {
+    let s = TestServer::start().await;
+    let bye = "https://app.example/signed-out";
+    let (id, secret) = web_client(&s, json!({"post_logout_redirect_uris": [bye]})).await;
+    let (body, _) = tokens_for(&s, &id, &secret, "openid", |_| {}).await;
+    let hint = body["id_token"].as_str().unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let logout = |hint: String| {
+        let mut url = url::Url::parse(&s.url("/logout")).unwrap();
+        url.query_pairs_mut().extend_pairs([("id_token_hint", hint.as_str()), ("post_logout_redirect_uri", bye)]);
+        http.get(url.to_string()).send()
+    };
+    // No session in this client: straight back to the verified post-logout URI.
+    let resp = logout(hint.to_owned()).await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert!(resp.headers()["location"].to_str().unwrap().starts_with(bye));
+    let mut tampered = hint.to_owned();
+    tampered.pop();
+    tampered.push(if hint.ends_with('A') { 'B' } else { 'A' });
+    let resp = logout(tampered).await.unwrap();
+    assert_eq!(resp.status(), 400);
+}
