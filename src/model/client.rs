@@ -143,6 +143,10 @@ pub struct ClientMetadata {
     /// RFC 9449 §5.2: the client always uses DPoP; token requests without a proof are refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// OIDC Dynamic Client Registration §2: the JWS algorithm of this client's ID tokens;
+    /// `None`: the server's first `keys.id_token_algs` (RS256 by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
     /// An application of the operator's own: users are not asked to consent. Set by
     /// operators only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

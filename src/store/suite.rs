@@ -30,6 +30,7 @@ fn client(id: &str, now: i64) -> Client {
             access_token_lifetime: Some(60),
             resource_server_for: vec!["https://self.example".into()],
             dpop_bound_access_tokens: true,
+            id_token_signed_response_alg: Some("ES256".into()),
             first_party: true,
             require_pushed_authorization_requests: true,
             post_logout_redirect_uris: vec!["https://app.example/bye".into()],
