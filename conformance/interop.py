@@ -45,6 +45,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from authlib.oidc.discovery import OpenIDProviderMetadata
 from joserfc.jwk import ECKey
 from jwcrypto import jwk, jwt
 
@@ -52,8 +53,6 @@ from jwcrypto import jwk, jwt
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 HTTP_TIMEOUT = 10
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-# Grant types that use the authorization endpoint (RFC 8414 §2, authorization_endpoint).
-AUTHORIZATION_ENDPOINT_GRANTS = {"authorization_code", "implicit"}
 # Key type (and curve) each JWS algorithm is used with (RFC 7518 §3, RFC 8037 §3.1).
 KEY_TYPE_OF_ALG = {"ES256": ("EC", "P-256"), "RS256": ("RSA", None), "PS256": ("RSA", None),
                    "EdDSA": ("OKP", "Ed25519")}
@@ -183,17 +182,6 @@ class ShortLivedPrivateKeyJWT(PrivateKeyJWT):
                                     alg=self.alg, header=dict(self.headers or {}), expires_in=60)
 
 
-class MetadataPerErratum7793(AuthorizationServerMetadata):
-    """Authlib's validator with the rule RFC 8414 erratum 7793 proposes for
-    response_types_supported: REQUIRED unless no supported grant type uses the authorization
-    endpoint (the condition RFC 8414 §2 already puts on authorization_endpoint). Every other
-    member goes through Authlib's own checks."""
-
-    def validate_response_types_supported(self) -> None:
-        if set(self.grant_types_supported) & AUTHORIZATION_ENDPOINT_GRANTS or "response_types_supported" in self:
-            super().validate_response_types_supported()
-
-
 # --- phase: main ------------------------------------------------------------------------
 
 
@@ -235,36 +223,25 @@ def metadata_checks(c: Checks, issuer: str, state: dict) -> None:
     empty = [k for k, v in meta.items() if isinstance(v, list) and not v]
     c.check("metadata: no zero-element array (RFC 8414 §3.2: such claims MUST be omitted)", not empty, empty)
 
-    uses_authorization_endpoint = bool(set(grants) & AUTHORIZATION_ENDPOINT_GRANTS)
-    if not uses_authorization_endpoint:
-        c.check("metadata: no authorization_endpoint, as no grant type uses one (RFC 8414 §2)",
-                "authorization_endpoint" not in meta, meta.get("authorization_endpoint"))
-        # The documented deviation (src/oauth/discovery.rs): RFC 8414 §2 marks
-        # response_types_supported REQUIRED, but with no authorization endpoint the list is
-        # empty and §3.2 forbids empty arrays, so Warden omits it as erratum 7793 proposes.
-        c.check("metadata: response_types_supported omitted (documented deviation, RFC 8414 erratum 7793)",
-                "response_types_supported" not in meta, meta.get("response_types_supported"))
-        try:
-            AuthorizationServerMetadata(meta).validate()
-            verdict = "accepted"
-        except ValueError as e:
-            verdict = str(e)
-        c.check("metadata: Authlib's RFC 8414 validator objects to response_types_supported and nothing before it",
-                verdict == '"response_types_supported" is required', verdict)
+    c.check("metadata: the authorization endpoint is listed, as authorization_code is (RFC 8414 §2)",
+            "authorization_code" in grants and meta.get("authorization_endpoint") == issuer + "/authorize", meta.get("authorization_endpoint"))
     try:
-        MetadataPerErratum7793(meta).validate()
-        c.check("metadata: Authlib's RFC 8414 validator accepts every member"
-                + ("" if uses_authorization_endpoint else " (response_types_supported judged by erratum 7793)"), True)
+        AuthorizationServerMetadata(meta).validate()
+        c.check("metadata: Authlib's RFC 8414 validator accepts every member", True)
     except ValueError as e:
         c.check("metadata: Authlib's RFC 8414 validator accepts every member", False, e)
 
-    # No OpenID Provider configuration before ID tokens exist: the same 404 as an unknown path.
-    unknown = requests.get(f"{issuer}/.well-known/no-such-document", timeout=HTTP_TIMEOUT)
+    # OIDC Discovery §4: the same document at the issuer + /.well-known/openid-configuration.
     oidc = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=HTTP_TIMEOUT)
-    c.check("metadata: /.well-known/openid-configuration is 404, same answer as an unknown path",
-            oidc.status_code == 404 and unknown.status_code == 404 and oidc.text == unknown.text
-            and oidc.headers.get("content-type") == unknown.headers.get("content-type"),
-            f"{oidc.status_code} {oidc.headers.get('content-type')} {oidc.text[:200]} vs {unknown.status_code} {unknown.text[:200]}")
+    c.check("metadata: /.well-known/openid-configuration serves the same document",
+            oidc.status_code == 200 and oidc.json() == meta, f"{oidc.status_code} {oidc.text[:200]}")
+    try:
+        OpenIDProviderMetadata(oidc.json()).validate()
+        c.check("metadata: Authlib's OpenID Provider metadata validator accepts it (OIDC Discovery §3)", True)
+    except ValueError as e:
+        c.check("metadata: Authlib's OpenID Provider metadata validator accepts it (OIDC Discovery §3)", False, e)
+    c.check("metadata: RS256 among id_token_signing_alg_values_supported (OIDC Discovery §3)",
+            "RS256" in meta.get("id_token_signing_alg_values_supported", []), meta.get("id_token_signing_alg_values_supported"))
 
 
 def basic_flow_checks(c: Checks, args: argparse.Namespace, meta: dict, client: dict) -> None:
