@@ -62,6 +62,7 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
             per_address: 0,
             window: Duration::ZERO,
         },
+        branding: oauth::Branding { name: String::new(), logo_url: None, accent_color: None, template_dir: None },
         keys: KeysConfig {
             access_token_alg: Alg::ES256,
             id_token_algs: vec![],
@@ -149,7 +150,33 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         r.invalid("refresh_interval", "must be at least 100ms");
     }
     r.finish();
-    oauth::Config { registration, keys, ..c }
+    let mut r = root.section("branding");
+    let branding = oauth::Branding {
+        name: r.string("name", "Warden"),
+        logo_url: Some(r.string("logo_url", "")).filter(|s| !s.is_empty()),
+        accent_color: Some(r.string("accent_color", "")).filter(|s| !s.is_empty()),
+        template_dir: Some(r.string("template_dir", "")).filter(|s| !s.is_empty()).map(std::path::PathBuf::from),
+    };
+    if branding.name.trim().is_empty() || branding.name.chars().count() > 64 || branding.name.chars().any(char::is_control) {
+        r.invalid("name", "must be 1 to 64 printable characters");
+    }
+    if let Some(logo) = &branding.logo_url
+        && !(logo.starts_with("https://") && url::Url::parse(logo).is_ok() || logo.starts_with("data:image/"))
+    {
+        r.invalid("logo_url", "must be an https URL or a data:image/ URL");
+    }
+    if let Some(c) = &branding.accent_color
+        && !(c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        r.invalid("accent_color", "must be a colour written #rrggbb");
+    }
+    if branding.template_dir.is_some()
+        && let Err(why) = oauth::pages::Pages::new(&branding, "/assets")
+    {
+        r.invalid("template_dir", why);
+    }
+    r.finish();
+    oauth::Config { registration, keys, branding, ..c }
 }
 
 /// RFC 8414 §2: an https URL with no query or fragment. Plain http is accepted only for

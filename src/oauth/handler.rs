@@ -417,7 +417,8 @@ fn consent_page(p: &Provider, id: &str, csrf_cookie: &str, client: &Client, pend
         .filter_map(|(label, url)| url.as_deref().map(|u| (label, u)))
         .collect();
     let username = user.username.as_str();
-    let html = p.pages.consent(&action, &p.csrf_token(csrf_cookie, id), &interaction::display_name(client), username, &scopes, &links);
+    let client_name = interaction::display_name(client);
+    let html = p.pages.consent(&action, &p.csrf_token(csrf_cookie, id), (&client_name, m.logo_uri.as_deref()), username, &scopes, &links);
     html_page(StatusCode::OK, html, pages::CONTENT_SECURITY_POLICY)
 }
 
@@ -633,10 +634,10 @@ async fn authorize_post(State(p): Shared, req: Request) -> Response {
     authorize(&p, &headers, pairs).await
 }
 
-async fn stylesheet_get() -> Response {
+async fn stylesheet_get(State(p): Shared) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")],
-        pages::STYLESHEET,
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        pages::stylesheet(p.cfg.branding.accent_color.as_deref()),
     )
         .into_response()
 }

@@ -27,7 +27,7 @@ mod id_token;
 pub mod interaction;
 mod introspect;
 pub mod keys;
-mod pages;
+pub mod pages;
 mod params;
 pub mod register;
 pub mod resources;
@@ -87,6 +87,19 @@ pub enum IntrospectionPolicy {
     Restricted,
     /// Any authenticated client.
     AnyClient,
+}
+
+/// `[branding]`: how the sign-in pages look.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Branding {
+    /// The product name on every page.
+    pub name: String,
+    /// A logo shown instead of the name (an https or `data:image/` URL).
+    pub logo_url: Option<String>,
+    /// The accent colour (`#rrggbb`) of buttons and links.
+    pub accent_color: Option<String>,
+    /// A directory whose `*.html` files replace the built-in templates of the same name.
+    pub template_dir: Option<std::path::PathBuf>,
 }
 
 /// `[keys]`.
@@ -156,6 +169,8 @@ pub struct Config {
     pub registration: RegistrationConfig,
     /// `[keys]`.
     pub keys: KeysConfig,
+    /// `[branding]`.
+    pub branding: Branding,
 }
 
 impl KeysConfig {
@@ -238,7 +253,12 @@ impl Provider {
             // Like client authentication: never per account alone, so a stranger cannot lock
             // a user out; 10 failures per account from one address, 100 per address, per 15 min.
             logins: throttle::Throttle::new(Duration::from_secs(15 * 60), 10, 100),
-            pages: pages::Pages::new("Warden", &format!("{}/assets", issuer_path(&cfg.issuer))),
+            pages: pages::Pages::new(&cfg.branding, &format!("{}/assets", issuer_path(&cfg.issuer))).unwrap_or_else(|e| {
+                // `config check` and start-up compiled the templates already; this is a file
+                // changed since. The built-in pages serve meanwhile.
+                tracing::error!(error = %e, "a branding template does not compile; the built-in pages are used");
+                pages::Pages::built_in(&cfg.branding.name, &format!("{}/assets", issuer_path(&cfg.issuer)))
+            }),
             cfg,
             store,
             master,

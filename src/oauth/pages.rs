@@ -33,34 +33,87 @@ pub fn form_post_csp(origin: &str) -> String {
     )
 }
 
+/// The built-in templates.
+const TEMPLATES: [(&str, &str); 7] = [
+    ("base.html", include_str!("templates/base.html")),
+    ("error.html", include_str!("templates/error.html")),
+    ("form_post.html", include_str!("templates/form_post.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("consent.html", include_str!("templates/consent.html")),
+    ("logout.html", include_str!("templates/logout.html")),
+    ("message.html", include_str!("templates/message.html")),
+];
+
+/// The stylesheet with the operator's accent colour, if any (`[branding] accent_color`, checked
+/// to be `#rrggbb` by the configuration).
+pub fn stylesheet(accent: Option<&str>) -> String {
+    match accent {
+        Some(c) => format!("{STYLESHEET}:root {{ --accent: {c}; }}\n"),
+        None => STYLESHEET.to_owned(),
+    }
+}
+
 /// The page templates, compiled once.
 pub struct Pages {
     env: Environment<'static>,
     brand: String,
+    logo: Option<String>,
     assets: String,
 }
 
 impl Pages {
     /// The built-in templates, naming the product `brand`, with assets under `assets` (the
     /// issuer's path + `/assets`).
-    pub fn new(brand: &str, assets: &str) -> Self {
+    pub fn built_in(brand: &str, assets: &str) -> Self {
         let mut env = Environment::new();
-        // Autoescaping is on for `.html` names; every template below is one.
-        for (name, source) in [
-            ("base.html", include_str!("templates/base.html")),
-            ("error.html", include_str!("templates/error.html")),
-            ("form_post.html", include_str!("templates/form_post.html")),
-            ("login.html", include_str!("templates/login.html")),
-            ("consent.html", include_str!("templates/consent.html")),
-            ("logout.html", include_str!("templates/logout.html")),
-            ("message.html", include_str!("templates/message.html")),
-        ] {
+        // Autoescaping is on for `.html` names; every template is one.
+        for (name, source) in TEMPLATES {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary; a test renders each one.
                 tracing::error!(template = name, error = %e, "built-in template does not compile");
             }
         }
-        Self { env, brand: brand.to_owned(), assets: assets.to_owned() }
+        Self { env, brand: brand.to_owned(), logo: None, assets: assets.to_owned() }
+    }
+
+    /// The pages as `[branding]` configures them: the built-in templates, each replaced by a
+    /// file of the same name in `template_dir` when there is one. An override that cannot be
+    /// read, does not compile, or does not render is an error naming the file.
+    pub fn new(branding: &super::Branding, assets: &str) -> Result<Self, String> {
+        let mut pages = Self::built_in(&branding.name, assets);
+        pages.logo = branding.logo_url.clone();
+        let Some(dir) = &branding.template_dir else { return Ok(pages) };
+        if !dir.is_dir() {
+            return Err(format!("{} is not a directory", dir.display()));
+        }
+        for (name, _) in TEMPLATES {
+            let path = dir.join(name);
+            if !path.exists() {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            pages.env.add_template_owned(name.to_owned(), source).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        // Render each page once with sample values, so a template that compiles but fails
+        // (an unknown filter, a broken block) is caught here and not by a user.
+        pages.try_all().map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(pages)
+    }
+
+    fn try_all(&self) -> Result<(), minijinja::Error> {
+        let base = context! { brand => &self.brand, logo => &self.logo, assets => &self.assets };
+        let samples = [
+            ("error.html", context! { title => "t", message => "m", request_id => "r", ..base.clone() }),
+            ("form_post.html", context! { action => "https://a.example/cb", fields => vec![vec!["k", "v"]], script => FORM_POST_SCRIPT, ..base.clone() }),
+            ("login.html", context! { action => "/a", csrf => "c", client_name => "App", username => "u", error => "e", ..base.clone() }),
+            ("consent.html", context! { action => "/a", csrf => "c", client_name => "App", username => "u", scopes => vec!["s"], links => Vec::<minijinja::Value>::new(), client_logo => "https://a.example/l.png", ..base.clone() }),
+            ("logout.html", context! { action => "/a", csrf => "c", logout => "l", username => "u", client_name => "App", ..base.clone() }),
+            ("message.html", context! { title => "t", message => "m", ..base }),
+        ];
+        for (name, ctx) in samples {
+            self.env.get_template(name)?.render(ctx)?;
+        }
+        Ok(())
     }
 
     fn render(&self, name: &str, ctx: minijinja::Value) -> String {
@@ -74,7 +127,7 @@ impl Pages {
     pub fn error(&self, title: &str, message: &str, request_id: Option<&str>) -> String {
         self.render(
             "error.html",
-            context! { brand => &self.brand, assets => &self.assets, title, message, request_id },
+            context! { brand => &self.brand, logo => &self.logo, assets => &self.assets, title, message, request_id },
         )
     }
 
@@ -83,18 +136,19 @@ impl Pages {
     pub fn login(&self, action: &str, csrf: &str, client_name: &str, username: &str, error: Option<&str>) -> String {
         self.render(
             "login.html",
-            context! { brand => &self.brand, assets => &self.assets, action, csrf, client_name, username, error },
+            context! { brand => &self.brand, logo => &self.logo, assets => &self.assets, action, csrf, client_name, username, error },
         )
     }
 
     /// The consent page: who asks, for what (in plain words), with links to the client's
     /// policy and terms when it registered them.
-    pub fn consent(&self, action: &str, csrf: &str, client_name: &str, username: &str, scopes: &[String], links: &[(&str, &str)]) -> String {
+    pub fn consent(&self, action: &str, csrf: &str, client: (&str, Option<&str>), username: &str, scopes: &[String], links: &[(&str, &str)]) -> String {
+        let (client_name, client_logo) = client;
         let links: Vec<minijinja::Value> = links.iter().map(|&(label, url)| context! { label, url }).collect();
         let scopes: Vec<minijinja::Value> = scopes.iter().map(|s| minijinja::Value::from(s.as_str())).collect();
         self.render(
             "consent.html",
-            context! { brand => &self.brand, assets => &self.assets, action, csrf, client_name, username, scopes, links },
+            context! { brand => &self.brand, logo => &self.logo, assets => &self.assets, action, csrf, client_name, client_logo, username, scopes, links },
         )
     }
 
@@ -102,20 +156,20 @@ impl Pages {
     pub fn logout(&self, action: &str, csrf: &str, logout: &str, username: &str, client_name: Option<&str>) -> String {
         self.render(
             "logout.html",
-            context! { brand => &self.brand, assets => &self.assets, action, csrf, logout, username, client_name },
+            context! { brand => &self.brand, logo => &self.logo, assets => &self.assets, action, csrf, logout, username, client_name },
         )
     }
 
     /// A plain message page (e.g. "You are signed out").
     pub fn message(&self, title: &str, message: &str) -> String {
-        self.render("message.html", context! { brand => &self.brand, assets => &self.assets, title, message })
+        self.render("message.html", context! { brand => &self.brand, logo => &self.logo, assets => &self.assets, title, message })
     }
 
     /// OAuth 2.0 Form Post Response Mode §2: a page that posts `fields` to `action`.
     pub fn form_post(&self, action: &str, fields: &[(&str, &str)]) -> String {
         self.render(
             "form_post.html",
-            context! { brand => &self.brand, assets => &self.assets, action, fields => fields.iter().map(|(k, v)| minijinja::Value::from_iter([*k, *v])).collect::<minijinja::Value>(), script => FORM_POST_SCRIPT },
+            context! { brand => &self.brand, logo => &self.logo, assets => &self.assets, action, fields => fields.iter().map(|(k, v)| minijinja::Value::from_iter([*k, *v])).collect::<minijinja::Value>(), script => FORM_POST_SCRIPT },
         )
     }
 }
@@ -126,7 +180,7 @@ mod tests {
 
     #[test]
     fn the_error_page_escapes_what_it_shows() {
-        let p = Pages::new("Warden", "/assets");
+        let p = Pages::built_in("Warden", "/assets");
         let html = p.error("Bad <request>", "redirect_uri \"<script>alert(1)</script>\" is not registered", Some("r-1"));
         assert!(html.starts_with("<!doctype html>"));
         assert!(html.contains("Bad &lt;request&gt;"));
@@ -139,7 +193,7 @@ mod tests {
 
     #[test]
     fn the_form_post_page_escapes_values_and_its_script_matches_the_policy_hash() {
-        let p = Pages::new("Warden", "/assets");
+        let p = Pages::built_in("Warden", "/assets");
         let html = p.form_post("https://app.example/cb?x=1&y=2", &[("state", "\"><img src=x>"), ("code", "c1")]);
         assert!(html.contains(r#"action="https:&#x2f;&#x2f;app.example&#x2f;cb?x=1&amp;y=2""#));
         assert!(html.contains(r#"name="state" value="&quot;&gt;&lt;img src=x&gt;""#));
@@ -148,5 +202,39 @@ mod tests {
         let script = html.split("<script>").nth(1).and_then(|s| s.split("</script>").next()).unwrap();
         let hash = STANDARD.encode(digest::digest(&digest::SHA256, script.as_bytes()));
         assert!(form_post_csp("https://app.example").contains(&format!("'sha256-{hash}'")));
+    }
+}
+
+#[cfg(test)]
+mod branding_tests {
+    use super::*;
+    use crate::oauth::Branding;
+
+    fn branding(dir: Option<&std::path::Path>) -> Branding {
+        Branding { name: "Acme ID".into(), logo_url: Some("https://acme.example/logo.png".into()), accent_color: Some("#aa3300".into()), template_dir: dir.map(Into::into) }
+    }
+
+    #[test]
+    fn the_operator_names_the_product_shows_a_logo_and_colours_the_stylesheet() {
+        let p = Pages::new(&branding(None), "/assets").unwrap();
+        let html = p.message("Hello", "there");
+        assert!(html.contains(r#"alt="Acme ID""#) && html.contains("acme.example"), "{html}");
+        assert!(stylesheet(Some("#aa3300")).ends_with(":root { --accent: #aa3300; }\n"));
+        assert_eq!(stylesheet(None), STYLESHEET);
+    }
+
+    #[test]
+    fn a_template_directory_replaces_pages_by_name_and_a_broken_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("message.html"), "<p>custom {{ title }} for {{ brand }}</p>").unwrap();
+        let p = Pages::new(&branding(Some(dir.path())), "/assets").unwrap();
+        assert_eq!(p.message("T", "m"), "<p>custom T for Acme ID</p>");
+        assert!(p.login("/a", "c", "App", "u", None).contains("Sign in"), "the others stay built in");
+        std::fs::write(dir.path().join("login.html"), "{% if %}").unwrap();
+        let err = Pages::new(&branding(Some(dir.path())), "/assets").err().unwrap();
+        assert!(err.contains("login.html"), "{err}");
+        std::fs::write(dir.path().join("login.html"), "{{ username | no_such_filter }}").unwrap();
+        assert!(Pages::new(&branding(Some(dir.path())), "/assets").is_err(), "a template that fails to render is caught too");
+        assert!(Pages::new(&branding(Some(&dir.path().join("missing"))), "/assets").is_err());
     }
 }

@@ -322,3 +322,37 @@ async fn login_and_consent_pages_refuse_framing() {
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("expired"));
 }
+
+/// An ID token signed with the server's own RS256 key for `sub` and `aud`, expired an hour
+/// ago (hints are accepted after expiry).
+pub(crate) async fn hint(s: &TestServer, sub: &str, aud: &str) -> String {
+    let rec = s.store.catalog.signing_keys().await.unwrap().into_iter().find(|r| r.alg == "RS256").unwrap();
+    let pkcs8 = s.master.open(&rec.sealed_private, rec.kid.as_str().as_bytes()).unwrap();
+    let key = warden::jose::SigningKey::from_pkcs8(rec.kid.clone(), warden::jose::Alg::RS256, &pkcs8).unwrap();
+    let now = warden::model::unix_now();
+    key.sign_jwt("JWT", &json!({"iss": s.issuer, "sub": sub, "aud": aud, "iat": now - 7200, "exp": now - 3600})).unwrap()
+}
+
+/// OIDC Core §3.1.2.1 `id_token_hint`: it must be ours and for this client; a session of
+/// another user than the hint's does not count (prompt=none: login_required).
+#[tokio::test]
+async fn an_id_token_hint_must_be_ours_and_name_the_signed_in_user() {
+    let s = TestServer::start().await;
+    let alice = user(&s, "alice").await;
+    let client_id = web_client(&s, json!({"first_party": true})).await;
+    let (other, _) = s.client(json!({"grant_types": ["authorization_code"], "redirect_uris": [CB], "scope": "openid"})).await;
+    let mut b = Browser::new(&s);
+    let (html, _) = open_login(&mut b, &s, &client_id, &[]).await;
+    answer(&location(&submit_login(&mut b, &html, "alice", PASSWORD).await));
+
+    let for_alice = hint(&s, alice.id.as_str(), &client_id).await;
+    let q = answer(&location(&b.get(&authorize_url(&s, &client_id, &[("prompt", "none"), ("id_token_hint", &for_alice)])).await));
+    assert!(q.contains_key("code"), "{q:?}");
+    let for_bob = hint(&s, "someone-else", &client_id).await;
+    let q = answer(&location(&b.get(&authorize_url(&s, &client_id, &[("prompt", "none"), ("id_token_hint", &for_bob)])).await));
+    assert_eq!(q["error"], "login_required");
+    for bad in [hint(&s, alice.id.as_str(), &other).await, "not.a.jwt".to_owned()] {
+        let q = answer(&location(&b.get(&authorize_url(&s, &client_id, &[("id_token_hint", &bad)])).await));
+        assert_eq!(q["error"], "invalid_request");
+    }
+}

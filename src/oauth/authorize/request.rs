@@ -51,8 +51,9 @@ pub struct AuthorizationRequest {
     pub max_age: Option<u64>,
     /// `login_hint`.
     pub login_hint: Option<String>,
-    /// `id_token_hint` (checked when ID tokens exist).
-    pub id_token_hint: Option<String>,
+    /// The `sub` of a valid `id_token_hint` (issued by us to this client): the session must
+    /// be that user's, or the request needs a login (`prompt=none`: `login_required`).
+    pub hint_sub: Option<String>,
     /// `ui_locales`, space-separated BCP 47 tags.
     pub ui_locales: Option<String>,
     /// `claims_locales`.
@@ -172,7 +173,9 @@ impl Provider {
     /// 13. `claims` a JSON object whose members are `userinfo`/`id_token` objects —
     ///     `invalid_request`;
     /// 14. each `resource` an absolute URI without fragment (RFC 8707 §2) and an audience the
-    ///     client may get tokens for — `invalid_request` / `invalid_target`.
+    ///     client may get tokens for — `invalid_request` / `invalid_target`;
+    /// 15. `dpop_jkt` a JWK thumbprint (RFC 9449 §10); `id_token_hint` an ID token this server
+    ///     issued to this client, expired or not (OIDC Core §3.1.2.1) — `invalid_request`.
     ///
     /// Unknown parameters are ignored (RFC 6749 §3.1).
     pub async fn check_authorization_request(&self, pairs: Vec<(String, String)>) -> Result<AuthorizationRequest, AuthorizeError> {
@@ -287,6 +290,13 @@ impl Provider {
             Some(_) => return Err(invalid("dpop_jkt must be a base64url SHA-256 JWK thumbprint")),
         };
         let redirect_uri_sent = raw.one("redirect_uri").ok().flatten().is_some();
+        let hint_sub = match one("id_token_hint") {
+            None => None,
+            Some(hint) => match self.id_token_hint(hint) {
+                Some((sub, auds)) if auds.iter().any(|a| a == client.client_id.as_str()) => Some(sub),
+                _ => return Err(invalid("id_token_hint is not an ID token this server issued to this client")),
+            },
+        };
         Ok(AuthorizationRequest {
             client: client.clone(),
             scope,
@@ -295,7 +305,7 @@ impl Provider {
             prompt,
             max_age,
             login_hint: one("login_hint").map(str::to_owned),
-            id_token_hint: one("id_token_hint").map(str::to_owned),
+            hint_sub,
             ui_locales: one("ui_locales").map(str::to_owned),
             claims_locales: one("claims_locales").map(str::to_owned),
             acr_values: one("acr_values").map(str::to_owned),

@@ -52,6 +52,28 @@ fn one<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 impl Provider {
+    /// An `id_token_hint` (OIDC Core §3.1.2.1, RP-Initiated Logout §2): an ID token this
+    /// server signed (a published key, our issuer, typ `JWT` or none — never one of our access
+    /// tokens), possibly expired. Its `sub` and audiences, or `None`.
+    pub fn id_token_hint(&self, hint: &str) -> Option<(String, Vec<String>)> {
+        let ring = self.ring.current();
+        let expect = Expectations {
+            issuer: Some(&self.cfg.issuer),
+            typ: &["JWT", ""],
+            required: &["sub", "aud"],
+            leeway: HINT_LEEWAY_SECS,
+            ..Default::default()
+        };
+        let claims: serde_json::Map<String, Value> = jose::verify(hint, ring.as_ref(), &expect).ok()?;
+        let sub = claims.get("sub")?.as_str()?.to_owned();
+        let audiences = match claims.get("aud") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            _ => vec![],
+        };
+        Some((sub, audiences))
+    }
+
     /// Checks an end-session request (RP-Initiated Logout §2, §3), in order:
     /// 1. `id_token_hint`, when sent, is an ID token this server signed (`iss`, signature; an
     ///    expired one is fine);
@@ -62,22 +84,10 @@ impl Provider {
     pub async fn check_logout(&self, pairs: &[(String, String)]) -> Result<(LogoutRequest, Option<Arc<Client>>), LogoutError> {
         let mut audiences: Vec<String> = Vec::new();
         if let Some(hint) = one(pairs, "id_token_hint") {
-            let ring = self.ring.current();
-            let expect = Expectations {
-                issuer: Some(&self.cfg.issuer),
-                // An ID token (typ JWT or none), not one of our access tokens (at+jwt).
-                typ: &["JWT", ""],
-                required: &["sub", "aud"],
-                leeway: HINT_LEEWAY_SECS,
-                ..Default::default()
-            };
-            let claims: serde_json::Map<String, Value> =
-                jose::verify(hint, ring.as_ref(), &expect).map_err(|_| LogoutError("The sign-out request carries an ID token this server did not issue (id_token_hint)."))?;
-            audiences = match claims.get("aud") {
-                Some(Value::String(a)) => vec![a.clone()],
-                Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-                _ => vec![],
-            };
+            let (_, auds) = self
+                .id_token_hint(hint)
+                .ok_or(LogoutError("The sign-out request carries an ID token this server did not issue (id_token_hint)."))?;
+            audiences = auds;
         }
         let client_id = match (one(pairs, "client_id"), audiences.as_slice()) {
             (Some(id), auds) if auds.is_empty() || auds.iter().any(|a| a == id) => Some(id.to_owned()),

@@ -236,7 +236,8 @@ impl Provider {
     pub async fn decide(&self, req: AuthorizationRequest, session: Option<&Session>) -> Result<Step, OAuthError> {
         let now = unix_now();
         let pending = Pending::from_request(&req);
-        let user = self.usable_session(session, &pending, now).await?;
+        // OIDC Core §3.1.2.1: a session of another user than the hint's does not count.
+        let user = self.usable_session(session, &pending, now).await?.filter(|u| req.hint_sub.as_ref().is_none_or(|h| h == u.id.as_str()));
         let consented = match &user {
             Some(u) => self.consented(u, &req.client, &pending.scope, now).await?,
             None => false,
