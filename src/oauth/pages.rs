@@ -38,7 +38,7 @@ pub fn interaction_csp(origin: &str) -> String {
 pub fn form_post_csp(origin: &str) -> String {
     let hash = STANDARD.encode(digest::digest(&digest::SHA256, FORM_POST_SCRIPT.as_bytes()));
     format!(
-        "default-src 'none'; style-src 'self'; script-src 'sha256-{hash}'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'self'; img-src 'self' https: data:; script-src 'sha256-{hash}'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 

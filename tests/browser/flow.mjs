@@ -106,10 +106,14 @@ function newRequest(issuer, clientId, redirectUri, extra = {}) {
 async function startCallbackServer() {
   const received = [];
   const waiters = [];
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     if (url.pathname === '/cb') {
-      const params = url.searchParams;
+      // The query (response_mode query), or a form's body (form_post); `method` says which.
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      const params = req.method === 'POST' ? new URLSearchParams(body) : url.searchParams;
+      params.method = req.method;
       const w = waiters.shift();
       if (w) w(params); else received.push(params);
     }
@@ -275,7 +279,7 @@ async function allowFlow(ctx, browser) {
 
     const q = await arriveAtClient(ctx, page, errors, 'Allow');
     const code = q.get('code') || '';
-    check('allow: the client gets a code', code.length >= 20 && !q.has('error'), Object.fromEntries(q));
+    check('allow: the client gets a code in the query', q.method === 'GET' && code.length >= 20 && !q.has('error'), Object.fromEntries(q));
     check('allow: state byte for byte', q.get('state') === req.state, { sent: req.state, got: q.get('state') });
     check('allow: iss is the issuer (RFC 9207)', q.get('iss') === ctx.issuer, q.get('iss'));
     checkNoConsoleErrors('allow', errors);
@@ -338,6 +342,27 @@ async function denyFlow(ctx, browser) {
     check('deny: state byte for byte', q.get('state') === req.state, { sent: req.state, got: q.get('state') });
     check('deny: iss is the issuer', q.get('iss') === ctx.issuer, q.get('iss'));
     checkNoConsoleErrors('deny', errors);
+  } finally {
+    await context.close();
+  }
+}
+
+/**
+ * response_mode=form_post (OAuth 2.0 Form Post Response Mode): the page that carries the code
+ * submits itself with its one script, allowed by hash in its CSP; a real browser runs it.
+ */
+async function formPostFlow(ctx, browser) {
+  const context = await newContext(browser, { viewport: VIEWPORT, colorScheme: 'light' });
+  const page = await context.newPage();
+  const errors = watchConsole(page);
+  try {
+    const req = newRequest(ctx.issuer, ctx.clientId, ctx.redirectUri, { response_mode: 'form_post', prompt: 'consent' });
+    await page.goto(req.url);
+    await submitLogin(page, ctx.username, ctx.password);
+    const q = await arriveAtClient(ctx, page, errors, 'Allow');
+    check('form_post: the code arrives in a POST body', q.method === 'POST' && (q.get('code') || '').length >= 20, { method: q.method, ...Object.fromEntries(q) });
+    check('form_post: state and iss', q.get('state') === req.state && q.get('iss') === ctx.issuer, Object.fromEntries(q));
+    checkNoConsoleErrors('form_post', errors);
   } finally {
     await context.close();
   }
@@ -440,6 +465,7 @@ async function main() {
     const fresh = async (fn) => fn(ctx, browser);
     await section('sign in, consent, code', () => fresh(allowFlow));
     await section('keyboard and deny', () => fresh(denyFlow));
+    await section('form_post', () => fresh(formPostFlow));
     await section('error page', () => fresh(errorPage));
     await section('accessibility (axe-core)', () => fresh(accessibility));
   } catch (e) {
