@@ -4,7 +4,7 @@
 
 use crate::config::{Config, Role};
 use crate::http::layers::{self, Surface};
-use crate::http::serve::serve;
+use crate::http::serve::serve_with;
 use crate::jose::KeyRing;
 use crate::model::unix_now;
 use crate::oauth::{self, Provider, keys::KeyError};
@@ -51,6 +51,12 @@ pub enum AppError {
     /// Keys could not be created or opened.
     #[error("signing keys: {0} (is WARDEN_MASTER_KEY the key these keys were sealed with?)")]
     Keys(#[from] KeyError),
+    /// The gateway's routes do not compile (`warden config check` reports the same).
+    #[error("gateway routes: {0}")]
+    Gateway(String),
+    /// The gateway's TLS certificate or key could not be loaded.
+    #[error("gateway TLS: {0}")]
+    Tls(String),
     /// A listener could not bind or serve.
     #[error("{role} listener on {addr}: {source}")]
     Listen {
@@ -190,19 +196,33 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
 
     let mut servers = tokio::task::JoinSet::new();
     let trusted = Arc::new(cfg.trusted_proxies.clone());
+    let gateway = match cfg.roles.contains(&Role::Gateway) {
+        true => Some(Arc::new(crate::gateway::Gateway::new(&cfg.gateway, trusted.clone()).map_err(|errors| {
+            AppError::Gateway(errors.iter().map(|e| format!("routes[{}].{}: {}", e.index, e.key, e.message)).collect::<Vec<_>>().join("; "))
+        })?)),
+        false => None,
+    };
+    let gateway_tls = match (&cfg.gateway.tls, cfg.roles.contains(&Role::Gateway)) {
+        (Some(files), true) => Some(crate::http::tls::acceptor(files).map_err(AppError::Tls)?),
+        _ => None,
+    };
     for (role, listener) in listeners.0 {
         let timeout = cfg.http.request_timeout;
         let health = core.store.health.clone();
         let health = crate::http::health::routes(role.as_str(), move || health.is_available());
         let router = match role {
             Role::Provider => layers::apply(oauth::handler::routes(provider.clone()).merge(health), Surface::OAuth, timeout),
-            Role::Gateway => layers::apply(crate::gateway::router().merge(health), Surface::Problem, timeout),
+            Role::Gateway => {
+                let gateway = gateway.clone().expect("built above for the gateway role");
+                layers::apply(crate::gateway::router(gateway).merge(health), Surface::Problem, timeout)
+            }
             Role::Admin => layers::apply(crate::admin::router().merge(health), Surface::Problem, timeout),
         };
         let addr = listener.local_addr().map_err(|source| AppError::Listen { role: role.as_str(), addr: listen_addr(&cfg, role), source })?;
         let (stop, http, trusted) = (shutdown.clone(), cfg.http.clone(), trusted.clone());
+        let tls = if role == Role::Gateway { gateway_tls.clone() } else { None };
         servers.spawn(async move {
-            serve(listener, router, http, trusted, stop)
+            serve_with(listener, router, http, trusted, tls, stop)
                 .await
                 .map_err(|source| AppError::Listen { role: role.as_str(), addr, source })
         });

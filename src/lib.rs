@@ -13,7 +13,8 @@
 //! - [`http`]: tower layers shared by every listener and the RFC 9457 problem type.
 //! - [`oauth`]: the authorization server — token endpoint and grants, client authentication,
 //!   introspection, revocation, registration, metadata and JWKS.
-//! - [`gateway`]: the API gateway listener (health only so far).
+//! - [`gateway`]: the API gateway — path normalisation, routes, the policy pipeline and the
+//!   upstream proxy.
 //! - [`admin`]: the admin listener (health only so far).
 //! - [`jose`]: JWS signing with cached keys, JWT verification, JWKs, the key ring.
 //! - [`secrets`]: the master key, sealing at rest, keyed hashes of secrets, Argon2id user

@@ -82,3 +82,21 @@ fn no_sql_compile_time_macros_and_no_unsafe() {
         assert!(!body.contains("unsafe "), "{file} uses unsafe");
     }
 }
+
+/// hyper is the HTTP edge: the listeners' accept loop (`http/`) and the gateway, which speaks
+/// HTTP to upstreams through hyper's client and so works on hyper's request, response and
+/// header types throughout (`gateway/mod.rs` stays its only axum file). Everything else —
+/// the provider's protocol code included — sees neither. The path normaliser is pure string
+/// work, so the rule it implements can be read and tested without any HTTP type.
+#[test]
+fn only_the_http_edge_and_the_gateway_know_hyper() {
+    let offenders: Vec<String> = sources()
+        .into_iter()
+        .filter(|(f, text)| {
+            let uses = code(text).contains("hyper");
+            (uses && !(f.starts_with("http/") || f.starts_with("gateway/"))) || (f == "gateway/path.rs" && (uses || code(text).contains("axum")))
+        })
+        .map(|(f, _)| f)
+        .collect();
+    assert!(offenders.is_empty(), "hyper outside the HTTP edge and the gateway: {offenders:?}");
+}

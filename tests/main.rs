@@ -3,6 +3,7 @@
 
 mod arch;
 mod blackbox;
+mod gateway;
 mod interop;
 mod listeners;
 mod master_key;

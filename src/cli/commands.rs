@@ -88,9 +88,11 @@ async fn serve(cli: &Cli, roles: Option<Vec<crate::config::Role>>) -> anyhow::Re
     for (role, addr) in listeners.addrs() {
         let extra = match role {
             crate::config::Role::Provider => format!(" — issuer {}", cfg.oauth.issuer),
+            crate::config::Role::Gateway => format!(" — {} route(s)", cfg.gateway.routes.len()),
             _ => String::new(),
         };
-        say!("  {:<8} listening on http://{addr}{extra}", role.as_str());
+        let scheme = if role == crate::config::Role::Gateway && cfg.gateway.tls.is_some() { "https" } else { "http" };
+        say!("  {:<8} listening on {scheme}://{addr}{extra}", role.as_str());
     }
     let shutdown = tokio_util::sync::CancellationToken::new();
     let trigger = shutdown.clone();
@@ -214,6 +216,7 @@ fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
         grant_types: Some(grant_types),
         scope: Some(args.scopes.join(" ")),
         redirect_uris: Some(args.redirect_uris.clone()),
+        post_logout_redirect_uris: Some(args.post_logout_redirect_uris.clone()),
         token_endpoint_auth_method: args.auth_method.clone(),
         audience: Some(args.audiences.clone()),
         access_token_lifetime: args.access_token_lifetime.map(|d| d.as_secs()),

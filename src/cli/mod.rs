@@ -287,7 +287,7 @@ enum KeysCommand {
 enum ClientCommand {
     /// Register a client; prints its id and (once) its secret.
     #[command(after_help = "Example:\n  warden client create --name billing --grant-type client_credentials \\\n    --scope invoices:read --audience https://api.example.com --json")]
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List clients.
     List,
     /// Show one client.
@@ -322,6 +322,9 @@ struct CreateArgs {
     /// Redirect URI (repeatable).
     #[arg(long = "redirect-uri", value_name = "URI")]
     redirect_uris: Vec<String>,
+    /// Where the browser may return after signing out (repeatable; OIDC RP-Initiated Logout).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
     /// client_secret_basic (default), client_secret_post, private_key_jwt or none.
     #[arg(long = "auth-method", value_name = "METHOD")]
     auth_method: Option<String>,

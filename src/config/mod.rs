@@ -6,12 +6,13 @@
 //! check` can list them at once. `warden.example.toml` at the repository root shows every key
 //! with its default; a test keeps the two in step.
 
+mod gateway;
 mod provider;
 mod raw;
 
 use crate::http::client_ip::TrustedProxies;
 use crate::http::serve::ServeConfig;
-use crate::{oauth, store, telemetry};
+use crate::{gateway as gw, oauth, store, telemetry};
 use raw::{Reader, Sink};
 use std::fmt;
 use std::net::SocketAddr;
@@ -68,7 +69,7 @@ impl Role {
     }
 }
 
-/// `[gateway]` and `[admin]`: where a listener binds.
+/// `[admin]`: where a listener binds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ListenerConfig {
     /// Socket address to bind.
@@ -88,8 +89,8 @@ pub struct Config {
     pub http: ServeConfig,
     /// `[provider]`, `[registration]`, `[keys]`.
     pub oauth: oauth::Config,
-    /// `[gateway]`.
-    pub gateway: ListenerConfig,
+    /// `[gateway]` and `[[gateway.routes]]`.
+    pub gateway: gw::Config,
     /// `[admin]`.
     pub admin: ListenerConfig,
     /// `[database]`.
@@ -185,7 +186,7 @@ fn resolve(mut r: Reader<'_>, overrides: &Overrides) -> Config {
     });
     let http = http_config(r.section("http"));
     let oauth = provider::resolve(&mut r);
-    let gateway = ListenerConfig { listen: r.section("gateway").listen("127.0.0.1:8000") };
+    let gateway = gateway::resolve(r.section("gateway"), &http);
     let admin = ListenerConfig { listen: r.section("admin").listen("127.0.0.1:9090") };
     let database = store_config(r.section("database"));
     let log = log_config(r.section("log"));

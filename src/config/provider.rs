@@ -50,6 +50,7 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         dpop_proof_max_age: r.duration("dpop_proof_max_age", "60s"),
         dpop_nonce: r.bool("dpop_nonce", false),
         session_lifetime: r.duration("session_lifetime", "10h"),
+        require_pushed_authorization_requests: r.bool("require_pushed_authorization_requests", false),
         introspection,
         registration: RegistrationConfig {
             mode: RegistrationMode::Token,

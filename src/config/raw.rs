@@ -190,6 +190,36 @@ impl<'s> Reader<'s> {
         })
     }
 
+    /// A duration that may be absent (`None`).
+    pub(crate) fn duration_opt(&mut self, key: &str) -> Option<Duration> {
+        self.typed(key, None, "a duration such as \"30s\", \"10m\" or \"1h\"", |v| {
+            v.as_str().and_then(|s| humantime::parse_duration(s.trim()).ok()).map(Some)
+        })
+    }
+
+    /// Whether the table has `key` (without reading it).
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.table.contains_key(key)
+    }
+
+    /// An array of tables (`[[section.key]]`): `each` reads entry `i` under the path
+    /// `section.key[i]`.
+    pub(crate) fn tables(&mut self, key: &str, mut each: impl FnMut(usize, Reader<'_>)) {
+        match self.take(key) {
+            None => {}
+            Some(Value::Array(items)) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    let entry = format!("{key}[{i}]");
+                    match item {
+                        Value::Table(table) => each(i, Reader { prefix: self.path(&entry), table, sink: self.sink }),
+                        _ => self.error(&entry, "must be a table"),
+                    }
+                }
+            }
+            Some(_) => self.error(key, "must be a list of tables ([[...]] entries)"),
+        }
+    }
+
     /// Reports every key nobody asked for.
     pub(crate) fn finish(mut self) {
         let unknown: Vec<String> = self.table.keys().cloned().collect();

@@ -1,6 +1,7 @@
-//! HTTP glue shared by every listener: the guarded accept loop (`serve`), the client
-//! address behind trusted proxies (`client_ip`), the common tower layers, the health
-//! endpoints and the RFC 9457 problem document. The only place besides `*/handler.rs`,
+//! HTTP glue shared by every listener: the guarded accept loop (`serve`), TLS termination
+//! with reloadable certificate files (`tls`), the client address behind trusted proxies
+//! (`client_ip`), the common tower layers, the health endpoints and the RFC 9457 problem
+//! document. The only place besides `*/handler.rs`,
 //! `gateway/mod.rs`, `admin/` and `app.rs` that knows axum.
 
 pub mod client_ip;
@@ -8,3 +9,4 @@ pub mod health;
 pub mod layers;
 pub mod problem;
 pub mod serve;
+pub mod tls;

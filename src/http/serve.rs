@@ -7,15 +7,17 @@
 //!    accepting, so a flood cannot queue honest clients behind it in the kernel backlog;
 //! 2. **PROXY protocol v2** (`http.proxy_protocol`), read only from a trusted proxy, within
 //!    the header-read timeout: its source address becomes the peer;
-//! 3. **header-read timeout** (`http.header_read_timeout`): a request's head must be complete
+//! 3. **TLS** (`serve_with` given an acceptor, `http/tls.rs`): the handshake must finish
+//!    within the header-read timeout; requests then carry [`Secure`];
+//! 4. **header-read timeout** (`http.header_read_timeout`): a request's head must be complete
 //!    within this time of its first byte — a client trickling header bytes is cut off however
 //!    steadily it trickles;
-//! 4. **idle timeout** (`http.idle_timeout`): a connection on which a read or a write makes no
+//! 5. **idle timeout** (`http.idle_timeout`): a connection on which a read or a write makes no
 //!    progress for this long is closed — an idle keep-alive connection, a stalled body, a
 //!    client that stops reading its response;
-//! 5. **header size** (`http.max_header_size`): a larger head gets `431` and the connection is
+//! 6. **header size** (`http.max_header_size`): a larger head gets `431` and the connection is
 //!    closed (HTTP/2: the same cap on the header list);
-//! 6. every request carries a [`ClientAddr`] extension (peer, and client behind trusted
+//! 7. every request carries a [`ClientAddr`] extension (peer, and client behind trusted
 //!    proxies) for throttling and audit.
 //!
 //! On shutdown the listener stops accepting, open connections finish their in-flight
@@ -83,12 +85,29 @@ fn overloaded_response() -> Vec<u8> {
     .into_bytes()
 }
 
+/// A request extension set on every request that arrived over TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Secure;
+
 /// Serves `router` on `listener` until `shutdown` fires, then drains open connections.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     cfg: ServeConfig,
     trusted: Arc<TrustedProxies>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    serve_with(listener, router, cfg, trusted, None, shutdown).await
+}
+
+/// [`serve`], terminating TLS on every connection when `tls` is given (after the PROXY
+/// header, within the header-read timeout; requests then carry [`Secure`]).
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    cfg: ServeConfig,
+    trusted: Arc<TrustedProxies>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
@@ -118,7 +137,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let watcher = graceful.watcher();
-        let (router, trusted, cfg, base) = (router.clone(), trusted.clone(), cfg.clone(), base.clone());
+        let (router, trusted, cfg, base, tls) = (router.clone(), trusted.clone(), cfg.clone(), base.clone(), tls.clone());
         tokio::spawn(async move {
             let _permit = permit;
             let mut stream = stream;
@@ -133,18 +152,14 @@ pub async fn serve(
             } else {
                 peer
             };
-            let clock = Arc::new(HeadClock::new());
-            let io = TokioIo::new(Guarded::new(stream, cfg.idle_timeout, clock.clone()));
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                let ip = trusted.client_ip(peer.ip(), req.headers());
-                req.extensions_mut().insert(ClientAddr { peer, ip });
-                router.clone().oneshot(req)
-            });
-            let mut builder = base;
-            builder.http1().timer(HeadTimer(clock));
-            let conn = builder.serve_connection(io, service).into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let conn = Conn { router, trusted, base, idle: cfg.idle_timeout, peer };
+            match tls {
+                None => conn.run(stream, false, watcher).await,
+                Some(acceptor) => match tokio::time::timeout(cfg.header_read_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => conn.run(stream, true, watcher).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
             }
         });
     }
@@ -154,6 +169,40 @@ pub async fn serve(
         tracing::warn!("connections still open after the shutdown grace period; dropping them");
     }
     Ok(())
+}
+
+/// What serving one accepted connection needs.
+struct Conn {
+    router: Router,
+    trusted: Arc<TrustedProxies>,
+    base: auto::Builder<TokioExecutor>,
+    idle: Duration,
+    peer: SocketAddr,
+}
+
+impl Conn {
+    async fn run<S>(self, stream: S, secure: bool, watcher: hyper_util::server::graceful::Watcher)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn { router, trusted, base, idle, peer } = self;
+        let clock = Arc::new(HeadClock::new());
+        let io = TokioIo::new(Guarded::new(stream, idle, clock.clone()));
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let ip = trusted.client_ip(peer.ip(), req.headers());
+            req.extensions_mut().insert(ClientAddr { peer, ip });
+            if secure {
+                req.extensions_mut().insert(Secure);
+            }
+            router.clone().oneshot(req)
+        });
+        let mut builder = base;
+        builder.http1().timer(HeadTimer(clock));
+        let conn = builder.serve_connection(io, service).into_owned();
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
 }
 
 /// Reads a PROXY protocol v2 header (haproxy `proxy-protocol.txt` §2.2) and returns the
@@ -249,15 +298,15 @@ impl Sleep for HeadSleep {}
 
 /// A connection's socket with the idle timeout: a read or write that stays pending for
 /// `idle` fails with `TimedOut`, which ends the connection. Also feeds [`HeadClock`].
-struct Guarded {
-    io: TcpStream,
+struct Guarded<S> {
+    io: S,
     clock: Arc<HeadClock>,
     read: Stall,
     write: Stall,
 }
 
-impl Guarded {
-    fn new(io: TcpStream, idle: Duration, clock: Arc<HeadClock>) -> Self {
+impl<S> Guarded<S> {
+    fn new(io: S, idle: Duration, clock: Arc<HeadClock>) -> Self {
         Self { io, clock, read: Stall::new(idle), write: Stall::new(idle) }
     }
 }
@@ -301,7 +350,7 @@ impl Stall {
     }
 }
 
-impl AsyncRead for Guarded {
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let before = buf.filled().len();
@@ -317,7 +366,7 @@ impl AsyncRead for Guarded {
     }
 }
 
-impl AsyncWrite for Guarded {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_write(cx, data) {

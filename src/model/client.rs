@@ -147,6 +147,12 @@ pub struct ClientMetadata {
     /// operators only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub first_party: bool,
+    /// OIDC RP-Initiated Logout §3.1: where the browser may go after signing out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// RFC 9126 §6: authorization requests must be pushed first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A registered client.

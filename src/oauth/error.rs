@@ -20,6 +20,9 @@ pub enum ErrorCode {
     UnauthorizedClient,
     /// The grant type is not supported.
     UnsupportedGrantType,
+    /// The response type is not supported (RFC 9126 §2.3 reports authorization-request
+    /// errors on the back channel).
+    UnsupportedResponseType,
     /// The requested scope is invalid or exceeds what the client may ask for.
     InvalidScope,
     /// The requested resource (audience) is not allowed (RFC 8707).
@@ -52,6 +55,7 @@ impl ErrorCode {
             Self::InvalidGrant => "invalid_grant",
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
             Self::InvalidToken => "invalid_token",

@@ -4,6 +4,7 @@
 use super::{Challenge, DpopHeader, ErrorCode, FormRequest, OAuthError, Params, Provider, RegistrationMode};
 use crate::http::problem::Problem;
 use super::authorize::{self, AuthorizeError, RedirectResponse, ResponseMode};
+use super::interaction::logout::{LogoutError, LogoutRequest};
 use super::interaction::{self, LoginOutcome, Pending, Session, SessionCookie, Step};
 use crate::model::{Client, User};
 use super::pages;
@@ -35,6 +36,9 @@ pub fn routes(p: Arc<Provider>) -> Router {
         .route("/.well-known/oauth-authorization-server", get(metadata_get))
         .route("/jwks", get(jwks_get))
         .route("/authorize", get(authorize_get).post(authorize_post))
+        .route("/par", post(par_post))
+        .route("/logout", get(logout_get).post(logout_post))
+        .route("/logout/confirm", post(logout_confirm))
         .route("/interaction/{id}", get(interaction_get))
         .route("/interaction/{id}/login", post(login_post))
         .route("/interaction/{id}/consent", post(consent_post))
@@ -301,7 +305,10 @@ fn step_response(p: &Provider, step: Step) -> Response {
 async fn authorize(p: &Provider, headers: &HeaderMap, pairs: Result<Vec<(String, String)>, AuthorizeError>) -> Response {
     let rid = request_id(headers);
     let checked = match pairs {
-        Ok(pairs) => p.check_authorization_request(pairs).await,
+        Ok(pairs) => match p.resolve_pushed(pairs).await {
+            Ok(pairs) => p.check_authorization_request(pairs).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let request = match checked {
@@ -499,6 +506,99 @@ async fn consent_post(State(p): Shared, Path(id): Path<String>, req: Request) ->
     }
 }
 
+/// RP-Initiated Logout §2: GET and POST. A signed-in browser gets the confirmation page;
+/// one that is not signed in goes straight on (nothing to end).
+async fn logout(p: &Provider, headers: &HeaderMap, pairs: Vec<(String, String)>) -> Response {
+    let rid = request_id(headers);
+    let (request, client) = match p.check_logout(&pairs).await {
+        Ok(r) => r,
+        Err(LogoutError(why)) => return error_page(p, 400, "Cannot sign out here", why, rid.as_deref()),
+    };
+    let session = match browser_session(p, headers).await {
+        Ok(s) => s,
+        Err(e) => return flow_error(p, e, rid.as_deref()),
+    };
+    let user = match &session {
+        Some(s) => p.store.catalog.user(&crate::model::UserId(s.sub.clone())).await.ok().flatten(),
+        None => None,
+    };
+    let Some(user) = user else { return signed_out(p, &request) };
+    let id = match p.save_logout(&request).await {
+        Ok(id) => id,
+        Err(e) => return flow_error(p, e, rid.as_deref()),
+    };
+    let (csrf_cookie, set_cookie) = browser_binding(p, headers);
+    let action = format!("{}/logout/confirm", super::issuer_path(&p.cfg.issuer));
+    let client_name = client.as_deref().map(interaction::display_name);
+    let html = p.pages.logout(&action, &p.csrf_token(&csrf_cookie, &id), &id, user.username.as_str(), client_name.as_deref());
+    let mut resp = html_page(StatusCode::OK, html, pages::CONTENT_SECURITY_POLICY);
+    if let Some(c) = set_cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// After signing out: back to the client's registered URI with its `state`, or a page.
+fn signed_out(p: &Provider, request: &LogoutRequest) -> Response {
+    match request.return_to() {
+        Some(to) => see_other(&to),
+        None => html_page(StatusCode::OK, p.pages.message("You are signed out", "You can close this window."), pages::CONTENT_SECURITY_POLICY),
+    }
+}
+
+async fn logout_get(State(p): Shared, req: Request) -> Response {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().take(32).collect();
+    logout(&p, req.headers(), pairs).await
+}
+
+async fn logout_post(State(p): Shared, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let body = match Bytes::from_request(req, &p).await {
+        Ok(b) => b,
+        Err(_) => return error_page(&p, 413, "Invalid request", "The request is too large.", request_id(&headers).as_deref()),
+    };
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().take(32).collect();
+    logout(&p, &headers, pairs).await
+}
+
+/// The confirmation: CSRF-checked against this browser, the request used once; ends the
+/// session (store and cookie).
+async fn logout_confirm(State(p): Shared, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let rid = request_id(&headers);
+    let body = match Bytes::from_request(req, &p).await {
+        Ok(b) => b,
+        Err(_) => return error_page(&p, 413, "Invalid request", "The request is too large.", rid.as_deref()),
+    };
+    let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().take(16).collect();
+    let id = field(&fields, "logout");
+    let cookies = SessionCookie::for_issuer(&p.cfg.issuer);
+    let csrf_cookie = cookie(&headers, cookies.csrf_name()).unwrap_or("");
+    if !p.csrf_ok(csrf_cookie, id, field(&fields, "csrf")) {
+        return error_page(&p, 403, "This form cannot be accepted", "The form expired or was opened in another browser.", rid.as_deref());
+    }
+    let request = match p.take_logout(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return error_page(&p, 400, "This sign-out has expired", "Start signing out again from the application.", rid.as_deref()),
+        Err(e) => return flow_error(&p, e, rid.as_deref()),
+    };
+    match browser_session(&p, &headers).await {
+        Ok(Some(session)) => {
+            if let Err(e) = p.end_session(&session).await {
+                return flow_error(&p, e, rid.as_deref());
+            }
+            tracing::debug!(target: "audit", event = "logout", sub = %session.sub);
+        }
+        Ok(None) => {}
+        Err(e) => return flow_error(&p, e, rid.as_deref()),
+    }
+    let mut resp = signed_out(&p, &request);
+    if let Ok(v) = HeaderValue::from_str(&cookies.set(cookies.name, "", 0)) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
 /// OIDC Core §3.1.2.1: GET with the parameters in the query.
 async fn authorize_get(State(p): Shared, req: Request) -> Response {
     let pairs = authorize::parse_pairs(req.uri().query().unwrap_or("").as_bytes());
@@ -530,6 +630,20 @@ async fn stylesheet_get() -> Response {
         pages::STYLESHEET,
     )
         .into_response()
+}
+
+/// RFC 9126 §2: 201 with the `request_uri`, or RFC 6749 §5.2 JSON.
+async fn par_post(State(p): Shared, client: Client_, req: Request) -> Response {
+    match form_request(&p, client_ip(client), req).await {
+        Ok(form) => {
+            let pairs = form.params.pairs().to_vec();
+            match p.push_authorization_request(&form, pairs).await {
+                Ok(pushed) => no_store((StatusCode::CREATED, Json(pushed)).into_response()),
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(resp) => *resp,
+    }
 }
 
 async fn introspect_post(State(p): Shared, client: Client_, req: Request) -> Response {

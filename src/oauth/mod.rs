@@ -141,6 +141,8 @@ pub struct Config {
     pub dpop_nonce: bool,
     /// How long a browser session lasts after sign-in.
     pub session_lifetime: Duration,
+    /// Every client must push its authorization requests (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
     /// Who may introspect a token (RFC 7662 §4).
     pub introspection: IntrospectionPolicy,
     /// `[registration]`.

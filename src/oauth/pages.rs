@@ -61,6 +61,8 @@ impl Pages {
             ("form_post.html", include_str!("templates/form_post.html")),
             ("login.html", include_str!("templates/login.html")),
             ("consent.html", include_str!("templates/consent.html")),
+            ("logout.html", include_str!("templates/logout.html")),
+            ("message.html", include_str!("templates/message.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 // The templates are part of the binary; a test renders each one.
@@ -103,6 +105,19 @@ impl Pages {
             "consent.html",
             context! { brand => &self.brand, assets => &self.assets, action, csrf, client_name, username, scopes, links },
         )
+    }
+
+    /// The logout confirmation (OIDC RP-Initiated Logout §2: the OP asks the user).
+    pub fn logout(&self, action: &str, csrf: &str, logout: &str, username: &str, client_name: Option<&str>) -> String {
+        self.render(
+            "logout.html",
+            context! { brand => &self.brand, assets => &self.assets, action, csrf, logout, username, client_name },
+        )
+    }
+
+    /// A plain message page (e.g. "You are signed out").
+    pub fn message(&self, title: &str, message: &str) -> String {
+        self.render("message.html", context! { brand => &self.brand, assets => &self.assets, title, message })
     }
 
     /// OAuth 2.0 Form Post Response Mode §2: a page that posts `fields` to `action`.

@@ -55,6 +55,11 @@ impl Params {
             .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter \"{name}\"")))
     }
 
+    /// Every parameter, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
     /// Every value of a multi-valued parameter.
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.pairs.iter().filter(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str()).collect()

@@ -82,6 +82,10 @@ pub enum ArtifactKind {
     Session,
     /// A user's consent to a client: `user id:client id` → granted scopes.
     Consent,
+    /// A pushed authorization request (RFC 9126), keyed by the hash of its `request_uri`.
+    PushedRequest,
+    /// A logout request waiting for the user's confirmation.
+    LogoutRequest,
 }
 
 impl ArtifactKind {
@@ -95,6 +99,8 @@ impl ArtifactKind {
             Self::Interaction => "interaction",
             Self::Session => "session",
             Self::Consent => "consent",
+            Self::PushedRequest => "pushed_request",
+            Self::LogoutRequest => "logout_request",
         }
     }
 }

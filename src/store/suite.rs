@@ -31,6 +31,8 @@ fn client(id: &str, now: i64) -> Client {
             resource_server_for: vec!["https://self.example".into()],
             dpop_bound_access_tokens: true,
             first_party: true,
+            require_pushed_authorization_requests: true,
+            post_logout_redirect_uris: vec!["https://app.example/bye".into()],
         },
         secret_hash: Some(SecretHash([7; 32])),
         registration_token_hash: None,

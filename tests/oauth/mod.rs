@@ -12,5 +12,7 @@ mod rfc7523_private_key_jwt;
 mod rfc7591_register;
 mod rfc7662_introspect;
 mod oidc_login_consent;
+mod oidc_logout;
 mod rfc8414_discovery;
+mod rfc9126_par;
 mod rfc9449_dpop;

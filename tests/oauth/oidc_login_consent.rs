@@ -3,7 +3,8 @@
 //! the code at the end. Driven over real HTTP by a minimal browser that keeps its cookies.
 
 use crate::support::TestServer;
-use reqwest::{Response, StatusCode};
+use crate::support::browser::{Browser, form_action, input, location, path_of};
+use reqwest::Response;
 use serde_json::json;
 use std::collections::HashMap;
 use warden::model::Claims;
@@ -12,81 +13,17 @@ use warden::oauth::users;
 use warden::secrets::password::Password;
 use warden::store::ArtifactKind;
 
-const CB: &str = "https://app.example/cb";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const CB: &str = "https://app.example/cb";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-/// One browser: its own cookie jar; never follows redirects (tests look at each hop).
-struct Browser {
-    http: reqwest::Client,
-    cookies: HashMap<String, String>,
-    base: String,
-}
 
-impl Browser {
-    fn new(s: &TestServer) -> Browser {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { http, cookies: HashMap::new(), base: s.url("") }
-    }
-
-    fn absolute(&self, url: &str) -> String {
-        if url.starts_with("http") { url.to_owned() } else { format!("{}{url}", url::Url::parse(&self.base).unwrap().origin().ascii_serialization()) }
-    }
-
-    fn keep(&mut self, resp: &Response) {
-        for v in resp.headers().get_all("set-cookie") {
-            let v = v.to_str().unwrap();
-            let (pair, _) = v.split_once(';').unwrap_or((v, ""));
-            let (k, val) = pair.split_once('=').unwrap();
-            if v.contains("Max-Age=0") { self.cookies.remove(k); } else { self.cookies.insert(k.into(), val.into()); }
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    async fn get(&mut self, url: &str) -> Response {
-        let resp = self.http.get(self.absolute(url)).header("cookie", self.cookie_header()).send().await.unwrap();
-        self.keep(&resp);
-        resp
-    }
-
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Response {
-        let resp = self.http.post(self.absolute(url)).header("cookie", self.cookie_header()).form(form).send().await.unwrap();
-        self.keep(&resp);
-        resp
-    }
-}
-
-fn path_of(url: &str) -> String {
-    url::Url::parse(url).unwrap().path().trim_end_matches('/').to_owned()
-}
-
-fn location(resp: &Response) -> String {
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "expected a 303");
-    resp.headers()["location"].to_str().unwrap().to_owned()
-}
-
-/// The value of a hidden or text input in a page.
-fn input(html: &str, name: &str) -> String {
-    let at = html.find(&format!(r#"name="{name}""#)).unwrap_or_else(|| panic!("no input {name} in {html}"));
-    let rest = &html[at..];
-    let v = rest.split(r#"value=""#).nth(1).unwrap();
-    v[..v.find('"').unwrap()].to_owned()
-}
-
-fn form_action(html: &str) -> String {
-    let v = html.split(r#"action=""#).nth(1).unwrap();
-    v[..v.find('"').unwrap()].replace("&#x2f;", "/")
-}
-
-async fn user(s: &TestServer, name: &str) -> warden::model::User {
+pub(crate) async fn user(s: &TestServer, name: &str) -> warden::model::User {
     let claims = Claims { email: Some(format!("{name}@example.com")), ..Claims::default() };
     users::create(&s.store, name, claims, Some(Password::new(PASSWORD.into()))).await.unwrap()
 }
 
-async fn web_client(s: &TestServer, extra: serde_json::Value) -> String {
+pub(crate) async fn web_client(s: &TestServer, extra: serde_json::Value) -> String {
     let mut spec = json!({
         "grant_types": ["authorization_code"],
         "redirect_uris": [CB],
@@ -99,7 +36,7 @@ async fn web_client(s: &TestServer, extra: serde_json::Value) -> String {
     s.client(spec).await.0
 }
 
-fn authorize_url(s: &TestServer, client_id: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(s: &TestServer, client_id: &str, extra: &[(&str, &str)]) -> String {
     let mut params = vec![
         ("client_id", client_id),
         ("redirect_uri", CB),
@@ -118,13 +55,13 @@ fn authorize_url(s: &TestServer, client_id: &str, extra: &[(&str, &str)]) -> Str
 }
 
 /// The parameters of a redirect back to the client.
-fn answer(loc: &str) -> HashMap<String, String> {
+pub(crate) fn answer(loc: &str) -> HashMap<String, String> {
     assert!(loc.starts_with(&format!("{CB}?")), "{loc}");
     url::Url::parse(loc).unwrap().query_pairs().into_owned().collect()
 }
 
 /// Starts a flow: GET /authorize, follow to the interaction page; its HTML and URL.
-async fn open_login(b: &mut Browser, s: &TestServer, client_id: &str, extra: &[(&str, &str)]) -> (String, String) {
+pub(crate) async fn open_login(b: &mut Browser, s: &TestServer, client_id: &str, extra: &[(&str, &str)]) -> (String, String) {
     let resp = b.get(&authorize_url(s, client_id, extra)).await;
     let page_url = location(&resp);
     let resp = b.get(&page_url).await;
@@ -132,12 +69,12 @@ async fn open_login(b: &mut Browser, s: &TestServer, client_id: &str, extra: &[(
     (resp.text().await.unwrap(), page_url)
 }
 
-async fn submit_login(b: &mut Browser, html: &str, username: &str, password: &str) -> Response {
+pub(crate) async fn submit_login(b: &mut Browser, html: &str, username: &str, password: &str) -> Response {
     let csrf = input(html, "csrf");
     b.post(&form_action(html), &[("csrf", &csrf), ("username", username), ("password", password)]).await
 }
 
-async fn stored_code(s: &TestServer, code: &str) -> CodeGrant {
+pub(crate) async fn stored_code(s: &TestServer, code: &str) -> CodeGrant {
     let bytes = s.store.artifacts.get(ArtifactKind::AuthorizationCode, &code_id(code), warden::model::unix_now()).await.unwrap().expect("the code is stored");
     serde_json::from_slice(&bytes).unwrap()
 }

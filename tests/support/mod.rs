@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::net::SocketAddr;

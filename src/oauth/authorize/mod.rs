@@ -13,6 +13,7 @@
 //! `oauth/interaction/`.
 
 pub mod code;
+pub mod par;
 mod request;
 mod response;
 

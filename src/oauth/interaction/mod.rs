@@ -8,6 +8,7 @@
 //! brought — and the `sid` the ID token carries.
 
 pub mod csrf;
+pub mod logout;
 mod session;
 
 pub use session::{Session, SessionCookie};

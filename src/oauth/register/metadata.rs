@@ -40,6 +40,10 @@ pub struct RegistrationRequest {
     pub dpop_bound_access_tokens: Option<bool>,
     /// Warden extension: skip the consent page (operators only).
     pub first_party: Option<bool>,
+    /// RFC 9126 §6.
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// OIDC RP-Initiated Logout §3.1.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
     /// RFC 7592 §2.2: the client id, required on update.
     pub client_id: Option<String>,
     /// RFC 7592 §2.2: if sent on update, must equal the current secret.
@@ -72,6 +76,11 @@ pub fn check_client_metadata(
     let response_types = check_response_types(req.response_types.as_deref(), &grant_types)?;
     let redirect_uris = req.redirect_uris.unwrap_or_default();
     check_redirect_uris(&redirect_uris, &grant_types)?;
+    // The same rules as redirect URIs (absolute, https or loopback http or a private-use
+    // scheme, no fragment, no user information), with no grant that requires one.
+    let post_logout_redirect_uris = req.post_logout_redirect_uris.clone().unwrap_or_default();
+    check_redirect_uris(&post_logout_redirect_uris, &[])
+        .map_err(|e| OAuthError::invalid_client_metadata(format!("post_logout_redirect_uris: {}", e.description)))?;
     check_method_fits_grants(method, &grant_types)?;
     check_keys(method, req.jwks.as_ref(), req.jwks_uri.as_deref())?;
     let scope = check_scope(req.scope.as_deref(), policy.scopes)?;
@@ -136,6 +145,8 @@ pub fn check_client_metadata(
         resource_server_for,
         dpop_bound_access_tokens: req.dpop_bound_access_tokens.unwrap_or(false),
         first_party,
+        require_pushed_authorization_requests: req.require_pushed_authorization_requests.unwrap_or(false),
+        post_logout_redirect_uris,
     })
 }
 

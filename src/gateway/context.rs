@@ -1,0 +1,140 @@
+//! The per-request context and the policy contract (pingora's typed context per request;
+//! Envoy's and Caddy's filters that say Continue or Stop).
+//!
+//! A request goes through phases, each of which reads and extends one [`RequestContext`]:
+//!
+//! 1. **normalise** the path (`path.rs`) — a refusal is a 400 before anything else;
+//! 2. **match** a route (`route.rs`) — 404 / 405 otherwise; the captured `{params}` land in
+//!    the context;
+//! 3. **request policies**, in the route's order: each gets the context and the request
+//!    head and answers [`Flow::Continue`] or [`Flow::Stop`] with a [`Denial`]; the first Stop
+//!    ends the request (it never reaches the upstream) and is recorded as the decision;
+//! 4. **upstream** (`proxy.rs`);
+//! 5. response policies, audit and metrics (later issues) read the same context.
+//!
+//! Policies are built ("provisioned") from the configuration before they serve, so a bad
+//! policy setting is a configuration error, never a request-time surprise.
+
+use crate::http::client_ip::ClientAddr;
+use crate::http::problem::Problem;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::http::request::Parts;
+use std::sync::Arc;
+
+/// Who the caller is, as far as the authentication policies found out.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Identity {
+    /// No authentication policy has run yet.
+    #[default]
+    Unknown,
+    /// The route allows anonymous access, and the caller used it.
+    Anonymous,
+}
+
+/// What decided a request's outcome, for audit (issue #7 item 11).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The phase or policy that decided (`path`, `route`, `anonymous`, `upstream`, …).
+    pub by: &'static str,
+    /// Why, in a few words; never secrets.
+    pub reason: String,
+}
+
+/// Everything the gateway learned about one request so far.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    /// The `x-request-id` (set by `http::layers`, passed upstream).
+    pub request_id: String,
+    /// The TCP peer and the client behind trusted proxies.
+    pub client: ClientAddr,
+    /// The request came over TLS.
+    pub secure: bool,
+    /// The request's host, lower-cased, without port.
+    pub host: String,
+    /// The normalised path: what was matched and what the upstream receives.
+    pub path: String,
+    /// The route's id, once matched.
+    pub route: Option<Arc<str>>,
+    /// `{name}` parameters captured by the route's path template, in pattern order.
+    pub params: Vec<(Arc<str>, String)>,
+    /// The caller, once an authentication policy has decided.
+    pub identity: Identity,
+    /// The phase or policy that decided the outcome.
+    pub decision: Option<Decision>,
+}
+
+impl RequestContext {
+    /// A captured path parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(n, _)| &**n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Records who decided and why.
+    pub fn decide(&mut self, by: &'static str, reason: impl Into<String>) {
+        self.decision = Some(Decision { by, reason: reason.into() });
+    }
+}
+
+/// A refusal: a problem document plus headers it needs (`Allow`, `WWW-Authenticate`, …).
+#[derive(Debug)]
+pub struct Denial {
+    /// The RFC 9457 body and status.
+    pub problem: Problem,
+    /// Extra response headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Close the connection after answering (ambiguous framing).
+    pub close: bool,
+}
+
+impl Denial {
+    /// A denial with no extra headers.
+    pub fn new(status: u16, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { problem: Problem { kind, title, status, detail: Some(detail.into()) }, headers: Vec::new(), close: false }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// What a policy says about a request.
+#[derive(Debug)]
+pub enum Flow {
+    /// Go on with the next policy (or the upstream after the last one).
+    Continue,
+    /// Answer now with this denial; the upstream is never reached.
+    Stop(Denial),
+}
+
+/// One step of a route's request pipeline. Implementations are built from configuration
+/// before serving and shared by all requests (`Arc<dyn Policy>`), so they hold compiled
+/// state (keys, schemas, limiters) and must not allocate per request without need.
+#[async_trait::async_trait]
+pub trait Policy: Send + Sync + std::fmt::Debug {
+    /// A short stable name, recorded as the deciding policy (`anonymous`, `jwt`, …).
+    fn name(&self) -> &'static str;
+
+    /// Inspects (and may amend) the request head; says Continue or Stop.
+    async fn on_request(&self, ctx: &mut RequestContext, head: &mut Parts) -> Flow;
+}
+
+/// `anonymous = true`: the route is open to callers without credentials — an explicit
+/// opt-in, since a route without any authentication policy is a configuration error.
+#[derive(Debug)]
+pub struct Anonymous;
+
+#[async_trait::async_trait]
+impl Policy for Anonymous {
+    fn name(&self) -> &'static str {
+        "anonymous"
+    }
+
+    async fn on_request(&self, ctx: &mut RequestContext, _head: &mut Parts) -> Flow {
+        if ctx.identity == Identity::Unknown {
+            ctx.identity = Identity::Anonymous;
+        }
+        Flow::Continue
+    }
+}

@@ -1,0 +1,241 @@
+//! [`Gateway`]: the phases of one request, in order (`context.rs` describes them).
+
+use super::context::{Anonymous, Denial, Flow, Policy, RequestContext};
+use super::path;
+use super::proxy::{self, RequestBody, ResponseBody, UpstreamClient};
+use super::route::{Matched, RouteError, RouteTable, host_without_port};
+use super::{Auth, Config};
+use crate::http::client_ip::{ClientAddr, TrustedProxies};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response};
+use std::sync::Arc;
+
+/// What a route runs besides matching: its policies, in order, and its upstream client.
+#[derive(Debug)]
+struct RouteRuntime {
+    policies: Vec<Arc<dyn Policy>>,
+    client: UpstreamClient,
+}
+
+/// The compiled gateway: routes, their policies and upstream clients.
+#[derive(Debug)]
+pub struct Gateway {
+    routes: RouteTable,
+    /// Indexed like `[[gateway.routes]]`.
+    runtimes: Vec<RouteRuntime>,
+    trusted: Arc<TrustedProxies>,
+}
+
+impl Gateway {
+    /// Compiles the routes (the same checks as `warden config check`) and builds each
+    /// route's policies and upstream client.
+    pub fn new(cfg: &Config, trusted: Arc<TrustedProxies>) -> Result<Gateway, Vec<RouteError>> {
+        let routes = RouteTable::build(&cfg.routes)?;
+        let mut clients = proxy::Clients::default();
+        let mut runtimes = Vec::with_capacity(cfg.routes.len());
+        let mut errors = Vec::new();
+        for (index, r) in cfg.routes.iter().enumerate() {
+            let auth: Arc<dyn Policy> = match r.auth {
+                Auth::Anonymous => Arc::new(Anonymous),
+            };
+            match clients.client(&r.upstream, r.timeouts, r.http2) {
+                Ok(client) => runtimes.push(RouteRuntime { policies: vec![auth], client }),
+                Err(message) => errors.push(RouteError { index, key: "upstream_ca_file", message }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Gateway { routes, runtimes, trusted })
+    }
+
+    /// One request through every phase. A denial never reached the upstream (except the
+    /// upstream's own failures: 502, 504).
+    pub async fn handle(&self, req: Request<RequestBody>) -> Result<Response<ResponseBody>, Denial> {
+        let (head, body) = req.into_parts();
+        let client = head.extensions.get::<ClientAddr>().copied().unwrap_or(ClientAddr {
+            peer: ([0, 0, 0, 0], 0).into(),
+            ip: [0, 0, 0, 0].into(),
+        });
+        let request_id = head.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let mut ctx = RequestContext {
+            request_id,
+            client,
+            secure: head.extensions.get::<crate::http::serve::Secure>().is_some(),
+            host: String::new(),
+            path: String::new(),
+            route: None,
+            params: Vec::new(),
+            identity: Default::default(),
+            decision: None,
+        };
+        let result = self.phases(&mut ctx, head, body).await;
+        if let Err(denial) = &result {
+            if ctx.decision.is_none() {
+                ctx.decide("upstream", denial.problem.kind);
+            }
+            tracing::debug!(
+                request_id = %ctx.request_id,
+                client = %ctx.client.ip,
+                route = ctx.route.as_deref().unwrap_or("-"),
+                status = denial.problem.status,
+                decision = ?ctx.decision,
+                "request refused"
+            );
+        }
+        result
+    }
+
+    async fn phases(
+        &self,
+        ctx: &mut RequestContext,
+        mut head: hyper::http::request::Parts,
+        body: RequestBody,
+    ) -> Result<Response<ResponseBody>, Denial> {
+        ctx.host = request_host(&head).inspect_err(|_| ctx.decide("host", "missing or ambiguous host"))?;
+        ctx.path = path::normalise(head.uri.path()).map_err(|e| {
+            ctx.decide("path", e.to_string());
+            Denial::new(400, "urn:warden:problem:bad-path", "Bad Request", e.to_string())
+        })?;
+        let route = match self.routes.find(&ctx.host, &ctx.path, &head.method) {
+            Matched::Route(route, params) => {
+                ctx.params = params;
+                ctx.route = Some(route.config.id.as_str().into());
+                route
+            }
+            Matched::NotFound => {
+                ctx.decide("route", "no route");
+                return Err(Denial::new(404, "urn:warden:problem:not-found", "Not Found", "no route for this request"));
+            }
+            Matched::MethodNotAllowed { allow } => {
+                ctx.decide("route", "method not allowed");
+                let value = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static(""));
+                return Err(Denial::new(405, "urn:warden:problem:method-not-allowed", "Method Not Allowed", "the route does not allow this method")
+                    .with_header(header::ALLOW, value));
+            }
+        };
+        let runtime = &self.runtimes[route.index()];
+        for policy in &runtime.policies {
+            if let Flow::Stop(denial) = policy.on_request(ctx, &mut head).await {
+                if ctx.decision.is_none() {
+                    ctx.decide(policy.name(), denial.problem.kind);
+                }
+                return Err(denial);
+            }
+        }
+        let body = proxy::prime(body).await.inspect_err(|_| ctx.decide("body", "malformed request body"))?;
+        runtime.client.forward(ctx, head, body, &self.trusted).await
+    }
+}
+
+/// The host the request names: `Host`, or the authority of an absolute-form / HTTP/2
+/// target. Both present and different is ambiguous: refused.
+fn request_host(head: &hyper::http::request::Parts) -> Result<String, Denial> {
+    let from_header = head.headers.get(header::HOST).map(|h| h.to_str().map(host_without_port));
+    let from_uri = head.uri.authority().map(|a| host_without_port(a.as_str()));
+    let bad = || {
+        let mut d = Denial::new(400, "urn:warden:problem:bad-request", "Bad Request", "the request's host is ambiguous");
+        d.close = true;
+        d
+    };
+    match (from_header, from_uri) {
+        (Some(Err(_)), _) => Err(bad()),
+        (Some(Ok(h)), Some(u)) if h != u => Err(bad()),
+        (Some(Ok(h)), _) => Ok(h),
+        (None, Some(u)) => Ok(u),
+        (None, None) => Ok(String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::{RouteConfig, Timeouts, Upstream};
+    use http_body_util::BodyExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts its calls and answers Continue or Stop.
+    #[derive(Debug)]
+    struct Probe {
+        calls: AtomicUsize,
+        stop: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl Policy for Probe {
+        fn name(&self) -> &'static str {
+            "probe"
+        }
+
+        async fn on_request(&self, ctx: &mut RequestContext, _head: &mut hyper::http::request::Parts) -> Flow {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(ctx.param("vin"), Some("1HGCM"), "captured parameters reach the policies");
+            assert_eq!(ctx.identity, crate::gateway::context::Identity::Anonymous, "the route's authentication ran first");
+            if self.stop { Flow::Stop(Denial::new(403, "urn:warden:problem:forbidden", "Forbidden", "probe says no")) } else { Flow::Continue }
+        }
+    }
+
+    fn gateway(upstream: &str) -> Gateway {
+        let cfg = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+            timeouts: Timeouts::default(),
+            routes: vec![RouteConfig {
+                id: "cars".into(),
+                hosts: vec![],
+                path: "/cars/{vin}".into(),
+                methods: vec!["GET".into()],
+                upstream: Upstream::parse(upstream).unwrap(),
+                case_insensitive: false,
+                http2: false,
+                auth: Auth::Anonymous,
+                timeouts: Timeouts::default(),
+            }],
+        };
+        Gateway::new(&cfg, Arc::default()).unwrap()
+    }
+
+    fn get(path: &str) -> Request<RequestBody> {
+        let body = http_body_util::Empty::new().map_err(|e: std::convert::Infallible| match e {}).boxed_unsync();
+        Request::get(path).header("host", "h").body(body).unwrap()
+    }
+
+    /// Policies run in order; the first Stop answers, and neither later policies nor the
+    /// upstream (here a closed port, which would give 502) are reached.
+    #[tokio::test]
+    async fn the_first_policy_that_says_stop_decides_and_nothing_after_it_runs() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let mut g = gateway(&format!("http://{closed}"));
+        let (pass, stop, never) = (
+            Arc::new(Probe { calls: AtomicUsize::new(0), stop: false }),
+            Arc::new(Probe { calls: AtomicUsize::new(0), stop: true }),
+            Arc::new(Probe { calls: AtomicUsize::new(0), stop: true }),
+        );
+        g.runtimes[0].policies.extend([pass.clone() as Arc<dyn Policy>, stop.clone(), never.clone()]);
+        let denial = g.handle(get("/cars/1HGCM")).await.unwrap_err();
+        assert_eq!(denial.problem.status, 403);
+        assert_eq!((pass.calls.load(Ordering::SeqCst), stop.calls.load(Ordering::SeqCst), never.calls.load(Ordering::SeqCst)), (1, 1, 0));
+
+        // All Continue: the request goes on to the upstream (unreachable here: 502).
+        let mut g = gateway(&format!("http://{closed}"));
+        g.runtimes[0].policies.push(pass.clone());
+        assert_eq!(g.handle(get("/cars/1HGCM")).await.unwrap_err().problem.status, 502);
+        assert_eq!(pass.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn refusals_before_the_route_run_no_policy() {
+        let mut g = gateway("http://127.0.0.1:1");
+        let probe = Arc::new(Probe { calls: AtomicUsize::new(0), stop: false });
+        g.runtimes[0].policies.push(probe.clone());
+        for (path, status) in [("/cars/%2561", 400), ("/cars/1/x", 404), ("/cars/a;b", 400)] {
+            assert_eq!(g.handle(get(path)).await.unwrap_err().problem.status, status, "{path}");
+        }
+        let mut post = get("/cars/1HGCM");
+        *post.method_mut() = hyper::Method::POST;
+        let denial = g.handle(post).await.unwrap_err();
+        assert_eq!(denial.problem.status, 405);
+        assert_eq!(denial.headers[0].1, "GET, HEAD");
+        assert_eq!(probe.calls.load(Ordering::SeqCst), 0);
+    }
+}
