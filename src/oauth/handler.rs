@@ -531,7 +531,12 @@ async fn logout(p: &Provider, headers: &HeaderMap, pairs: Vec<(String, String)>)
     let action = format!("{}/logout/confirm", super::issuer_path(&p.cfg.issuer));
     let client_name = client.as_deref().map(interaction::display_name);
     let html = p.pages.logout(&action, &p.csrf_token(&csrf_cookie, &id), &id, user.username.as_str(), client_name.as_deref());
-    let mut resp = html_page(StatusCode::OK, html, pages::CONTENT_SECURITY_POLICY);
+    // The confirmation's 303 goes to the client's post-logout URI: its form must be let lead there.
+    let csp = match &request.post_logout_redirect_uri {
+        Some(uri) => pages::interaction_csp(&authorize::form_action_origin(uri)),
+        None => pages::CONTENT_SECURITY_POLICY.to_owned(),
+    };
+    let mut resp = html_page(StatusCode::OK, html, &csp);
     if let Some(c) = set_cookie {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }

@@ -108,30 +108,46 @@ async function startCallbackServer() {
   const waiters = [];
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
-    if (url.pathname === '/cb') {
-      // The query (response_mode query), or a form's body (form_post); `method` says which.
+    const ours = url.pathname === '/cb' || url.pathname === '/bye';
+    if (ours) {
+      // The query (response_mode query), or a form's body (form_post); `method` and `path`
+      // say which, and where (/cb: authorization responses, /bye: after signing out).
       let body = '';
       for await (const chunk of req) body += chunk;
       const params = req.method === 'POST' ? new URLSearchParams(body) : url.searchParams;
       params.method = req.method;
+      params.path = url.pathname;
       const w = waiters.shift();
       if (w) w(params); else received.push(params);
     }
-    res.writeHead(url.pathname === '/cb' ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
+    res.writeHead(ours ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
     res.end('<!doctype html><html lang="en"><title>Photo App</title><main><h1>Back at Photo App</h1></main></html>');
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     redirectUri: `http://127.0.0.1:${server.address().port}/cb`,
-    /** The next callback's query parameters (a URLSearchParams). */
-    next: () => (received.length ? Promise.resolve(received.shift()) : new Promise((resolve) => waiters.push(resolve))),
+    postLogoutUri: `http://127.0.0.1:${server.address().port}/bye`,
+    /** The next callback's parameters (a URLSearchParams); rejects after TIMEOUT_MS. */
+    next: () => {
+      if (received.length) return Promise.resolve(received.shift());
+      const p = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(done), 1);
+          reject(new Error(`no request reached the client within ${TIMEOUT_MS} ms`));
+        }, TIMEOUT_MS);
+        const done = (params) => { clearTimeout(timer); resolve(params); };
+        waiters.push(done);
+      });
+      p.catch(() => {}); // a section that gave up first never awaits it: not a crash
+      return p;
+    },
     close: () => new Promise((resolve) => server.close(resolve)),
   };
 }
 
-async function createClient(warden, redirectUri) {
+async function createClient(warden, redirectUri, postLogoutUri) {
   const { stdout } = await promisify(execFile)(warden, [
-    'client', 'create', '--name', 'Photo App', '--redirect-uri', redirectUri,
+    'client', 'create', '--name', 'Photo App', '--redirect-uri', redirectUri, '--post-logout-redirect-uri', postLogoutUri,
     '--auth-method', 'none', '--grant-type', 'authorization_code', '--scope', SCOPE, '--json',
   ]);
   return JSON.parse(stdout);
@@ -211,10 +227,10 @@ async function submitLogin(page, username, password) {
 }
 
 /** Waits for the browser to reach the client's redirect URI; that request's parameters. */
-async function arriveAtClient(ctx, page, errors, what) {
+async function arriveAtClient(ctx, page, errors, what, at = ctx.redirectUri) {
   const callback = ctx.callbacks.next();
   await page.getByRole('button', { name: what }).click();
-  const arrived = await page.waitForURL((u) => u.toString().startsWith(ctx.redirectUri)).then(() => true, () => false);
+  const arrived = await page.waitForURL((u) => u.toString().startsWith(at)).then(() => true, () => false);
   check(`${what}: the browser arrives at the client's redirect URI`, arrived, { at: page.url(), console: errors }, { fatal: true });
   return callback;
 }
@@ -368,6 +384,50 @@ async function formPostFlow(ctx, browser) {
   }
 }
 
+function logoutUrl(ctx, state) {
+  const url = new URL(`${ctx.issuer}/logout`);
+  url.searchParams.set('client_id', ctx.clientId);
+  url.searchParams.set('post_logout_redirect_uri', ctx.postLogoutUri);
+  url.searchParams.set('state', state);
+  return url.toString();
+}
+
+/**
+ * RP-Initiated Logout: signed in, the app sends the browser to the end-session endpoint; the
+ * confirmation page, then back at the app's post-logout URI with its state, signed out.
+ */
+async function logoutFlow(ctx, browser) {
+  const context = await newContext(browser, { viewport: VIEWPORT, colorScheme: 'light' });
+  const page = await context.newPage();
+  const errors = watchConsole(page);
+  try {
+    await page.goto(newRequest(ctx.issuer, ctx.clientId, ctx.redirectUri).url);
+    const signedIn = ctx.callbacks.next();
+    await submitLogin(page, ctx.username, ctx.password);
+    check('logout: signed in (consent remembered)', (await signedIn).has('code'), page.url(), { fatal: true });
+
+    const state = `bye ${b64url(randomBytes(6))}&=?`;
+    const resp = await page.goto(logoutUrl(ctx, state));
+    check('logout page: 200 "Sign out?"', resp.status() === 200 && (await page.getByRole('heading', { level: 1 }).innerText()) === 'Sign out?', resp.status(), { fatal: true });
+    checkHeaders('logout page', resp);
+    check('logout page: names the user and the app', /alice.*Photo App/s.test(await page.locator('main').innerText()));
+    await shot(ctx, page, 'logout');
+    checkNoConsoleErrors('logout page', errors);
+
+    const q = await arriveAtClient(ctx, page, errors, 'Sign out', ctx.postLogoutUri);
+    check('logout: back at the post-logout URI with the state', q.path === '/bye' && q.get('state') === state, { path: q.path, ...Object.fromEntries(q) });
+    checkNoConsoleErrors('logout', errors);
+
+    const silent = newRequest(ctx.issuer, ctx.clientId, ctx.redirectUri, { prompt: 'none' });
+    const after = ctx.callbacks.next();
+    await page.goto(silent.url);
+    const a = await after;
+    check('logout: then prompt=none is login_required', a.get('error') === 'login_required' && a.get('state') === silent.state, Object.fromEntries(a));
+  } finally {
+    await context.close();
+  }
+}
+
 /** An error shown by Warden itself (an unknown client: never redirected, RFC 6749 §4.1.2.1). */
 async function errorPage(ctx, browser) {
   const context = await newContext(browser, { viewport: VIEWPORT, colorScheme: 'light' });
@@ -426,6 +486,12 @@ async function accessibility(ctx, browser) {
     await submitLogin(page, ctx.username, ctx.password);
     check('axe: reached the consent page', (await page.title()).startsWith('Allow access'), await page.title(), { fatal: true });
     await audit('consent page');
+    const back = ctx.callbacks.next();
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await back;
+    await page.goto(logoutUrl(ctx, 'axe'));
+    check('axe: reached the logout page', (await page.title()).startsWith('Sign out'), await page.title(), { fatal: true });
+    await audit('logout page');
     await page.goto(newRequest(ctx.issuer, 'no-such-client', ctx.redirectUri).url);
     await audit('error page');
   } finally {
@@ -449,10 +515,10 @@ async function main() {
   const callbacks = await startCallbackServer();
   let browser;
   try {
-    const client = await createClient(args.warden, callbacks.redirectUri);
+    const client = await createClient(args.warden, callbacks.redirectUri, callbacks.postLogoutUri);
     const metadata = await (await fetch(`${args.issuer}/.well-known/openid-configuration`)).json();
     const ctx = {
-      issuer: args.issuer, clientId: client.client_id, redirectUri: callbacks.redirectUri, callbacks, metadata,
+      issuer: args.issuer, clientId: client.client_id, redirectUri: callbacks.redirectUri, postLogoutUri: callbacks.postLogoutUri, callbacks, metadata,
       username: args.username, otherUsername: args['other-username'], password: args.password, out: args.out,
     };
     browser = await chromium.launch({
@@ -466,6 +532,7 @@ async function main() {
     await section('sign in, consent, code', () => fresh(allowFlow));
     await section('keyboard and deny', () => fresh(denyFlow));
     await section('form_post', () => fresh(formPostFlow));
+    await section('logout', () => fresh(logoutFlow));
     await section('error page', () => fresh(errorPage));
     await section('accessibility (axe-core)', () => fresh(accessibility));
   } catch (e) {
@@ -480,4 +547,10 @@ async function main() {
   process.exit(tally.failed === 0 && tally.passed > 0 ? 0 : 1);
 }
 
+// Whatever hangs, the run ends: a failure with the counts so far.
+setTimeout(() => {
+  check('the whole run ends within 3 minutes', false, 'gave up');
+  console.log(`${tally.passed} passed, ${tally.failed} failed`);
+  process.exit(1);
+}, 180_000).unref();
 await main();
