@@ -516,7 +516,10 @@ async function main() {
   let browser;
   try {
     const client = await createClient(args.warden, callbacks.redirectUri, callbacks.postLogoutUri);
-    const metadata = await (await fetch(`${args.issuer}/.well-known/openid-configuration`)).json();
+    // RFC 8414 metadata (served from the start; the OIDC document comes with ID tokens).
+    const metaResp = await fetch(`${args.issuer}/.well-known/oauth-authorization-server`);
+    check('setup: the provider serves its metadata', metaResp.status === 200, metaResp.status, { fatal: true });
+    const metadata = await metaResp.json();
     const ctx = {
       issuer: args.issuer, clientId: client.client_id, redirectUri: callbacks.redirectUri, postLogoutUri: callbacks.postLogoutUri, callbacks, metadata,
       username: args.username, otherUsername: args['other-username'], password: args.password, out: args.out,
