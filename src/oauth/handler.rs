@@ -376,7 +376,7 @@ async fn interaction_get(State(p): Shared, Path(id): Path<String>, headers: Head
         Some(user) => consent_page(&p, &id, &csrf_cookie, &client, &pending, &user),
         None => {
             let prefill = pending.login_hint.clone().unwrap_or_default();
-            login_page(&p, &id, &csrf_cookie, &interaction::display_name(&client), &prefill, None, StatusCode::OK)
+            login_page(&p, &id, &csrf_cookie, &pending, &interaction::display_name(&client), &prefill, None)
         }
     };
     if let Some(c) = set_cookie {
@@ -402,10 +402,15 @@ fn expired_page(p: &Provider, rid: Option<&str>) -> Response {
     error_page(p, 400, "This sign-in has expired", "This sign-in request has expired or was already used. Go back to the application and start again.", rid)
 }
 
-fn login_page(p: &Provider, id: &str, csrf_cookie: &str, client_name: &str, username: &str, error: Option<&str>, status: StatusCode) -> Response {
+/// The policy of an interaction's pages: their forms end at `pending`'s redirect URI.
+fn interaction_csp(pending: &Pending) -> String {
+    pages::interaction_csp(&authorize::form_action_origin(&pending.redirect_uri))
+}
+
+fn login_page(p: &Provider, id: &str, csrf_cookie: &str, pending: &Pending, client_name: &str, username: &str, error: Option<&str>) -> Response {
     let action = format!("{}/login", interaction_url(p, id));
     let html = p.pages.login(&action, &p.csrf_token(csrf_cookie, id), client_name, username, error);
-    html_page(status, html, pages::CONTENT_SECURITY_POLICY)
+    html_page(StatusCode::OK, html, &interaction_csp(pending))
 }
 
 fn consent_page(p: &Provider, id: &str, csrf_cookie: &str, client: &Client, pending: &Pending, user: &User) -> Response {
@@ -419,7 +424,7 @@ fn consent_page(p: &Provider, id: &str, csrf_cookie: &str, client: &Client, pend
     let username = user.username.as_str();
     let client_name = interaction::display_name(client);
     let html = p.pages.consent(&action, &p.csrf_token(csrf_cookie, id), (&client_name, m.logo_uri.as_deref()), username, &scopes, &links);
-    html_page(StatusCode::OK, html, pages::CONTENT_SECURITY_POLICY)
+    html_page(StatusCode::OK, html, &interaction_csp(pending))
 }
 
 /// A form posted to an interaction: its fields, after the CSRF check against this browser's
@@ -466,7 +471,7 @@ async fn login_post(State(p): Shared, Path(id): Path<String>, client_addr: Clien
     let user = match p.login(&username, password, client_ip(client_addr)).await {
         LoginOutcome::Success(u) => u,
         LoginOutcome::Invalid => {
-            return login_page(&p, &id, &csrf_cookie, &name, &username, Some("The username or password is not right."), StatusCode::OK);
+            return login_page(&p, &id, &csrf_cookie, &pending, &name, &username, Some("The username or password is not right."));
         }
         LoginOutcome::Throttled(wait) => {
             let mut resp = error_page(&p, 429, "Too many attempts", "Too many sign-in attempts. Wait a while, then try again.", rid.as_deref());
@@ -541,7 +546,12 @@ async fn logout(p: &Provider, headers: &HeaderMap, pairs: Vec<(String, String)>)
     let action = format!("{}/logout/confirm", super::issuer_path(&p.cfg.issuer));
     let client_name = client.as_deref().map(interaction::display_name);
     let html = p.pages.logout(&action, &p.csrf_token(&csrf_cookie, &id), &id, user.username.as_str(), client_name.as_deref());
-    let mut resp = html_page(StatusCode::OK, html, pages::CONTENT_SECURITY_POLICY);
+    // The confirmation's 303 goes to the client's post-logout URI: its form must be let lead there.
+    let csp = match &request.post_logout_redirect_uri {
+        Some(uri) => pages::interaction_csp(&authorize::form_action_origin(uri)),
+        None => pages::CONTENT_SECURITY_POLICY.to_owned(),
+    };
+    let mut resp = html_page(StatusCode::OK, html, &csp);
     if let Some(c) = set_cookie {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }

@@ -23,13 +23,22 @@ const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The policy of the login, consent and logout confirmation pages: [`CONTENT_SECURITY_POLICY`],
+/// except that their forms may also lead to the client (`origin` of its redirect or
+/// post-logout redirect URI, as for [`form_post_csp`]): browsers check `form-action` on every
+/// redirect that follows a form's submission (CSP 3 §6.2.1; Chromium does), and signing in,
+/// answering the consent page or confirming a logout ends with a 303 to the client.
+pub fn interaction_csp(origin: &str) -> String {
+    format!("default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'")
+}
+
 /// The policy of a `form_post` page: its one script by hash, and a form that posts to the
 /// client's redirect URI (`origin`, e.g. `https://app.example`; a private-use scheme
 /// `com.example.app:`).
 pub fn form_post_csp(origin: &str) -> String {
     let hash = STANDARD.encode(digest::digest(&digest::SHA256, FORM_POST_SCRIPT.as_bytes()));
     format!(
-        "default-src 'none'; style-src 'self'; script-src 'sha256-{hash}'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'self'; img-src 'self' https: data:; script-src 'sha256-{hash}'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 

@@ -49,6 +49,9 @@ async fn signing_out_asks_then_ends_the_session_and_returns_with_state() {
     let resp = b.get(&logout_url(&s, &[("client_id", &client_id), ("post_logout_redirect_uri", BYE), ("state", "s&1")])).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    // The confirmation's 303 leads to the client: browsers check form-action on that redirect.
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("form-action 'self' https://app.example;"), "{csp}");
     let html = resp.text().await.unwrap();
     assert!(html.contains("Sign out?") && html.contains("alice") && html.contains("Photo App"), "{html}");
 

@@ -19,7 +19,7 @@ mod response;
 
 pub use request::{AuthorizationRequest, Prompt};
 pub use request::parse_pairs;
-pub use response::{Redirect, RedirectResponse, ResponseMode};
+pub use response::{Redirect, RedirectResponse, ResponseMode, form_action_origin};
 
 /// Error codes of authorization responses (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6, RFC 8707
 /// §2).

@@ -80,15 +80,24 @@ impl RedirectResponse {
         }
     }
 
-    /// The origin a `form_post` page posts to, for its `form-action` policy: scheme, host and
-    /// port of an http(s) redirect URI, the scheme of a private-use one.
+    /// The origin a `form_post` page posts to, for its `form-action` policy (see
+    /// [`form_action_origin`]).
     pub fn form_action_origin(&self) -> String {
-        match url::Url::parse(&self.to.uri) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
-            Ok(u) => format!("{}:", u.scheme()),
-            Err(_) => "'none'".to_owned(),
-        }
+        form_action_origin(&self.to.uri)
     }
+}
+
+/// A redirect URI as a `form-action` source: scheme, host and port of an http(s) URI, the
+/// scheme of a private-use one; `'none'` for anything else, or for a host with characters that
+/// could end the source (`;`, `,`: the URL parser lets them through in a host).
+pub fn form_action_origin(redirect_uri: &str) -> String {
+    let origin = match url::Url::parse(redirect_uri) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
+        Ok(u) => format!("{}:", u.scheme()),
+        Err(_) => return "'none'".to_owned(),
+    };
+    let safe = origin.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.:/[]".contains(&b));
+    if safe { origin } else { "'none'".to_owned() }
 }
 
 #[cfg(test)]
@@ -123,5 +132,11 @@ mod tests {
         assert_eq!(r.form_action_origin(), "com.example.app:");
         let r = RedirectResponse { to: to("https://app.example:8443/cb", ResponseMode::FormPost, None), params: vec![] };
         assert_eq!(r.form_action_origin(), "https://app.example:8443");
+        assert_eq!(form_action_origin("http://127.0.0.1:4000/cb?x=1"), "http://127.0.0.1:4000");
+        assert_eq!(form_action_origin("http://[::1]:4000/cb"), "http://[::1]:4000");
+        // Nothing that could add a directive to the policy.
+        for bad in ["https://a;script-src/cb", "https://a,b/cb", "not a url"] {
+            assert_eq!(form_action_origin(bad), "'none'", "{bad}");
+        }
     }
 }
