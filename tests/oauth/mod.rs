@@ -1,6 +1,7 @@
 //! The authorization server, by specification.
 
 mod keys;
+mod legacy_grants;
 mod multi_node;
 mod outage;
 mod oidc_id_token;

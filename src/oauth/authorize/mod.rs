@@ -17,7 +17,8 @@ pub mod par;
 mod request;
 mod response;
 
-pub use request::{AuthorizationRequest, Prompt};
+pub use request::{AuthorizationRequest, Prompt, ResponseType};
+mod implicit;
 pub use request::parse_pairs;
 pub use response::{Redirect, RedirectResponse, ResponseMode};
 
