@@ -99,6 +99,13 @@ pub fn check_client_metadata(
     check_redirect_uris(&post_logout_redirect_uris, &[])
         .map_err(|e| OAuthError::invalid_client_metadata(format!("post_logout_redirect_uris: {}", e.description)))?;
     check_method_fits_grants(method, &grant_types)?;
+    // RFC 9449 §5.2: such a client's access tokens are always key-bound, and the implicit
+    // flow's come through a redirect, where no DPoP proof can be sent.
+    if req.dpop_bound_access_tokens == Some(true) && response_types.iter().any(|t| t == "id_token token") {
+        return Err(OAuthError::invalid_client_metadata(
+            "dpop_bound_access_tokens cannot go with response type \"id_token token\": the implicit flow's access tokens cannot be DPoP-bound",
+        ));
+    }
     check_keys(method, req.jwks.as_ref(), req.jwks_uri.as_deref())?;
     let scope = check_scope(req.scope.as_deref(), policy.scopes)?;
     let audience = check_audience(req.audience.unwrap_or_default(), policy.audiences)?;
@@ -538,6 +545,11 @@ mod tests {
         ] {
             assert_eq!(op(bad.clone()).unwrap_err().code, ErrorCode::InvalidClientMetadata, "{bad}");
         }
+        assert_eq!(
+            op(json!({"grant_types": ["implicit"], "redirect_uris": [cb], "dpop_bound_access_tokens": true})).unwrap_err().code,
+            ErrorCode::InvalidClientMetadata
+        );
+        assert!(op(json!({"grant_types": ["implicit"], "redirect_uris": [cb], "response_types": ["id_token"], "dpop_bound_access_tokens": true})).is_ok());
         let scopes = vec!["openid".to_owned()];
         let dynamic = Policy { scopes: Some(&scopes), audiences: Some(&[]), max_lifetime: None, signing_algs: ALGS };
         for g in ["implicit", "password"] {
