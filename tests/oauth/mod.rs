@@ -1,5 +1,6 @@
 //! The authorization server, by specification.
 
+mod interop_openidconnect;
 mod keys;
 mod legacy_grants;
 mod multi_node;
