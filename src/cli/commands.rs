@@ -214,6 +214,7 @@ fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
     Ok(RegistrationRequest {
         client_name: args.name.clone(),
         grant_types: Some(grant_types),
+        response_types: (!args.response_types.is_empty()).then(|| args.response_types.clone()),
         scope: Some(args.scopes.join(" ")),
         redirect_uris: Some(args.redirect_uris.clone()),
         post_logout_redirect_uris: Some(args.post_logout_redirect_uris.clone()),

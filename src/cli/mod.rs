@@ -312,10 +312,16 @@ struct CreateArgs {
     /// Human-readable name.
     #[arg(long)]
     name: Option<String>,
-    /// Grant type (repeatable): client_credentials, authorization_code, refresh_token.
-    /// Default: authorization_code with --redirect-uri, else client_credentials.
+    /// Grant type (repeatable): client_credentials, authorization_code, refresh_token; the
+    /// legacy implicit and password grants only here, never by dynamic registration (see the
+    /// README, "Legacy grants"). Default: authorization_code with --redirect-uri, else
+    /// client_credentials.
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<String>,
+    /// Response type (repeatable): code, id_token, "id_token token". Default: code with
+    /// authorization_code, both id_token types with implicit.
+    #[arg(long = "response-type", value_name = "TYPE")]
+    response_types: Vec<String>,
     /// Allowed scope (repeatable, or space-separated).
     #[arg(long = "scope")]
     scopes: Vec<String>,

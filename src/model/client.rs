@@ -13,6 +13,12 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 6749 §6.
     RefreshToken,
+    /// RFC 6749 §4.2 / OIDC Core §3.2 (`id_token`, `id_token token`). Legacy: only an
+    /// operator can register a client for it (RFC 9700 §2.1.2).
+    Implicit,
+    /// RFC 6749 §4.3, the resource-owner password grant. Legacy: only an operator can
+    /// register a client for it (RFC 9700 §2.4).
+    Password,
 }
 
 impl GrantType {
@@ -22,15 +28,20 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
+            Self::Implicit => "implicit",
+            Self::Password => "password",
         }
     }
 
     /// Parses a wire name; `None` for grant types Warden does not register.
+    /// (`implicit` and `password` parse, but registration accepts them from operators only.)
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "authorization_code" => Some(Self::AuthorizationCode),
             "client_credentials" => Some(Self::ClientCredentials),
             "refresh_token" => Some(Self::RefreshToken),
+            "implicit" => Some(Self::Implicit),
+            "password" => Some(Self::Password),
             _ => None,
         }
     }
@@ -200,4 +211,19 @@ impl Client {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.metadata.grant_types.contains(&grant)
     }
+
+    /// Whether the client registered `response_type` (compared as a set of space-separated
+    /// values: `token id_token` is `id_token token`).
+    pub fn allows_response_type(&self, response_type: &str) -> bool {
+        let want = response_type_set(response_type);
+        self.metadata.response_types.iter().any(|t| response_type_set(t) == want)
+    }
+}
+
+/// A response type's values, sorted (OAuth 2.0 Multiple Response Type Encoding Practices §2:
+/// the order of space-delimited values does not matter).
+pub fn response_type_set(t: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = t.split(' ').filter(|s| !s.is_empty()).collect();
+    v.sort_unstable();
+    v
 }

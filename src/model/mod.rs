@@ -6,7 +6,7 @@
 
 mod client;
 
-pub use client::{ApplicationType, AuthMethod, Client, ClientMetadata, GrantType, Origin};
+pub use client::{ApplicationType, AuthMethod, Client, ClientMetadata, GrantType, Origin, response_type_set};
 
 
 use serde::{Deserialize, Serialize};

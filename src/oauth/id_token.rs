@@ -1,15 +1,18 @@
-//! ID tokens (OIDC Core §2, §3.1.3.6), issued by the token endpoint with an access token.
+//! ID tokens (OIDC Core §2, §3.1.3.6, §3.2.2.10), issued by the token endpoint with an
+//! access token, and by the authorization endpoint in the implicit flow (legacy, operator
+//! registered clients only).
 //!
 //! - signed with the client's `id_token_signed_response_alg`, else the first of
 //!   `keys.id_token_algs` (RS256 by default); the ring holds a key for each, `typ` is `JWT`;
 //! - `iss`, `sub`, `aud` (the client id), `azp` (the client id: OIDC Core §2 allows it and
 //!   libraries check it), `exp` (`provider.id_token_lifetime`), `iat`, `auth_time`, `nonce`
-//!   (only when the authorization request had one), `amr`, `sid`, `at_hash`;
-//! - no claim by scope (§5.4: they go to userinfo, since an access token is issued), only
-//!   those the `claims` request's `id_token` member names ([`super::claims`]).
+//!   (only when the authorization request had one), `amr`, `sid` (when there is a browser
+//!   session), `at_hash` (when an access token comes along);
+//! - claims by scope only when no access token is issued (§5.4: otherwise they go to
+//!   userinfo: implicit `response_type=id_token` is the one case), and those the `claims`
+//!   request's `id_token` member names ([`super::claims`]).
 
 use super::claims::{requested_member, user_claims};
-use super::authorize::code::CodeGrant;
 use super::{OAuthError, Provider};
 use crate::jose::Alg;
 use crate::model::{Client, User};
@@ -32,6 +35,22 @@ pub fn at_hash(alg: Alg, access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
 }
 
+/// What an ID token says about the authentication beyond the user and the client.
+pub(super) struct IdTokenFacts<'a> {
+    /// The authorization request's `nonce`.
+    pub nonce: Option<&'a str>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// How (RFC 8176).
+    pub amr: &'a [String],
+    /// The browser session, if the user signed in through one.
+    pub sid: Option<&'a str>,
+    /// The `claims` request parameter.
+    pub claims: Option<&'a Value>,
+    /// Scopes whose claims go into the ID token (empty when an access token is issued).
+    pub scope_claims: &'a [&'a str],
+}
+
 impl Provider {
     /// The algorithm of `client`'s ID tokens.
     fn id_token_alg(&self, client: &Client) -> Result<Alg, OAuthError> {
@@ -48,14 +67,13 @@ impl Provider {
         }
     }
 
-    /// Signs the ID token of a code grant redeemed by `client` for `user`, next to
-    /// `access_token`.
-    pub(super) fn id_token(&self, client: &Client, user: &User, grant: &CodeGrant, access_token: &str, now: i64) -> Result<String, OAuthError> {
+    /// Signs an ID token for `user` and `client`, next to `access_token` when one is issued.
+    pub(super) fn id_token(&self, client: &Client, user: &User, facts: &IdTokenFacts<'_>, access_token: Option<&str>, now: i64) -> Result<String, OAuthError> {
         let alg = self.id_token_alg(client)?;
         let key = self.ring.current().signer(alg).ok_or_else(|| {
             OAuthError::server_error(format!("no active signing key for {} (keys.id_token_algs or the access-token algorithm must include it)", alg.as_str()))
         })?;
-        let mut claims: Map<String, Value> = user_claims(user, &[], requested_member(grant.claims.as_ref(), "id_token"));
+        let mut claims: Map<String, Value> = user_claims(user, facts.scope_claims, requested_member(facts.claims, "id_token"));
         let client_id = client.client_id.as_str();
         let mut set = |k: &str, v: Value| {
             claims.insert(k.to_owned(), v);
@@ -66,15 +84,19 @@ impl Provider {
         set("azp", client_id.into());
         set("exp", (now + self.cfg.id_token_lifetime.as_secs() as i64).into());
         set("iat", now.into());
-        set("auth_time", grant.auth_time.into());
-        if let Some(nonce) = &grant.nonce {
-            set("nonce", nonce.clone().into());
+        set("auth_time", facts.auth_time.into());
+        if let Some(nonce) = facts.nonce {
+            set("nonce", nonce.into());
         }
-        if !grant.amr.is_empty() {
-            set("amr", grant.amr.clone().into());
+        if !facts.amr.is_empty() {
+            set("amr", facts.amr.to_vec().into());
         }
-        set("sid", grant.sid.clone().into());
-        set("at_hash", at_hash(alg, access_token).into());
+        if let Some(sid) = facts.sid {
+            set("sid", sid.into());
+        }
+        if let Some(token) = access_token {
+            set("at_hash", at_hash(alg, token).into());
+        }
         key.sign_jwt("JWT", &claims).map_err(OAuthError::server_error)
     }
 }

@@ -2,6 +2,7 @@
 
 mod interop_openidconnect;
 mod keys;
+mod legacy_grants;
 mod multi_node;
 mod outage;
 mod oidc_id_token;

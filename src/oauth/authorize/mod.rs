@@ -8,6 +8,8 @@
 //!   form_post), each with `iss` (RFC 9207) and the `state` it sent.
 //!
 //! - `code.rs`: the codes a decided request ends with.
+//! - `implicit.rs`: the tokens a decided implicit request ends with instead (legacy, for
+//!   clients an operator registered for the `implicit` grant only).
 //!
 //! What happens between a checked request and its code (session, login, consent) is
 //! `oauth/interaction/`.
@@ -17,7 +19,8 @@ pub mod par;
 mod request;
 mod response;
 
-pub use request::{AuthorizationRequest, Prompt};
+pub use request::{AuthorizationRequest, Prompt, ResponseType};
+mod implicit;
 pub use request::parse_pairs;
 pub use response::{Redirect, RedirectResponse, ResponseMode, form_action_origin};
 
@@ -27,11 +30,11 @@ pub use response::{Redirect, RedirectResponse, ResponseMode, form_action_origin}
 pub enum AuthzErrorCode {
     /// A parameter is missing, repeated, malformed or unsupported.
     InvalidRequest,
-    /// The client may not use this response type.
+    /// The server serves this response type, but the client is not registered for it.
     UnauthorizedClient,
     /// The user or the server refused.
     AccessDenied,
-    /// Not `code`.
+    /// A response type this server never serves (not `code`, `id_token`, `id_token token`).
     UnsupportedResponseType,
     /// A scope the client may not ask for.
     InvalidScope,

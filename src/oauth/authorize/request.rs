@@ -29,6 +29,45 @@ pub struct Prompt {
     pub select_account: bool,
 }
 
+/// The response types Warden serves (OIDC Core §3.1.2.1, §3.2.2.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseType {
+    /// `code`: the authorization code flow.
+    #[default]
+    Code,
+    /// `id_token`: the implicit flow, an ID token only (legacy, operator-registered clients).
+    IdToken,
+    /// `id_token token`: the implicit flow, an ID token and an access token (legacy).
+    IdTokenToken,
+}
+
+impl ResponseType {
+    /// Parses a `response_type` value (its space-separated values in any order).
+    pub fn parse(s: &str) -> Option<Self> {
+        match crate::oauth::register::metadata::canonical_response_type(s)? {
+            "code" => Some(Self::Code),
+            "id_token" => Some(Self::IdToken),
+            "id_token token" => Some(Self::IdTokenToken),
+            _ => None,
+        }
+    }
+
+    /// The canonical wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Code => "code",
+            Self::IdToken => "id_token",
+            Self::IdTokenToken => "id_token token",
+        }
+    }
+
+    /// Whether this is the implicit flow: tokens in the front channel, no code.
+    pub fn is_implicit(self) -> bool {
+        self != Self::Code
+    }
+}
+
 /// A request that passed every check: what the interaction and the code will carry.
 pub struct AuthorizationRequest {
     /// The client, verified.
@@ -39,9 +78,12 @@ pub struct AuthorizationRequest {
     pub redirect_uri_sent: bool,
     /// RFC 9449 §10: the thumbprint of the DPoP key the code will be bound to.
     pub dpop_jkt: Option<String>,
+    /// What the request asks for: a code, or (legacy) the implicit flow's tokens.
+    pub response_type: ResponseType,
     /// Requested scopes, deduplicated, in request order.
     pub scope: Vec<String>,
-    /// The PKCE S256 challenge (RFC 7636 §4.2).
+    /// The PKCE S256 challenge (RFC 7636 §4.2); empty in the implicit flow, which issues no
+    /// code.
     pub code_challenge: String,
     /// OIDC `nonce`, echoed in the ID token.
     pub nonce: Option<String>,
@@ -155,18 +197,28 @@ impl Provider {
     ///    when the client registered exactly one and the request is not OpenID Connect (OIDC
     ///    Core §3.1.2.1 requires it) (page);
     /// 4. `response_mode` is `query`, `fragment` or `form_post` (errors from here on go to
-    ///    the redirect URI, in the requested mode when it is valid, else by query);
+    ///    the redirect URI, in the requested mode when it is valid, else in the response
+    ///    type's default: query for `code`, fragment for the implicit types, whose responses
+    ///    never use the query — OAuth 2.0 Multiple Response Type Encoding Practices §5);
     /// 5. no request object: `request` → `request_not_supported`, `request_uri` →
     ///    `request_uri_not_supported` (OIDC Core §6; never silently ignored);
     /// 6. no parameter repeated but `resource` (RFC 6749 §3.1) — `invalid_request`;
-    /// 7. `response_type` present — `invalid_request`; `code` — else
-    ///    `unsupported_response_type`; the client registered for the code grant — else
-    ///    `unauthorized_client`;
+    /// 7. `response_type` present — `invalid_request`; one this server serves (`code`,
+    ///    `id_token`, `id_token token`, values in any order) — else
+    ///    `unsupported_response_type`; the client registered for it (`code`: the code grant;
+    ///    the `id_token` types: the legacy `implicit` grant, which only an operator can
+    ///    register) — else `unauthorized_client` (RFC 6749 §4.1.2.1, §4.2.2.1: the server
+    ///    supports the type, this client may not use it); for the implicit types,
+    ///    `response_mode=query` — `invalid_request`;
     /// 8. `scope` present, well-formed, each one registered for the client — `invalid_scope`;
-    /// 9. PKCE (RFC 9700 §2.1.1: for every client): `code_challenge_method` is `S256` (`plain`
-    ///    and a missing method, which RFC 7636 §4.3 reads as `plain`, are refused) and
-    ///    `code_challenge` is a 43-character base64url value — `invalid_request`;
-    /// 10. `nonce` and `state` at most 2048 bytes — `invalid_request`;
+    ///    the implicit types also need `openid` (OIDC Core §3.2.2.1) — `invalid_scope`;
+    /// 9. PKCE, for `code` (RFC 9700 §2.1.1: for every client): `code_challenge_method` is
+    ///    `S256` (`plain` and a missing method, which RFC 7636 §4.3 reads as `plain`, are
+    ///    refused) and `code_challenge` is a 43-character base64url value — `invalid_request`.
+    ///    The implicit flow has no code, so no PKCE;
+    /// 10. `nonce` and `state` at most 2048 bytes; `nonce` present for the implicit types
+    ///     (OIDC Core §3.2.2.1: REQUIRED, it is the only replay protection of a front-channel
+    ///     ID token) — `invalid_request`;
     /// 11. `prompt` values known, `none` alone — `invalid_request`;
     /// 12. `max_age` a non-negative integer; `display` one of `page`, `popup`, `touch`,
     ///     `wap` — `invalid_request`;
@@ -174,8 +226,9 @@ impl Provider {
     ///     `invalid_request`;
     /// 14. each `resource` an absolute URI without fragment (RFC 8707 §2) and an audience the
     ///     client may get tokens for — `invalid_request` / `invalid_target`;
-    /// 15. `dpop_jkt` a JWK thumbprint (RFC 9449 §10); `id_token_hint` an ID token this server
-    ///     issued to this client, expired or not (OIDC Core §3.1.2.1) — `invalid_request`.
+    /// 15. `dpop_jkt` a thumbprint, and only with `code` (it binds the code); `id_token_hint`
+    ///     an ID token this server issued to this client, expired or not (OIDC Core §3.1.2.1)
+    ///     — `invalid_request`.
     ///
     /// Unknown parameters are ignored (RFC 6749 §3.1).
     pub async fn check_authorization_request(&self, pairs: Vec<(String, String)>) -> Result<AuthorizationRequest, AuthorizeError> {
@@ -221,7 +274,15 @@ impl Provider {
         let state = raw.one("state").ok().flatten().map(str::to_owned);
         let mode_param = raw.one("response_mode");
         let mode = mode_param.ok().flatten().and_then(ResponseMode::parse);
-        let redirect = Redirect { uri: redirect_uri, mode: mode.unwrap_or(ResponseMode::Query), state, issuer: self.cfg.issuer.clone() };
+        let response_type_param = raw.one("response_type").ok().flatten();
+        let response_type = response_type_param.and_then(ResponseType::parse);
+        let implicit = response_type.is_some_and(ResponseType::is_implicit);
+        let error_mode = match mode {
+            Some(ResponseMode::Query) | None if implicit => ResponseMode::Fragment,
+            Some(m) => m,
+            None => ResponseMode::Query,
+        };
+        let redirect = Redirect { uri: redirect_uri, mode: error_mode, state, issuer: self.cfg.issuer.clone() };
         let fail = |code: AuthzErrorCode, why: String| AuthorizeError::Redirect(RedirectResponse::error(redirect.clone(), code, why));
         let invalid = |why: &str| fail(AuthzErrorCode::InvalidRequest, why.to_owned());
         match mode_param {
@@ -240,33 +301,56 @@ impl Provider {
             return Err(invalid(&format!("parameter \"{}\" is repeated", name.chars().take(64).collect::<String>())));
         }
         let one = |name: &'static str| raw.one(name).ok().flatten();
-        match one("response_type") {
-            None => return Err(invalid("response_type is missing")),
-            Some("code") => {}
-            Some(other) => {
+        let response_type = match (response_type_param, response_type) {
+            (None, _) => return Err(invalid("response_type is missing")),
+            (Some(other), None) => {
                 return Err(fail(
                     AuthzErrorCode::UnsupportedResponseType,
                     format!("response_type \"{}\" is not supported; use code", other.chars().take(64).collect::<String>()),
                 ));
             }
+            (Some(_), Some(t)) => t,
+        };
+        let (grant, flow) = match response_type {
+            ResponseType::Code => (GrantType::AuthorizationCode, "the authorization code flow"),
+            _ => (GrantType::Implicit, "the implicit flow (a legacy flow an operator must enable per client)"),
+        };
+        if !client.allows_grant(grant) || !client.allows_response_type(response_type.as_str()) {
+            return Err(fail(
+                AuthzErrorCode::UnauthorizedClient,
+                format!("the client is not registered for response_type \"{}\" ({flow}); use code", response_type.as_str()),
+            ));
         }
-        if !client.allows_grant(GrantType::AuthorizationCode) || !client.metadata.response_types.iter().any(|t| t == "code") {
-            return Err(fail(AuthzErrorCode::UnauthorizedClient, "the client is not registered for the authorization code flow".into()));
+        if implicit && mode == Some(ResponseMode::Query) {
+            return Err(invalid(&format!(
+                "response_mode=query is not allowed with response_type \"{}\": tokens never go in the query; use fragment or form_post",
+                response_type.as_str()
+            )));
         }
         let scope = check_scope(one("scope"), &client.metadata.scope).map_err(|why| fail(AuthzErrorCode::InvalidScope, why))?;
-        match one("code_challenge_method") {
-            Some("S256") => {}
-            None => return Err(invalid("PKCE is required: send code_challenge with code_challenge_method=S256")),
-            Some(_) => return Err(invalid("code_challenge_method must be S256 (plain is not accepted)")),
+        if implicit && !scope.iter().any(|s| s == "openid") {
+            return Err(fail(AuthzErrorCode::InvalidScope, "the id_token response types need the openid scope".into()));
         }
-        let code_challenge = match one("code_challenge") {
-            Some(c) if is_s256_challenge(c) => c.to_owned(),
-            Some(_) => return Err(invalid("code_challenge must be the base64url SHA-256 of the code verifier (43 characters)")),
-            None => return Err(invalid("PKCE is required: code_challenge is missing")),
+        let code_challenge = if implicit {
+            String::new()
+        } else {
+            match one("code_challenge_method") {
+                Some("S256") => {}
+                None => return Err(invalid("PKCE is required: send code_challenge with code_challenge_method=S256")),
+                Some(_) => return Err(invalid("code_challenge_method must be S256 (plain is not accepted)")),
+            }
+            match one("code_challenge") {
+                Some(c) if is_s256_challenge(c) => c.to_owned(),
+                Some(_) => return Err(invalid("code_challenge must be the base64url SHA-256 of the code verifier (43 characters)")),
+                None => return Err(invalid("PKCE is required: code_challenge is missing")),
+            }
         };
         let nonce = one("nonce").map(str::to_owned);
         if nonce.as_ref().is_some_and(|n| n.len() > MAX_OPAQUE_LEN) || redirect.state.as_ref().is_some_and(|s| s.len() > MAX_OPAQUE_LEN) {
             return Err(invalid("state and nonce must be at most 2048 bytes"));
+        }
+        if implicit && nonce.is_none() {
+            return Err(invalid("nonce is required with the id_token response types (OIDC Core §3.2.2.1)"));
         }
         let prompt = check_prompt(one("prompt")).map_err(&invalid)?;
         let max_age = match one("max_age") {
@@ -286,6 +370,7 @@ impl Provider {
         // RFC 9449 §10: a JWK SHA-256 thumbprint, base64url (43 characters).
         let dpop_jkt = match one("dpop_jkt") {
             None => None,
+            Some(_) if implicit => return Err(invalid("dpop_jkt binds an authorization code; the implicit flow issues none")),
             Some(j) if is_s256_challenge(j) => Some(j.to_owned()),
             Some(_) => return Err(invalid("dpop_jkt must be a base64url SHA-256 JWK thumbprint")),
         };
@@ -299,6 +384,7 @@ impl Provider {
         };
         Ok(AuthorizationRequest {
             client: client.clone(),
+            response_type,
             scope,
             code_challenge,
             nonce,

@@ -14,7 +14,7 @@ mod session;
 pub use session::{Session, SessionCookie};
 
 use super::authorize::code::CodeGrant;
-use super::authorize::{AuthorizationRequest, AuthzErrorCode, Prompt, Redirect, RedirectResponse, ResponseMode};
+use super::authorize::{AuthorizationRequest, AuthzErrorCode, Prompt, Redirect, RedirectResponse, ResponseMode, ResponseType};
 use super::{OAuthError, Provider};
 use crate::model::{Client, User, UserId, unix_now};
 use crate::store::ArtifactKind;
@@ -48,6 +48,9 @@ pub struct Pending {
     pub redirect_uri_sent: bool,
     /// How the answer travels.
     pub response_mode: ResponseMode,
+    /// What the answer carries: a code, or (legacy implicit flow) tokens.
+    #[serde(default)]
+    pub response_type: ResponseType,
     /// The client's `state`.
     pub state: Option<String>,
     /// Requested scopes.
@@ -83,6 +86,7 @@ impl Pending {
             redirect_uri: r.redirect.uri.clone(),
             redirect_uri_sent: r.redirect_uri_sent,
             response_mode: r.redirect.mode,
+            response_type: r.response_type,
             state: r.redirect.state.clone(),
             scope: r.scope.clone(),
             code_challenge: r.code_challenge.clone(),
@@ -243,7 +247,7 @@ impl Provider {
             None => false,
         };
         if let (Some(u), Some(s), true, false) = (&user, session, consented, pending.force_consent) {
-            return Ok(Step::Respond(self.code_response(&pending, u, s).await?));
+            return Ok(Step::Respond(self.success_response(&pending, &req.client, u, s).await?));
         }
         if req.prompt == (Prompt { none: true, ..Prompt::default() }) {
             let (code, why) = if user.is_none() {
@@ -289,7 +293,7 @@ impl Provider {
         pending.signed_in_session = Some(session.id_hash.clone());
         if !pending.force_consent && self.consented(&user, client, &pending.scope, now).await? {
             self.finish_interaction(id).await?;
-            return Ok(Step::Respond(self.code_response(&pending, &user, session).await?));
+            return Ok(Step::Respond(self.success_response(&pending, client, &user, session).await?));
         }
         self.save_interaction(id, &pending, now).await?;
         Ok(Step::Consent { id: id.to_owned() })
@@ -303,12 +307,21 @@ impl Provider {
             return Ok(RedirectResponse::error(pending.redirect(&self.cfg.issuer), AuthzErrorCode::AccessDenied, "the user denied the request"));
         }
         self.remember_consent(user, client, &pending.scope, unix_now()).await?;
-        self.code_response(pending, user, session).await
+        self.success_response(pending, client, user, session).await
     }
 
     async fn finish_interaction(&self, id: &str) -> Result<(), OAuthError> {
         self.store.artifacts.delete(ArtifactKind::Interaction, &artifact_id(id)).await?;
         Ok(())
+    }
+
+    /// The successful authorization response for the request's response type: a code, or
+    /// (legacy) the implicit flow's tokens (`authorize/implicit.rs`).
+    async fn success_response(&self, pending: &Pending, client: &Client, user: &User, session: &Session) -> Result<RedirectResponse, OAuthError> {
+        if pending.response_type.is_implicit() {
+            return self.implicit_response(pending, client, user, session).await;
+        }
+        self.code_response(pending, user, session).await
     }
 
     /// The successful authorization response: a new code for this user and session.

@@ -72,6 +72,15 @@ pub struct Policy<'a> {
     pub signing_algs: &'a [jose::Alg],
 }
 
+impl Policy<'_> {
+    /// Whether the legacy grants (`implicit`, `password`) may be registered: by an operator
+    /// only (an operator's policy is the one with no audience limit, as for `first_party`).
+    /// Dynamic registration never gets them (RFC 9700 §2.1.2, §2.4).
+    pub fn allows_legacy_grants(&self) -> bool {
+        self.audiences.is_none()
+    }
+}
+
 /// Turns a request into validated metadata, checking in this order: auth method, grant and
 /// response types, redirect URIs, keys, scope, audience, lifetime, informational URLs.
 pub fn check_client_metadata(
@@ -79,7 +88,7 @@ pub fn check_client_metadata(
     policy: &Policy<'_>,
 ) -> Result<ClientMetadata, OAuthError> {
     let method = check_auth_method(req.token_endpoint_auth_method.as_deref())?;
-    let grant_types = check_grant_types(req.grant_types.as_deref())?;
+    let grant_types = check_grant_types(req.grant_types.as_deref(), policy.allows_legacy_grants())?;
     let response_types = check_response_types(req.response_types.as_deref(), &grant_types)?;
     let redirect_uris = req.redirect_uris.unwrap_or_default();
     check_redirect_uris(&redirect_uris, &grant_types)?;
@@ -90,6 +99,13 @@ pub fn check_client_metadata(
     check_redirect_uris(&post_logout_redirect_uris, &[])
         .map_err(|e| OAuthError::invalid_client_metadata(format!("post_logout_redirect_uris: {}", e.description)))?;
     check_method_fits_grants(method, &grant_types)?;
+    // RFC 9449 §5.2: such a client's access tokens are always key-bound, and the implicit
+    // flow's come through a redirect, where no DPoP proof can be sent.
+    if req.dpop_bound_access_tokens == Some(true) && response_types.iter().any(|t| t == "id_token token") {
+        return Err(OAuthError::invalid_client_metadata(
+            "dpop_bound_access_tokens cannot go with response type \"id_token token\": the implicit flow's access tokens cannot be DPoP-bound",
+        ));
+    }
     check_keys(method, req.jwks.as_ref(), req.jwks_uri.as_deref())?;
     let scope = check_scope(req.scope.as_deref(), policy.scopes)?;
     let audience = check_audience(req.audience.unwrap_or_default(), policy.audiences)?;
@@ -198,9 +214,12 @@ pub fn check_auth_method(m: Option<&str>) -> Result<AuthMethod, OAuthError> {
 }
 
 /// - defaults to `authorization_code` (RFC 7591 §2);
-/// - `authorization_code`, `client_credentials`, `refresh_token`; the implicit and password
-///   grants are refused (legacy, off by default), as is anything unknown; no duplicates.
-pub fn check_grant_types(g: Option<&[String]>) -> Result<Vec<GrantType>, OAuthError> {
+/// - `authorization_code`, `client_credentials`, `refresh_token`; anything unknown is
+///   refused; duplicates are dropped;
+/// - the legacy `implicit` and `password` grants only when `legacy` (an operator registers
+///   the client): RFC 9700 §2.1.2 says the implicit grant SHOULD NOT be used and §2.4 that the
+///   password grant MUST NOT, so a dynamically registered client never gets them.
+pub fn check_grant_types(g: Option<&[String]>, legacy: bool) -> Result<Vec<GrantType>, OAuthError> {
     let names: Vec<&str> = match g {
         None => vec!["authorization_code"],
         Some(list) => list.iter().map(String::as_str).collect(),
@@ -216,6 +235,13 @@ pub fn check_grant_types(g: Option<&[String]>) -> Result<Vec<GrantType>, OAuthEr
                  or refresh_token"
             ))
         })?;
+        if matches!(g, GrantType::Implicit | GrantType::Password) && !legacy {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "grant type \"{n}\" is a legacy grant (RFC 9700 §2.1.2, §2.4) and cannot be registered \
+                 dynamically; an operator can enable it for one client with `warden client create \
+                 --grant-type {n}`"
+            )));
+        }
         if !out.contains(&g) {
             out.push(g);
         }
@@ -228,37 +254,74 @@ pub fn check_grant_types(g: Option<&[String]>) -> Result<Vec<GrantType>, OAuthEr
     Ok(out)
 }
 
-/// RFC 7591 §2.1: `code` ⇔ `authorization_code`. Only `code` is supported.
+/// Response types Warden knows, in canonical form: `code`, and the implicit flow's
+/// `id_token` and `id_token token` (OIDC Core §3.2; only for clients registered for the
+/// `implicit` grant, which only an operator can do).
+pub const RESPONSE_TYPES: &[&str] = &["code", "id_token", "id_token token"];
+
+/// The canonical form of a response type Warden knows (values in any order, OAuth 2.0
+/// Multiple Response Type Encoding Practices §2), or `None`.
+pub fn canonical_response_type(t: &str) -> Option<&'static str> {
+    let set = crate::model::response_type_set(t);
+    RESPONSE_TYPES.iter().copied().find(|k| crate::model::response_type_set(k) == set)
+}
+
+/// RFC 7591 §2.1: `code` ⇔ `authorization_code`, `id_token` / `id_token token` ⇔
+/// `implicit`. Defaults: `code` with `authorization_code`, plus both implicit types with
+/// `implicit`. Values are stored in canonical form, each once. (`token` alone and the hybrid
+/// types are not supported.)
 pub fn check_response_types(r: Option<&[String]>, grants: &[GrantType]) -> Result<Vec<String>, OAuthError> {
     let wants_code = grants.contains(&GrantType::AuthorizationCode);
-    let list: Vec<String> = match r {
-        None if wants_code => vec!["code".into()],
-        None => vec![],
+    let wants_implicit = grants.contains(&GrantType::Implicit);
+    let given: Vec<String> = match r {
         Some(l) => l.to_vec(),
+        None => {
+            let mut d: Vec<String> = Vec::new();
+            if wants_code {
+                d.push("code".into());
+            }
+            if wants_implicit {
+                d.extend(["id_token".into(), "id_token token".into()]);
+            }
+            d
+        }
     };
-    if let Some(bad) = list.iter().find(|t| *t != "code") {
-        return Err(OAuthError::invalid_client_metadata(format!(
-            "response type \"{bad}\" is not supported; use \"code\""
-        )));
+    let mut list: Vec<String> = Vec::new();
+    for t in &given {
+        let Some(c) = canonical_response_type(t) else {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "response type \"{}\" is not supported; use \"code\" (or, for clients an operator \
+                 registers for the implicit grant, \"id_token\" or \"id_token token\")",
+                t.chars().take(64).collect::<String>()
+            )));
+        };
+        if !list.iter().any(|l| l == c) {
+            list.push(c.to_owned());
+        }
     }
     if wants_code != list.iter().any(|t| t == "code") {
         return Err(OAuthError::invalid_client_metadata(
             "grant_types and response_types disagree: authorization_code goes with response type \"code\"",
         ));
     }
+    if wants_implicit != list.iter().any(|t| t != "code") {
+        return Err(OAuthError::invalid_client_metadata(
+            "grant_types and response_types disagree: implicit goes with response types \"id_token\" and/or \"id_token token\"",
+        ));
+    }
     Ok(list)
 }
 
-/// - required (at least one) for `authorization_code`;
+/// - required (at least one) for `authorization_code` and `implicit`;
 /// - each absolute, without fragment (RFC 6749 §3.1.2), userinfo or wildcard;
 /// - `https`; `http` only on loopback IP literals (RFC 8252 §7.3, §8.3 — not `localhost`);
 ///   or a private-use scheme in reverse-domain form such as `com.example.app:/cb`
 ///   (RFC 8252 §7.1).
 pub fn check_redirect_uris(uris: &[String], grants: &[GrantType]) -> Result<(), OAuthError> {
-    if grants.contains(&GrantType::AuthorizationCode) && uris.is_empty() {
-        return Err(OAuthError::invalid_redirect_uri(
-            "redirect_uris is required for the authorization_code grant",
-        ));
+    for g in [GrantType::AuthorizationCode, GrantType::Implicit] {
+        if grants.contains(&g) && uris.is_empty() {
+            return Err(OAuthError::invalid_redirect_uri(format!("redirect_uris is required for the {} grant", g.as_str())));
+        }
     }
     for u in uris {
         let bad = |why: &str| OAuthError::invalid_redirect_uri(format!("redirect URI \"{u}\": {why}"));
@@ -316,12 +379,16 @@ pub fn check_application_type(t: Option<&str>, redirect_uris: &[String]) -> Resu
     }
 }
 
-/// Public clients (`none`) cannot use `client_credentials`: nothing proves who they are.
+/// Public clients (`none`) cannot use `client_credentials` or `password`: nothing proves who
+/// they are (RFC 6749 §4.3.2 asks the password grant to authenticate confidential clients).
 pub fn check_method_fits_grants(m: AuthMethod, grants: &[GrantType]) -> Result<(), OAuthError> {
-    if m == AuthMethod::None && grants.contains(&GrantType::ClientCredentials) {
-        return Err(OAuthError::invalid_client_metadata(
-            "a public client (token_endpoint_auth_method none) cannot use client_credentials",
-        ));
+    for g in [GrantType::ClientCredentials, GrantType::Password] {
+        if m == AuthMethod::None && grants.contains(&g) {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "a public client (token_endpoint_auth_method none) cannot use {}",
+                g.as_str()
+            )));
+        }
     }
     Ok(())
 }
@@ -447,8 +514,8 @@ mod tests {
     #[test]
     fn metadata_consistency() {
         use serde_json::json;
-        assert_eq!(code(json!({"grant_types": ["implicit"]})), ErrorCode::InvalidClientMetadata);
-        assert_eq!(code(json!({"grant_types": ["password"]})), ErrorCode::InvalidClientMetadata);
+        assert_eq!(code(json!({"grant_types": ["implicit"]})), ErrorCode::InvalidRedirectUri);
+        assert_eq!(code(json!({"grant_types": ["password"], "token_endpoint_auth_method": "none"})), ErrorCode::InvalidClientMetadata);
         assert_eq!(code(json!({"grant_types": ["client_credentials"], "response_types": ["code"]})), ErrorCode::InvalidClientMetadata);
         assert_eq!(code(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"})), ErrorCode::InvalidClientMetadata);
         assert_eq!(code(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_jwt"})), ErrorCode::InvalidClientMetadata);
@@ -457,6 +524,39 @@ mod tests {
         assert_eq!(code(json!({"grant_types": ["client_credentials"], "scope": "a\"b"})), ErrorCode::InvalidClientMetadata);
         assert_eq!(code(json!({"grant_types": ["client_credentials"], "logo_uri": "javascript:x"})), ErrorCode::InvalidClientMetadata);
         assert_eq!(code(json!({"grant_types": ["refresh_token"]})), ErrorCode::InvalidClientMetadata);
+    }
+
+    #[test]
+    fn legacy_grants_are_for_operators_only_and_implicit_goes_with_the_id_token_types() {
+        use serde_json::json;
+        let cb = "https://a.example/cb";
+        let op = |v| check_client_metadata(req(v), &OPEN);
+        let m = op(json!({"grant_types": ["implicit"], "redirect_uris": [cb]})).unwrap();
+        assert_eq!(m.grant_types, [GrantType::Implicit]);
+        assert_eq!(m.response_types, ["id_token", "id_token token"]);
+        let m = op(json!({"grant_types": ["implicit", "authorization_code"], "redirect_uris": [cb], "response_types": ["token id_token", "code"]})).unwrap();
+        assert_eq!(m.response_types, ["id_token token", "code"], "stored in canonical form");
+        assert!(op(json!({"grant_types": ["password"], "scope": "openid"})).is_ok());
+        for bad in [
+            json!({"grant_types": ["implicit"], "redirect_uris": [cb], "response_types": ["code"]}),
+            json!({"grant_types": ["authorization_code"], "redirect_uris": [cb], "response_types": ["code", "id_token"]}),
+            json!({"grant_types": ["implicit"], "redirect_uris": [cb], "response_types": ["token"]}),
+            json!({"grant_types": ["implicit"], "redirect_uris": [cb], "response_types": ["code id_token"]}),
+        ] {
+            assert_eq!(op(bad.clone()).unwrap_err().code, ErrorCode::InvalidClientMetadata, "{bad}");
+        }
+        assert_eq!(
+            op(json!({"grant_types": ["implicit"], "redirect_uris": [cb], "dpop_bound_access_tokens": true})).unwrap_err().code,
+            ErrorCode::InvalidClientMetadata
+        );
+        assert!(op(json!({"grant_types": ["implicit"], "redirect_uris": [cb], "response_types": ["id_token"], "dpop_bound_access_tokens": true})).is_ok());
+        let scopes = vec!["openid".to_owned()];
+        let dynamic = Policy { scopes: Some(&scopes), audiences: Some(&[]), max_lifetime: None, signing_algs: ALGS };
+        for g in ["implicit", "password"] {
+            let e = check_client_metadata(req(json!({"grant_types": [g], "redirect_uris": [cb]})), &dynamic).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidClientMetadata, "{g}");
+            assert!(e.description.contains("RFC 9700") && e.description.contains("warden client create"), "{}", e.description);
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The authorization code grant at the token endpoint (RFC 6749 §4.1.3; OIDC Core §3.1.3),
 //! issuing an RFC 9068 access token for the user and, with `openid`, an ID token.
 
-use super::TokenResponse;
+use super::{TokenResponse, UserAccessTokenClaims};
 use super::client_credentials::Jti;
 use crate::model::{AccessTokenClaimsRef, AudienceRef, Client, ConfirmationRef, GrantType, Origin, User, UserId, unix_now};
 use crate::oauth::authorize::code::{CodeGrant, code_id};
@@ -11,7 +11,6 @@ use crate::store::{ArtifactKind, StoreError};
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
 
 /// The checks, in this order:
 /// 1. client authentication (`client_auth.rs`): confidential clients with their registered
@@ -96,7 +95,15 @@ pub(super) async fn issue(p: &Provider, req: &FormRequest) -> Result<TokenRespon
         .ok_or_else(|| OAuthError::server_error("no active signing key for the access-token algorithm"))?;
     let access_token = key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)?;
     let id_token = if grant.scope.iter().any(|s| s == "openid") {
-        Some(p.id_token(&client, &user, &grant, &access_token, now)?)
+        let facts = crate::oauth::id_token::IdTokenFacts {
+            nonce: grant.nonce.as_deref(),
+            auth_time: grant.auth_time,
+            amr: &grant.amr,
+            sid: Some(&grant.sid),
+            claims: grant.claims.as_ref(),
+            scope_claims: &[],
+        };
+        Some(p.id_token(&client, &user, &facts, Some(&access_token), now)?)
     } else {
         None
     };
@@ -105,13 +112,6 @@ pub(super) async fn issue(p: &Provider, req: &FormRequest) -> Result<TokenRespon
     Ok(TokenResponse { access_token, token_type, expires_in: lifetime, scope, id_token, dpop_nonce: p.dpop_nonce(now) })
 }
 
-/// RFC 9068 claims of a user's token: the common ones plus `auth_time` (§2.2.1).
-#[derive(Serialize)]
-struct UserAccessTokenClaims<'a> {
-    #[serde(flatten)]
-    base: AccessTokenClaimsRef<'a>,
-    auth_time: i64,
-}
 
 /// Step 4: consume the code once; a replay revokes the grant.
 async fn consume(p: &Provider, code: &str, now: i64) -> Result<CodeGrant, OAuthError> {

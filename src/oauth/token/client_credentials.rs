@@ -75,7 +75,7 @@ impl Jti {
 }
 
 /// RFC 6749 §3.3.
-fn check_requested_scope<'a>(requested: Option<&'a str>, registered: &'a [String]) -> Result<Vec<&'a str>, OAuthError> {
+pub(super) fn check_requested_scope<'a>(requested: Option<&'a str>, registered: &'a [String]) -> Result<Vec<&'a str>, OAuthError> {
     let Some(requested) = requested else { return Ok(registered.iter().map(String::as_str).collect()) };
     let mut out: Vec<&str> = Vec::new();
     for s in requested.split(' ').filter(|s| !s.is_empty()) {
@@ -97,7 +97,7 @@ fn check_requested_scope<'a>(requested: Option<&'a str>, registered: &'a [String
 /// RFC 8707 §2: each `resource` must be one the client may get tokens for. Borrows the
 /// registered list (or the default) when nothing is requested; `default` is `None` for a
 /// client that may not fall back on the default audience.
-fn check_requested_audience<'a>(params: &Params, registered: &'a [String], default: Option<&'a String>) -> Result<Cow<'a, [String]>, OAuthError> {
+pub(super) fn check_requested_audience<'a>(params: &Params, registered: &'a [String], default: Option<&'a String>) -> Result<Cow<'a, [String]>, OAuthError> {
     let allowed: &[String] = match (registered.is_empty(), default) {
         (false, _) => registered,
         (true, Some(d)) => std::slice::from_ref(d),

@@ -2,9 +2,13 @@
 
 mod authorization_code;
 mod client_credentials;
+mod password;
 
+use super::grants::{IssuedToken, TokenGrant};
 use super::{FormRequest, OAuthError, Provider};
+use crate::model::{AccessTokenClaimsRef, AudienceRef, Client, ConfirmationRef, User};
 use serde::Serialize;
+use serde_json::Value;
 
 /// RFC 6749 §5.1 successful response. Carries a bearer token, so it has no `Debug`.
 #[derive(Serialize)]
@@ -59,8 +63,72 @@ impl TokenResponse {
 /// client may register for. (Legacy grants an operator enables per client are not listed.)
 pub const GRANT_TYPES_SUPPORTED: &[&str] = &["authorization_code", "client_credentials"];
 
-/// Grant types the token endpoint accepts.
-pub const GRANT_TYPES_ACCEPTED: &[&str] = &["authorization_code", "client_credentials"];
+/// Grant types the token endpoint accepts. `password` only for the clients an operator
+/// registered for it (legacy, `password.rs`); it is not advertised.
+pub const GRANT_TYPES_ACCEPTED: &[&str] = &["authorization_code", "client_credentials", "password"];
+
+/// RFC 9068 claims of a user's token: the common ones plus `auth_time` (§2.2.1).
+#[derive(Serialize)]
+struct UserAccessTokenClaims<'a> {
+    #[serde(flatten)]
+    base: AccessTokenClaimsRef<'a>,
+    auth_time: i64,
+}
+
+/// A user's access token issued outside the code grant (the password grant, the implicit
+/// flow), and what it needs.
+pub(in crate::oauth) struct UserToken<'a> {
+    /// The client it is issued to.
+    pub client: &'a Client,
+    /// The user (`sub`).
+    pub user: &'a User,
+    /// Granted scopes, space-separated.
+    pub scope: Option<&'a str>,
+    /// `aud`.
+    pub aud: &'a [String],
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// RFC 9449 `cnf.jkt`.
+    pub jkt: Option<&'a str>,
+    /// The `userinfo` member of a `claims` request.
+    pub userinfo_claims: Option<Value>,
+}
+
+impl Provider {
+    /// Signs a user's RFC 9068 access token and records it under a new grant (so userinfo
+    /// accepts it and revocation by grant finds it); returns the token and its lifetime.
+    pub(in crate::oauth) async fn user_access_token(&self, t: UserToken<'_>, now: i64) -> Result<(String, u64), OAuthError> {
+        let lifetime = self.token_lifetime(t.client.metadata.access_token_lifetime, t.aud).await?;
+        let exp = now + lifetime as i64;
+        let jti = client_credentials::Jti::new()?;
+        let grant_id = crate::secrets::random_text(16).map_err(OAuthError::server_error)?;
+        let link = TokenGrant { grant_id: grant_id.clone(), userinfo_claims: t.userinfo_claims };
+        if !self.record_grant(&grant_id, IssuedToken { jti: jti.as_str().to_owned(), exp }, &link).await? {
+            return Err(OAuthError::server_error("a new grant id was already recorded"));
+        }
+        let claims = UserAccessTokenClaims {
+            base: AccessTokenClaimsRef {
+                iss: &self.cfg.issuer,
+                sub: t.user.id.as_str(),
+                aud: AudienceRef::from_list(t.aud),
+                exp,
+                iat: now,
+                jti: jti.as_str(),
+                client_id: t.client.client_id.as_str(),
+                scope: t.scope,
+                cnf: t.jkt.map(|jkt| ConfirmationRef { jkt }),
+            },
+            auth_time: t.auth_time,
+        };
+        let key = self
+            .ring
+            .current()
+            .signer_or(self.cfg.keys.access_token_alg, self.access_token_fallback)
+            .ok_or_else(|| OAuthError::server_error("no active signing key for the access-token algorithm"))?;
+        let token = key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)?;
+        Ok((token, lifetime))
+    }
+}
 
 impl Provider {
     /// Handles a token request. Unsupported grants are refused before any client
@@ -73,6 +141,10 @@ impl Provider {
                 client_credentials::issue(self, &client, req).await
             }
             "authorization_code" => authorization_code::issue(self, req).await,
+            "password" => {
+                let client = self.authenticate_client(req).await?;
+                password::issue(self, &client, req).await
+            }
             other => Err(OAuthError::unsupported_grant_type(format!(
                 "grant type \"{}\" is not supported; supported: {}",
                 other.chars().take(64).collect::<String>(),
