@@ -2,6 +2,7 @@
 
 mod authorization_code;
 mod client_credentials;
+pub(super) mod refresh_token;
 
 use super::{FormRequest, OAuthError, Provider};
 use serde::Serialize;
@@ -21,6 +22,9 @@ pub struct TokenResponse {
     /// The ID token (OIDC Core §3.1.3.3), when `openid` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The refresh token (RFC 6749 §5.1, §6), when the grant offers one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// A fresh DPoP nonce for the `DPoP-Nonce` header (RFC 9449 §8.2), when nonces are on.
     #[serde(skip)]
     pub dpop_nonce: Option<String>,
@@ -28,14 +32,14 @@ pub struct TokenResponse {
 
 impl TokenResponse {
     /// The JSON body: the bytes `serde_json` writes for this struct (plainly when an ID token
-    /// comes along), and otherwise with the access token
+    /// or a refresh token comes along), and otherwise with the access token
     /// copied in one piece instead of escaped byte by byte when nothing in it needs escaping
     /// (`"`, `\`, controls), which holds for every compact JWS (base64url and dots). The
     /// check is branch-free, so it runs vectorized.
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         let token = self.access_token.as_bytes();
         let needs_escaping = token.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
-        if needs_escaping || self.id_token.is_some() {
+        if needs_escaping || self.id_token.is_some() || self.refresh_token.is_some() {
             return serde_json::to_vec(self);
         }
         let scope_len = self.scope.as_ref().map_or(0, |s| s.len() + 12);
@@ -59,8 +63,9 @@ impl TokenResponse {
 /// the whole browser flow works; until then it is in [`GRANT_TYPES_ACCEPTED`] only.
 pub const GRANT_TYPES_SUPPORTED: &[&str] = &["client_credentials"];
 
-/// Grant types the token endpoint accepts.
-pub const GRANT_TYPES_ACCEPTED: &[&str] = &["authorization_code", "client_credentials"];
+/// Grant types the token endpoint accepts. `refresh_token` is accepted but not advertised
+/// until discovery is switched on for the whole browser flow.
+pub const GRANT_TYPES_ACCEPTED: &[&str] = &["authorization_code", "client_credentials", "refresh_token"];
 
 impl Provider {
     /// Handles a token request. Unsupported grants are refused before any client
@@ -73,6 +78,7 @@ impl Provider {
                 client_credentials::issue(self, &client, req).await
             }
             "authorization_code" => authorization_code::issue(self, req).await,
+            "refresh_token" => refresh_token::issue(self, req).await,
             other => Err(OAuthError::unsupported_grant_type(format!(
                 "grant type \"{}\" is not supported; supported: {}",
                 other.chars().take(64).collect::<String>(),
@@ -97,7 +103,7 @@ mod tests {
             ("del\u{7f} é", None),
             ("", Some("")),
         ] {
-            let t = TokenResponse { access_token: token.into(), token_type: "Bearer", expires_in: 600, scope: scope.map(str::to_owned), id_token: None, dpop_nonce: None };
+            let t = TokenResponse { access_token: token.into(), token_type: "Bearer", expires_in: 600, scope: scope.map(str::to_owned), id_token: None, refresh_token: None, dpop_nonce: None };
             assert_eq!(String::from_utf8(t.to_json().unwrap()).unwrap(), serde_json::to_string(&t).unwrap());
         }
     }
