@@ -6,7 +6,7 @@
 use crate::support::code_flow::{
     Auth, DpopKey, REDIRECT, ada, expected_at_hash, grant, now, pkce, redeem, store_code, tokens_for, verify_id_token, web_client,
 };
-use crate::support::{TestServer, assert_oauth_error, jwt_parts};
+use crate::support::{PgSchema, TestServer, assert_oauth_error, jwt_parts};
 use serde_json::{Value, json};
 use std::time::Duration;
 use warden::oauth::authorize::code::CodeGrant;
@@ -148,20 +148,46 @@ async fn reusing_a_consumed_refresh_token_revokes_the_whole_family() {
     assert_eq!(info.status(), 401);
 }
 
-/// Two refreshes with one token at the same moment: one consumes it, the other is reuse. The
-/// documented behaviour (`token/refresh_token.rs`): the family is revoked, so at most one
-/// request gets tokens, and none of what anyone got stays active.
+/// Two refreshes with one token at the same moment on two nodes: one consumes it, the other
+/// is reuse. The documented behaviour (`token/refresh_token.rs`): the family is revoked, so
+/// at most one request gets tokens, and none of what anyone got stays active.
 #[tokio::test]
 async fn two_refreshes_with_one_token_at_once_revoke_the_family() {
-    let s = TestServer::start().await;
-    let b = s.another_node(|_| {}).await;
-    let (id, secret) = refresh_client(&s).await;
+    let a = TestServer::start().await;
+    let b = a.another_node(|_| {}).await;
+    race_two_nodes(&a, &b).await;
+}
+
+/// The same over one PostgreSQL database (skipped with a message without PostgreSQL).
+#[tokio::test]
+async fn two_refreshes_with_one_token_at_once_over_postgres_revoke_the_family() {
+    let Some(pg) = PgSchema::new("warden_refresh").await else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
+    let node = || {
+        let (url, schema, issuer) = (pg.url.clone(), pg.schema.clone(), issuer.clone());
+        move |c: &mut warden::config::Config| {
+            c.database.url = url;
+            c.database.schema = schema;
+            c.roles = vec![warden::config::Role::Provider];
+            c.oauth.issuer = issuer.clone();
+            c.oauth.default_audience = issuer;
+        }
+    };
+    let a = TestServer::start_shared(&master, node()).await;
+    let b = TestServer::start_shared(&master, node()).await;
+    race_two_nodes(&a, &b).await;
+}
+
+async fn race_two_nodes(a: &TestServer, b: &TestServer) {
+    let (id, secret) = refresh_client(a).await;
     for _ in 0..6 {
-        let (body, _) = tokens_for(&s, &id, &secret, "offline_access api", |_| {}).await;
+        let (body, _) = tokens_for(a, &id, &secret, "offline_access api", |_| {}).await;
         let (at1, rt1) = (str_of(&body, "access_token").to_owned(), str_of(&body, "refresh_token").to_owned());
         let (ra, rb) = tokio::join!(
-            refresh(&s, Auth::Basic(&id, &secret), &rt1, &[], None),
-            refresh(&b, Auth::Basic(&id, &secret), &rt1, &[], None),
+            refresh(a, Auth::Basic(&id, &secret), &rt1, &[], None),
+            refresh(b, Auth::Basic(&id, &secret), &rt1, &[], None),
         );
         let mut issued = Vec::new();
         for r in [ra, rb] {
@@ -179,13 +205,34 @@ async fn two_refreshes_with_one_token_at_once_revoke_the_family() {
         assert!(issued.len() <= 2, "one token, at most one winner");
         issued.push(at1);
         for t in &issued {
-            assert_eq!(s.introspect(&id, &secret, t).await, json!({"active": false}), "nothing of the family stays active");
+            assert_eq!(a.introspect(&id, &secret, t).await, json!({"active": false}), "nothing of the family stays active");
+            assert_eq!(b.introspect(&id, &secret, t).await, json!({"active": false}));
         }
-        let last = issued.iter().find(|t| !t.contains('.'));
-        if let Some(rt) = last {
-            assert_oauth_error(refresh(&s, Auth::Basic(&id, &secret), rt, &[], None).await, 400, "invalid_grant").await;
+        if let Some(rt) = issued.iter().find(|t| !t.contains('.')) {
+            assert_oauth_error(refresh(a, Auth::Basic(&id, &secret), rt, &[], None).await, 400, "invalid_grant").await;
         }
     }
+}
+
+/// RFC 6749 §4.1.2: a replayed code revokes every token of its grant — the refresh tokens
+/// too, however often they were rotated.
+#[tokio::test]
+async fn a_replayed_code_revokes_the_refresh_tokens_of_its_grant() {
+    let s = TestServer::start().await;
+    let (id, secret) = refresh_client(&s).await;
+    let user = ada(&s).await;
+    let (verifier, challenge) = pkce();
+    let code = store_code(&s, &grant(&id, &user, "openid offline_access api", &challenge)).await;
+    let resp = redeem(&s, Auth::Basic(&id, &secret), &code, Some(REDIRECT), Some(&verifier), &[], None).await;
+    let body: Value = resp.json().await.unwrap();
+    let next = refreshed(&s, &id, &secret, str_of(&body, "refresh_token"), &[]).await;
+    let (at2, rt2) = (str_of(&next, "access_token"), str_of(&next, "refresh_token"));
+    let resp = redeem(&s, Auth::Basic(&id, &secret), &code, Some(REDIRECT), Some(&verifier), &[], None).await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
+    for t in [str_of(&body, "access_token"), at2, rt2] {
+        assert_eq!(s.introspect(&id, &secret, t).await, json!({"active": false}));
+    }
+    assert_oauth_error(refresh(&s, Auth::Basic(&id, &secret), rt2, &[], None).await, 400, "invalid_grant").await;
 }
 
 /// §6: `scope` may narrow the access token's scope, never widen it (`invalid_scope`); the next

@@ -54,8 +54,13 @@ use serde::{Deserialize, Serialize};
 
 /// Whether the authorization code grant issues a refresh token (module doc).
 pub(super) fn offered(client: &Client, scope: &[String]) -> bool {
+    offers(client.allows_grant(GrantType::RefreshToken), scope)
+}
+
+/// [`offered`] for a client registered (or not) for the `refresh_token` grant.
+fn offers(registered: bool, scope: &[String]) -> bool {
     let has = |s: &str| scope.iter().any(|x| x == s);
-    client.allows_grant(GrantType::RefreshToken) && (!has("openid") || has("offline_access"))
+    registered && (!has("openid") || has("offline_access"))
 }
 
 /// The stored record of a refresh token.
@@ -286,6 +291,17 @@ fn narrowed_scope(requested: Option<&str>, granted: &[String]) -> Result<Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refresh_token_is_offered_by_registration_and_offline_access_for_openid() {
+        let scope = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert!(offers(true, &scope("openid offline_access")));
+        assert!(!offers(true, &scope("openid profile")), "OIDC Core §11");
+        assert!(offers(true, &scope("api")), "plain OAuth: the registration decides");
+        assert!(offers(true, &scope("offline_access api")));
+        assert!(!offers(false, &scope("openid offline_access")));
+        assert!(!offers(false, &scope("api")));
+    }
 
     fn granted() -> Vec<String> {
         ["openid", "offline_access", "api"].map(String::from).to_vec()
