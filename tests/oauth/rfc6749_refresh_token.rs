@@ -148,6 +148,57 @@ async fn reusing_a_consumed_refresh_token_revokes_the_whole_family() {
     assert_eq!(info.status(), 401);
 }
 
+/// The reuse is an audit event (`target: audit`, `event = refresh_token_reuse`) naming the
+/// grant and the client. The test runtime is single-threaded, so a thread-local subscriber
+/// sees the server's events.
+#[tokio::test]
+async fn reuse_of_a_refresh_token_is_an_audit_event() {
+    let s = TestServer::start().await;
+    let (id, secret) = refresh_client(&s).await;
+    let (body, _) = tokens_for(&s, &id, &secret, "offline_access api", |_| {}).await;
+    let rt = str_of(&body, "refresh_token").to_owned();
+    refreshed(&s, &id, &secret, &rt, &[]).await;
+
+    let logs = Capture::default();
+    let subscriber = tracing_subscriber::fmt().json().with_max_level(tracing::Level::INFO).with_writer(logs.clone()).finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let resp = refresh(&s, Auth::Basic(&id, &secret), &rt, &[], None).await;
+    drop(guard);
+    assert_oauth_error(resp, 400, "invalid_grant").await;
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let event = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["target"] == "audit" && e["fields"]["event"] == "refresh_token_reuse")
+        .unwrap_or_else(|| panic!("no refresh_token_reuse audit event in {text}"));
+    assert_eq!(event["level"], "INFO");
+    assert_eq!(event["fields"]["client_id"], id);
+    assert!(event["fields"]["grant_id"].as_str().is_some_and(|g| g.len() >= 22), "the grant: {event}");
+    assert_eq!(event["fields"]["revoked_tokens"], 2, "both access tokens of the family");
+    assert!(!text.contains(&rt), "the token itself is never logged");
+}
+
+/// A `MakeWriter` collecting log lines.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
 /// Two refreshes with one token at the same moment on two nodes: one consumes it, the other
 /// is reuse. The documented behaviour (`token/refresh_token.rs`): the family is revoked, so
 /// at most one request gets tokens, and none of what anyone got stays active.
