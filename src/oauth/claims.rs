@@ -16,7 +16,7 @@ use crate::model::User;
 use serde_json::{Map, Value};
 
 /// The claims each scope stands for (OIDC Core §5.4).
-const SCOPE_CLAIMS: &[(&str, &[&str])] = &[
+pub(super) const SCOPE_CLAIMS: &[(&str, &[&str])] = &[
     (
         "profile",
         &[

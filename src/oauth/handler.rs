@@ -35,6 +35,8 @@ fn client_ip(c: Client_) -> IpAddr {
 pub fn routes(p: Arc<Provider>) -> Router {
     let mut r = Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata_get))
+        // OIDC Discovery §4: appended to the issuer, so nested under its path below.
+        .route("/.well-known/openid-configuration", get(metadata_get))
         .route("/jwks", get(jwks_get))
         .route("/authorize", get(authorize_get).post(authorize_post))
         .route("/par", post(par_post))

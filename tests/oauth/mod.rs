@@ -1,5 +1,6 @@
 //! The authorization server, by specification.
 
+mod interop_openidconnect;
 mod keys;
 mod multi_node;
 mod outage;

@@ -260,13 +260,14 @@ async fn resource_picks_among_the_codes_resources() {
     assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["aud"], json!(["https://a.example", "https://b.example", "https://c.example"]), "the client's audiences");
 }
 
-/// The grant is not advertised until the whole browser flow works.
+/// Discovery lists the grant and the endpoints of the flow.
 #[tokio::test]
-async fn the_grant_is_not_advertised_yet() {
+async fn the_grant_and_its_endpoints_are_advertised() {
     let s = TestServer::start().await;
-    let meta: Value = s.http.get(s.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(meta["grant_types_supported"], json!(["client_credentials"]));
-    assert!(meta.get("userinfo_endpoint").is_none());
+    let meta: Value = s.http.get(s.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert!(meta["grant_types_supported"].as_array().unwrap().contains(&json!("authorization_code")));
+    assert_eq!(meta["userinfo_endpoint"], s.url("/userinfo"));
+    assert_eq!(meta["authorization_endpoint"], s.url("/authorize"));
 }
 
 /// RFC 9700 §4.2.1 under concurrency: two nodes redeeming one code at the same moment — at

@@ -59,9 +59,9 @@ impl TokenResponse {
     }
 }
 
-/// Grant types this provider advertises (RFC 8414 metadata). `authorization_code` joins once
-/// the whole browser flow works; until then it is in [`GRANT_TYPES_ACCEPTED`] only.
-pub const GRANT_TYPES_SUPPORTED: &[&str] = &["client_credentials"];
+/// Grant types this provider advertises (RFC 8414 metadata, OIDC Discovery): every grant any
+/// client may register for. (Legacy grants an operator enables per client are not listed.)
+pub const GRANT_TYPES_SUPPORTED: &[&str] = &["authorization_code", "client_credentials"];
 
 /// Grant types the token endpoint accepts. `refresh_token` is accepted but not advertised
 /// until discovery is switched on for the whole browser flow.
