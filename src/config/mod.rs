@@ -320,6 +320,19 @@ mod tests {
     }
 
     #[test]
+    fn refresh_token_lifetimes_default_and_are_checked() {
+        let c = Config::from_toml(None, [], &Overrides::default()).0.unwrap();
+        assert_eq!(c.oauth.refresh_token_idle_lifetime, Duration::from_secs(14 * 24 * 3600));
+        assert_eq!(c.oauth.refresh_token_max_lifetime, Duration::from_secs(90 * 24 * 3600));
+        let c = load("version = 1\n[provider]\nrefresh_token_idle_lifetime = \"1h\"\nrefresh_token_max_lifetime = \"1d\"\n", &[]).unwrap();
+        assert_eq!(c.oauth.refresh_token_idle_lifetime, Duration::from_secs(3600));
+        let key_of = |text: &str| load(text, &[]).unwrap_err().into_iter().map(|e| e.key).collect::<Vec<_>>();
+        assert_eq!(key_of("version = 1\n[provider]\nrefresh_token_idle_lifetime = \"100d\"\n"), ["provider.refresh_token_idle_lifetime"], "longer than the maximum");
+        assert_eq!(key_of("version = 1\n[provider]\nrefresh_token_max_lifetime = \"0s\"\nrefresh_token_idle_lifetime = \"0s\"\n").len(), 2, "zero");
+        assert_eq!(key_of("version = 1\n[provider]\nrefresh_token_max_lifetime = \"2000d\"\n"), ["provider.refresh_token_max_lifetime"]);
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let c = load(
             "version = 1\n[provider]\nissuer = \"https://a.example\"\n",

@@ -39,6 +39,8 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         access_token_lifetime: r.duration("access_token_lifetime", "10m"),
         max_access_token_lifetime: r.duration("max_access_token_lifetime", "24h"),
         id_token_lifetime: r.duration("id_token_lifetime", "10m"),
+        refresh_token_idle_lifetime: r.duration("refresh_token_idle_lifetime", "14d"),
+        refresh_token_max_lifetime: r.duration("refresh_token_max_lifetime", "90d"),
         clock_skew: r.duration("clock_skew", "60s"),
         max_body_size: r.uint("max_body_size", 64 * 1024, 1024..=16 * 1024 * 1024) as usize,
         client_cache_ttl: r.duration("client_cache_ttl", "1s"),
@@ -77,6 +79,8 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         ("assertion_max_lifetime", c.assertion_max_lifetime),
         ("dpop_proof_max_age", c.dpop_proof_max_age),
         ("session_lifetime", c.session_lifetime),
+        ("refresh_token_idle_lifetime", c.refresh_token_idle_lifetime),
+        ("refresh_token_max_lifetime", c.refresh_token_max_lifetime),
     ] {
         if d < Duration::from_secs(1) {
             r.invalid(key, "must be at least 1s");
@@ -90,6 +94,12 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
     }
     if c.id_token_lifetime > Duration::from_secs(24 * 3600) {
         r.invalid("id_token_lifetime", "must be at most 24h");
+    }
+    if c.refresh_token_idle_lifetime > c.refresh_token_max_lifetime {
+        r.invalid("refresh_token_idle_lifetime", "must not be longer than refresh_token_max_lifetime");
+    }
+    if c.refresh_token_max_lifetime > Duration::from_secs(3 * 366 * 24 * 3600) {
+        r.invalid("refresh_token_max_lifetime", "must be at most 3 years");
     }
     if c.dpop_proof_max_age > Duration::from_secs(3600) {
         r.invalid("dpop_proof_max_age", "must be at most 1h");

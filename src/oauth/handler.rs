@@ -777,7 +777,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_response_is_json_and_never_cached() {
-        let t = TokenResponse { access_token: "a.b.c".into(), token_type: "Bearer", expires_in: 60, scope: Some("read".into()), id_token: None, dpop_nonce: None };
+        let t = TokenResponse { access_token: "a.b.c".into(), token_type: "Bearer", expires_in: 60, scope: Some("read".into()), id_token: None, refresh_token: None, dpop_nonce: None };
         let resp = token_response(&t);
         assert_eq!(resp.status(), StatusCode::OK);
         let h = resp.headers();

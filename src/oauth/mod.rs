@@ -130,6 +130,12 @@ pub struct Config {
     pub max_access_token_lifetime: Duration,
     /// Lifetime of ID tokens (`exp` − `iat`).
     pub id_token_lifetime: Duration,
+    /// How long a refresh token stays usable without being used (each rotation starts it
+    /// again).
+    pub refresh_token_idle_lifetime: Duration,
+    /// How long a refresh-token family lives at most, counted from the user's authentication
+    /// (`auth_time`): no refresh token of the grant outlives it, however often it is used.
+    pub refresh_token_max_lifetime: Duration,
     /// `aud` of access tokens for clients without their own audience list.
     pub default_audience: String,
     /// Allowed clock skew when checking `exp`/`nbf`/`iat`.

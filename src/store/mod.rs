@@ -3,7 +3,7 @@
 //! Storage is split by lifetime (see ARCHITECTURE.md):
 //! - [`Catalog`] holds durable records: clients, users, signing keys, initial access tokens.
 //! - [`Artifacts`] holds ephemeral, expiring records with an atomic consume-once: revoked token
-//!   ids, assertion `jti`s, and later codes, sessions and refresh-token families.
+//!   ids, assertion `jti`s, codes, sessions and refresh tokens (stored under their grant, the family).
 //!
 //! Both backends run the same SQL (`sql.rs`) and the same test suite (`suite.rs`).
 
@@ -92,6 +92,12 @@ pub enum ArtifactKind {
     PushedRequest,
     /// A logout request waiting for the user's confirmation.
     LogoutRequest,
+    /// A refresh token, keyed by its hash, stored under its grant (the family); consumed once
+    /// when it is rotated, so a second use is seen as `AlreadyConsumed`.
+    RefreshToken,
+    /// A marker that a grant (a refresh-token family) was revoked, keyed by grant id; never
+    /// stored under the grant, so revoking the grant's artifacts leaves it in place.
+    GrantRevoked,
 }
 
 impl ArtifactKind {
@@ -109,6 +115,8 @@ impl ArtifactKind {
             Self::Consent => "consent",
             Self::PushedRequest => "pushed_request",
             Self::LogoutRequest => "logout_request",
+            Self::RefreshToken => "refresh_token",
+            Self::GrantRevoked => "grant_revoked",
         }
     }
 }

@@ -12,6 +12,7 @@ mod rfc6749_authorization_code;
 mod rfc6749_authorize;
 mod rfc6749_client_credentials;
 mod rfc6749_errors;
+mod rfc6749_refresh_token;
 mod rfc7009_revoke;
 mod rfc7523_private_key_jwt;
 mod rfc7591_register;

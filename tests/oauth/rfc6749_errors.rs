@@ -70,7 +70,7 @@ async fn grant_type_problems() {
     let (id, secret) = s.cc_client().await;
     let c = Some((id.as_str(), secret.as_str()));
     assert_oauth_error(s.post_form("/token", c, &[]).await, 400, "invalid_request").await;
-    for g in ["refresh_token", "urn:ietf:params:oauth:grant-type:device_code", "bogus"] {
+    for g in ["urn:ietf:params:oauth:grant-type:device_code", "bogus"] {
         let resp = s.post_form("/token", c, &[("grant_type", g)]).await;
         assert_oauth_error(resp, 400, "unsupported_grant_type").await;
     }
@@ -79,6 +79,8 @@ async fn grant_type_problems() {
     let resp = s.post_form("/token", c, &[("grant_type", "authorization_code"), ("code", "x")]).await;
     assert_oauth_error(resp, 400, "unauthorized_client").await;
     let resp = s.post_form("/token", c, &[("grant_type", "password"), ("username", "u"), ("password", "p")]).await;
+    assert_oauth_error(resp, 400, "unauthorized_client").await;
+    let resp = s.post_form("/token", c, &[("grant_type", "refresh_token"), ("refresh_token", "x")]).await;
     assert_oauth_error(resp, 400, "unauthorized_client").await;
 }
 

@@ -1,7 +1,7 @@
 //! The authorization code grant at the token endpoint (RFC 6749 §4.1.3; OIDC Core §3.1.3),
 //! issuing an RFC 9068 access token for the user and, with `openid`, an ID token.
 
-use super::{TokenResponse, UserAccessTokenClaims};
+use super::{TokenResponse, UserAccessTokenClaims, refresh_token};
 use super::client_credentials::Jti;
 use crate::model::{AccessTokenClaimsRef, AudienceRef, Client, ConfirmationRef, GrantType, Origin, User, UserId, unix_now};
 use crate::oauth::authorize::code::{CodeGrant, code_id};
@@ -35,7 +35,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 ///     (`Provider::token_dpop_proof`) and binds the tokens (`cnf.jkt`, `token_type: DPoP`);
 ///     a code bound to a key (`dpop_jkt`) needs a proof with that key — `invalid_dpop_proof`;
 /// 11. the grant is recorded before anything is returned (`grants.rs`); a replay that
-///     revoked it in between — `invalid_grant`.
+///     revoked it in between — `invalid_grant`;
+/// 12. a refresh token comes along when [`refresh_token::offered`] says so (the client is
+///     registered for `refresh_token`, and an OpenID request asked for `offline_access`),
+///     stored under the grant before the grant's revocation marker is read again: a replay
+///     that revoked the grant meanwhile — `invalid_grant`.
 ///
 /// The access token carries `sub` (the user), `client_id`, `scope` (what the user granted),
 /// `auth_time` and `jti` (RFC 9068 §2.2); with `openid` in the scope an ID token comes along
@@ -69,31 +73,32 @@ pub(super) async fn issue(p: &Provider, req: &FormRequest) -> Result<TokenRespon
     let lifetime = p.token_lifetime(client.metadata.access_token_lifetime, &aud).await?;
     let exp = now + lifetime as i64;
     let jti = Jti::new()?;
+    let refresh = refresh_token::offered(&client, &grant.scope).then(|| refresh_token::RefreshGrant::new(p, &client, &grant, proof.as_ref()));
+    let family_until = refresh.as_ref().map_or(0, |r| r.expires_at(p, now));
     let link = TokenGrant { grant_id: grant.grant_id.clone(), userinfo_claims: crate::oauth::claims::requested_member(grant.claims.as_ref(), "userinfo").cloned() };
-    if !p.record_grant(&grant.grant_id, IssuedToken { jti: jti.as_str().to_owned(), exp }, &link).await? {
+    if !p.record_grant(&grant.grant_id, IssuedToken { jti: jti.as_str().to_owned(), exp }, &link, family_until).await? {
+        return Err(OAuthError::invalid_grant("the code was used twice; every token issued from it is revoked"));
+    }
+    let refresh_token = match &refresh {
+        Some(r) => r.store(p, now).await?,
+        None => None,
+    };
+    if refresh_token.is_some() && p.grant_revoked(&grant.grant_id).await? {
         return Err(OAuthError::invalid_grant("the code was used twice; every token issued from it is revoked"));
     }
     let scope = (!grant.scope.is_empty()).then(|| grant.scope.join(" "));
-    let claims = UserAccessTokenClaims {
-        base: AccessTokenClaimsRef {
-            iss: &p.cfg.issuer,
-            sub: user.id.as_str(),
-            aud: AudienceRef::from_list(&aud),
-            exp,
-            iat: now,
-            jti: jti.as_str(),
-            client_id: client.client_id.as_str(),
-            scope: scope.as_deref(),
-            cnf: proof.as_ref().map(|p| ConfirmationRef { jkt: &p.jkt }),
-        },
+    let token = UserToken {
+        client: &client,
+        user: &user,
+        aud: &aud,
+        scope: scope.as_deref(),
+        jkt: proof.as_ref().map(|p| p.jkt.as_str()),
         auth_time: grant.auth_time,
+        jti: jti.as_str(),
+        exp,
+        now,
     };
-    let key = p
-        .ring
-        .current()
-        .signer_or(p.cfg.keys.access_token_alg, p.access_token_fallback)
-        .ok_or_else(|| OAuthError::server_error("no active signing key for the access-token algorithm"))?;
-    let access_token = key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)?;
+    let access_token = token.sign(p)?;
     let id_token = if grant.scope.iter().any(|s| s == "openid") {
         let facts = crate::oauth::id_token::IdTokenFacts {
             nonce: grant.nonce.as_deref(),
@@ -107,9 +112,49 @@ pub(super) async fn issue(p: &Provider, req: &FormRequest) -> Result<TokenRespon
     } else {
         None
     };
-    tracing::debug!(target: "audit", event = "token_issued", grant = "authorization_code", client_id = %client.client_id, sub = %user.id, jti = %jti.as_str());
+    tracing::debug!(target: "audit", event = "token_issued", grant = "authorization_code", client_id = %client.client_id, sub = %user.id, jti = %jti.as_str(), refresh_token = refresh_token.is_some());
     let token_type = if proof.is_some() { "DPoP" } else { "Bearer" };
-    Ok(TokenResponse { access_token, token_type, expires_in: lifetime, scope, id_token, dpop_nonce: p.dpop_nonce(now) })
+    Ok(TokenResponse { access_token, token_type, expires_in: lifetime, scope, id_token, refresh_token, dpop_nonce: p.dpop_nonce(now) })
+}
+
+/// A user's access token about to be signed (RFC 9068): by the code grant and by refresh.
+pub(super) struct UserToken<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub aud: &'a [String],
+    pub scope: Option<&'a str>,
+    /// The DPoP key (`cnf.jkt`) when bound.
+    pub jkt: Option<&'a str>,
+    pub auth_time: i64,
+    pub jti: &'a str,
+    pub exp: i64,
+    pub now: i64,
+}
+
+impl UserToken<'_> {
+    /// Signs with the access-token key.
+    pub(super) fn sign(&self, p: &Provider) -> Result<String, OAuthError> {
+        let claims = UserAccessTokenClaims {
+            base: AccessTokenClaimsRef {
+                iss: &p.cfg.issuer,
+                sub: self.user.id.as_str(),
+                aud: AudienceRef::from_list(self.aud),
+                exp: self.exp,
+                iat: self.now,
+                jti: self.jti,
+                client_id: self.client.client_id.as_str(),
+                scope: self.scope,
+                cnf: self.jkt.map(|jkt| ConfirmationRef { jkt }),
+            },
+            auth_time: self.auth_time,
+        };
+        let key = p
+            .ring
+            .current()
+            .signer_or(p.cfg.keys.access_token_alg, p.access_token_fallback)
+            .ok_or_else(|| OAuthError::server_error("no active signing key for the access-token algorithm"))?;
+        key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)
+    }
 }
 
 
@@ -125,7 +170,8 @@ async fn consume(p: &Provider, code: &str, now: i64) -> Result<CodeGrant, OAuthE
         Ok(None) => Err(invalid()),
         Err(StoreError::AlreadyConsumed { grant_id }) => {
             if let Some(g) = grant_id {
-                p.revoke_grant(&g).await?;
+                let revoked_tokens = p.revoke_grant(&g).await?;
+                tracing::warn!(target: "audit", event = "code_replayed", grant_id = %g, revoked_tokens);
             }
             Err(OAuthError::invalid_grant("the code was already used; every token issued from it is revoked"))
         }
@@ -163,7 +209,7 @@ fn check_pkce(challenge: &str, verifier: Option<&str>) -> Result<(), OAuthError>
 }
 
 /// Step 8.
-async fn active_user(p: &Provider, sub: &str) -> Result<User, OAuthError> {
+pub(super) async fn active_user(p: &Provider, sub: &str) -> Result<User, OAuthError> {
     match p.store.catalog.user(&UserId(sub.to_owned())).await? {
         Some(u) if !u.disabled => Ok(u),
         _ => Err(OAuthError::invalid_grant("the user who granted the code no longer exists or is disabled")),
@@ -171,7 +217,7 @@ async fn active_user(p: &Provider, sub: &str) -> Result<User, OAuthError> {
 }
 
 /// Step 9 (RFC 8707 §2).
-fn audience(p: &Provider, client: &Client, grant: &CodeGrant, requested: Vec<&str>) -> Result<Vec<String>, OAuthError> {
+pub(super) fn audience(p: &Provider, client: &Client, grant: &CodeGrant, requested: Vec<&str>) -> Result<Vec<String>, OAuthError> {
     let default = match client.origin {
         Origin::Dynamic if !p.cfg.registration.issuer_audience => None,
         _ => Some(&p.cfg.default_audience),

@@ -53,7 +53,7 @@ pub(super) async fn issue(p: &Provider, client: &Client, req: &FormRequest) -> R
     let access_token = key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)?;
     tracing::debug!(target: "audit", event = "token_issued", grant = "client_credentials", client_id = %client.client_id, jti = %claims.jti);
     let token_type = if proof.is_some() { "DPoP" } else { "Bearer" };
-    Ok(TokenResponse { access_token, token_type, expires_in: lifetime, scope, id_token: None, dpop_nonce: p.dpop_nonce(now) })
+    Ok(TokenResponse { access_token, token_type, expires_in: lifetime, scope, id_token: None, refresh_token: None, dpop_nonce: p.dpop_nonce(now) })
 }
 
 /// A token id: 128 random bits, base64url (22 characters), on the stack.

@@ -3,6 +3,7 @@
 mod authorization_code;
 mod client_credentials;
 mod password;
+pub(super) mod refresh_token;
 
 use super::grants::{IssuedToken, TokenGrant};
 use super::{FormRequest, OAuthError, Provider};
@@ -25,6 +26,9 @@ pub struct TokenResponse {
     /// The ID token (OIDC Core §3.1.3.3), when `openid` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The refresh token (RFC 6749 §5.1, §6), when the grant offers one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// A fresh DPoP nonce for the `DPoP-Nonce` header (RFC 9449 §8.2), when nonces are on.
     #[serde(skip)]
     pub dpop_nonce: Option<String>,
@@ -32,14 +36,14 @@ pub struct TokenResponse {
 
 impl TokenResponse {
     /// The JSON body: the bytes `serde_json` writes for this struct (plainly when an ID token
-    /// comes along), and otherwise with the access token
+    /// or a refresh token comes along), and otherwise with the access token
     /// copied in one piece instead of escaped byte by byte when nothing in it needs escaping
     /// (`"`, `\`, controls), which holds for every compact JWS (base64url and dots). The
     /// check is branch-free, so it runs vectorized.
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         let token = self.access_token.as_bytes();
         let needs_escaping = token.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
-        if needs_escaping || self.id_token.is_some() {
+        if needs_escaping || self.id_token.is_some() || self.refresh_token.is_some() {
             return serde_json::to_vec(self);
         }
         let scope_len = self.scope.as_ref().map_or(0, |s| s.len() + 12);
@@ -65,7 +69,7 @@ pub const GRANT_TYPES_SUPPORTED: &[&str] = &["authorization_code", "client_crede
 
 /// Grant types the token endpoint accepts. `password` only for the clients an operator
 /// registered for it (legacy, `password.rs`); it is not advertised.
-pub const GRANT_TYPES_ACCEPTED: &[&str] = &["authorization_code", "client_credentials", "password"];
+pub const GRANT_TYPES_ACCEPTED: &[&str] = &["authorization_code", "client_credentials", "refresh_token", "password"];
 
 /// RFC 9068 claims of a user's token: the common ones plus `auth_time` (§2.2.1).
 #[derive(Serialize)]
@@ -103,7 +107,7 @@ impl Provider {
         let jti = client_credentials::Jti::new()?;
         let grant_id = crate::secrets::random_text(16).map_err(OAuthError::server_error)?;
         let link = TokenGrant { grant_id: grant_id.clone(), userinfo_claims: t.userinfo_claims };
-        if !self.record_grant(&grant_id, IssuedToken { jti: jti.as_str().to_owned(), exp }, &link).await? {
+        if !self.record_grant(&grant_id, IssuedToken { jti: jti.as_str().to_owned(), exp }, &link, 0).await? {
             return Err(OAuthError::server_error("a new grant id was already recorded"));
         }
         let claims = UserAccessTokenClaims {
@@ -141,6 +145,7 @@ impl Provider {
                 client_credentials::issue(self, &client, req).await
             }
             "authorization_code" => authorization_code::issue(self, req).await,
+            "refresh_token" => refresh_token::issue(self, req).await,
             "password" => {
                 let client = self.authenticate_client(req).await?;
                 password::issue(self, &client, req).await
@@ -169,7 +174,7 @@ mod tests {
             ("del\u{7f} é", None),
             ("", Some("")),
         ] {
-            let t = TokenResponse { access_token: token.into(), token_type: "Bearer", expires_in: 600, scope: scope.map(str::to_owned), id_token: None, dpop_nonce: None };
+            let t = TokenResponse { access_token: token.into(), token_type: "Bearer", expires_in: 600, scope: scope.map(str::to_owned), id_token: None, refresh_token: None, dpop_nonce: None };
             assert_eq!(String::from_utf8(t.to_json().unwrap()).unwrap(), serde_json::to_string(&t).unwrap());
         }
     }

@@ -83,5 +83,5 @@ pub(super) async fn issue(p: &Provider, client: &Client, req: &FormRequest) -> R
     };
     tracing::debug!(target: "audit", event = "token_issued", grant = "password", client_id = %client.client_id, sub = %user.id);
     let token_type = if proof.is_some() { "DPoP" } else { "Bearer" };
-    Ok(TokenResponse { access_token, token_type, expires_in: lifetime, scope, id_token, dpop_nonce: p.dpop_nonce(now) })
+    Ok(TokenResponse { access_token, token_type, expires_in: lifetime, scope, id_token, refresh_token: None, dpop_nonce: p.dpop_nonce(now) })
 }
