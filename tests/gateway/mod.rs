@@ -26,7 +26,9 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         upstream: Upstream::parse(upstream).unwrap(),
         case_insensitive: false,
         http2: false,
-        auth: Auth::Anonymous,
+        auth: vec![Auth::Anonymous],
+        audience: None,
+        rules: Default::default(),
         timeouts: Timeouts::default(),
     }
 }
