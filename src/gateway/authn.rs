@@ -6,7 +6,9 @@
 //! 2. the credential is read (`credentials.rs`: one `Authorization` header, Bearer or DPoP,
 //!    size limit, no `?access_token=`);
 //! 3. no credential: `anonymous` routes continue with an anonymous identity; others answer
-//!    401 with a challenge and no `error` (RFC 6750 §3.1);
+//!    401 with a challenge and no `error` (RFC 6750 §3.1). A route whose only entry is
+//!    `anonymous` skips steps 2–7: it does not look at credentials, which reach the
+//!    upstream untouched;
 //! 4. the token is verified ([`Verifiers::verify`]) by the source whose issuer its `iss`
 //!    names among the route's sources — or found in the verified-claims cache;
 //! 5. `aud` contains the route's audience (or the source's default);
@@ -84,7 +86,7 @@ const WARDEN_REQUIRED: &[&str] = &["sub", "aud", "iat", "jti", "client_id"];
 #[derive(Debug)]
 enum Source {
     Warden(WardenTokens),
-    Issuer { cfg: IssuerConfig, keys: RemoteKeys },
+    Issuer { cfg: IssuerConfig, keys: Box<RemoteKeys> },
 }
 
 impl Source {
@@ -193,7 +195,7 @@ impl Verifiers {
         for (i, c) in issuers.iter().enumerate() {
             let keys = RemoteKeys::new(&c.jwks_url, c.jwks_ca_file.clone(), cfg.jwks_refetch_cooldown).map_err(|e| (i, e))?;
             refresh_intervals.push(c.refresh_interval);
-            sources.push((format!("issuer:{}", c.name).into(), Source::Issuer { cfg: c.clone(), keys }));
+            sources.push((format!("issuer:{}", c.name).into(), Source::Issuer { cfg: c.clone(), keys: Box::new(keys) }));
         }
         let size = NonZeroUsize::new(cfg.token_cache_size.max(1)).expect("at least 1");
         Ok(Self {
@@ -422,7 +424,7 @@ impl Authenticate {
             allowed.push(i);
             audiences.push((i, aud));
         }
-        let schemes: &'static [Scheme] = if allowed.is_empty() { &[] } else { &[Scheme::Bearer, Scheme::Dpop] };
+        let schemes: &'static [Scheme] = &[Scheme::Bearer, Scheme::Dpop];
         Ok(Self { verifiers, allowed, audiences, anonymous: auth.contains(&Auth::Anonymous), schemes })
     }
 }
@@ -447,7 +449,13 @@ impl Policy for Authenticate {
 impl Authenticate {
     async fn run(&self, ctx: &mut RequestContext, head: &mut Parts) -> Result<(), super::Denial> {
         let v = self.verifiers.as_ref();
-        let schemes = if self.schemes.is_empty() { &[Scheme::Bearer][..] } else { self.schemes };
+        if self.allowed.is_empty() {
+            // `auth = ["anonymous"]` alone: the route does not look at credentials, which
+            // pass to the upstream untouched (it may authenticate callers itself).
+            ctx.identity = Identity::Anonymous;
+            return Ok(());
+        }
+        let schemes = self.schemes;
         let (scheme, token) = match credentials::presented(head, v.max_token_size, schemes)? {
             Presented::None if self.anonymous => {
                 ctx.identity = Identity::Anonymous;
@@ -456,9 +464,6 @@ impl Authenticate {
             Presented::None => return Err(credentials::unauthorized(schemes, None, "this request needs an access token")),
             Presented::Token(s, t) => (s, t.to_owned()),
         };
-        if self.allowed.is_empty() {
-            return Err(credentials::invalid_token(scheme, "this route accepts no access tokens"));
-        }
         let verified = v.verify(&token, &self.allowed).await.map_err(|why| credentials::invalid_token(scheme, why))?;
         let audience = self.audiences.iter().find(|(i, _)| *i == verified.source).map(|(_, a)| a.as_str()).unwrap_or("");
         if !verified.aud.iter().any(|a| a == audience) {

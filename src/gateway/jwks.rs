@@ -42,8 +42,8 @@ pub struct RemoteKeys {
     url: Uri,
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     current: RwLock<Arc<KeySet>>,
-    /// When a fetch last started (cooldown of the unknown-`kid` refetch).
-    last_attempt: Mutex<Option<Instant>>,
+    /// When an unknown `kid` last triggered a fetch (the cooldown).
+    last_refetch: Mutex<Option<Instant>>,
     /// One fetch at a time.
     fetching: tokio::sync::Mutex<()>,
     cooldown: Duration,
@@ -72,7 +72,7 @@ impl RemoteKeys {
             .with_no_client_auth();
         let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
-        Ok(Self { url: uri, client, current: RwLock::default(), last_attempt: Mutex::new(None), fetching: tokio::sync::Mutex::new(()), cooldown })
+        Ok(Self { url: uri, client, current: RwLock::default(), last_refetch: Mutex::new(None), fetching: tokio::sync::Mutex::new(()), cooldown })
     }
 
     fn current(&self) -> Arc<KeySet> {
@@ -103,7 +103,6 @@ impl RemoteKeys {
     /// Fetches the set now; on failure the previous set stays (last-known-good).
     pub async fn refresh(&self) -> Result<(), String> {
         let _one = self.fetching.lock().await;
-        *self.last_attempt.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let jwks = self.download().await.inspect_err(|e| tracing::warn!(url = %self.url, error = %e, "could not fetch a JWK Set; keeping the last one that loaded"))?;
         let previous = self.current();
         let mut next = KeySet::default();
@@ -134,9 +133,12 @@ impl RemoteKeys {
         if let Some(k) = self.find(kid, alg) {
             return Some(k);
         }
-        let recent = self.last_attempt.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|t| t.elapsed() < self.cooldown);
-        if recent {
-            return None;
+        {
+            let mut last = self.last_refetch.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < self.cooldown) {
+                return None;
+            }
+            *last = Some(Instant::now());
         }
         let _ = self.refresh().await;
         self.find(kid, alg)

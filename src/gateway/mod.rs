@@ -106,9 +106,9 @@ pub struct IssuerConfig {
     pub refresh_interval: Duration,
 }
 
-impl Config {
+impl Default for Config {
     /// The built-in defaults with no routes (what an empty `[gateway]` resolves to).
-    pub fn test_default() -> Self {
+    fn default() -> Self {
         Self {
             listen: ([127, 0, 0, 1], 8000).into(),
             tls: None,

@@ -218,7 +218,7 @@ mod tests {
                 rules: Default::default(),
                 timeouts: Timeouts::default(),
             }],
-            ..Config::test_default()
+            ..Config::default()
         };
         Gateway::new(&cfg, Arc::default(), None).unwrap()
     }
