@@ -210,7 +210,11 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
                 clock_skew: cfg.oauth.clock_skew,
             };
             let g = crate::gateway::Gateway::new(&cfg.gateway, trusted.clone(), Some(warden)).map_err(|errors| {
-                AppError::Gateway(errors.iter().map(|e| format!("routes[{}].{}: {}", e.index, e.key, e.message)).collect::<Vec<_>>().join("; "))
+                let describe = |e: &crate::gateway::route::RouteError| match e.index {
+                    usize::MAX => format!("{} ({})", e.message, e.key),
+                    i => format!("routes[{i}].{}: {}", e.key, e.message),
+                };
+                AppError::Gateway(errors.iter().map(describe).collect::<Vec<_>>().join("; "))
             })?;
             g.prepare(Some(&core.store)).await;
             gateway_tasks = g.spawn_background(Some(core.store.clone()), shutdown.clone());

@@ -117,6 +117,16 @@ fn resolve_issuer(mut r: Reader<'_>) -> Option<IssuerConfig> {
     }
     let ca = r.string("jwks_ca_file", "");
     let jwks_ca_file = (!ca.is_empty()).then(|| std::path::PathBuf::from(ca));
+    if let (Some(file), Ok(mut up)) = (&jwks_ca_file, Upstream::parse(&jwks_url)) {
+        up.ca_file = Some(file.clone());
+        if !up.tls {
+            r.invalid("jwks_ca_file", "only for an https:// jwks_url");
+            ok = false;
+        } else if let Err(message) = gateway::proxy::roots(&up, &mut None) {
+            r.invalid("jwks_ca_file", message);
+            ok = false;
+        }
+    }
     let mut algorithms = Vec::new();
     for a in r.strings("algorithms", &["ES256", "RS256"]) {
         match Alg::parse(&a) {
@@ -376,6 +386,8 @@ mod tests {
             (text.replace("param = \"vin\"", "param = \"id\""), "gateway.routes[0].objects[0].param"),
             (text.replace("equals = \"acme\"", "is = \"acme\""), "gateway.routes[0].claims[0].claim"),
             (text.replace("https://idp.example/jwks", "ftp://x"), "gateway.issuers[0].jwks_url"),
+            (text.replace("algorithms = [\"ES256\"]\n", "algorithms = [\"ES256\"]\njwks_ca_file = \"/nonexistent/ca.pem\"\n"), "gateway.issuers[0].jwks_ca_file"),
+            (text.replace("name = \"partner\"", "name = \"\""), "gateway.issuers[0].name"),
         ] {
             let errors = load(&bad).unwrap_err();
             assert!(errors.iter().any(|e| e.key == key), "{key}: {errors:?}");

@@ -113,7 +113,7 @@ impl Source {
     }
 }
 
-/// A token that verified, as cached.
+/// A token that verified, as cached. (`Debug` leaves the key out.)
 struct Verified {
     source: usize,
     kid: Option<String>,
@@ -125,6 +125,12 @@ struct Verified {
     aud: Vec<String>,
     jkt: Option<String>,
     caller: Arc<Caller>,
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified").field("source", &self.source).field("kid", &self.kid).field("until", &self.until).field("caller", &self.caller).finish()
+    }
 }
 
 /// Every token source, the verified-claims cache and the DPoP replay memory, shared by all
@@ -497,5 +503,66 @@ impl Authenticate {
         set(head, 2, Some(&caller.scopes.join(" ")).filter(|s| !s.is_empty()).map(|s| s.as_str()));
         ctx.identity = Identity::Token(caller);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::{SigningKey, generate_key_record};
+    use crate::secrets::MasterKey;
+    use serde_json::json;
+
+    fn setup() -> (Verifiers, Arc<KeyRing>, SigningKey, crate::model::SigningKeyRecord, MasterKey) {
+        let master = MasterKey::from_bytes(&[5; 32]);
+        let rec = generate_key_record(Alg::ES256, &master, 0, 0).unwrap();
+        let ring = Arc::new(KeyRing::default());
+        ring.reload(std::slice::from_ref(&rec), &master, unix_now());
+        let pkcs8 = master.open(&rec.sealed_private, rec.kid.as_str().as_bytes()).unwrap();
+        let key = SigningKey::from_pkcs8(rec.kid.clone(), Alg::ES256, &pkcs8).unwrap();
+        let w = WardenTokens {
+            ring: ring.clone(),
+            revocations: Arc::default(),
+            issuer: "https://w.example".into(),
+            audience: "https://api.example".into(),
+            clock_skew: Duration::from_secs(30),
+        };
+        (Verifiers::new(Some(w), &[], &super::super::Config::default()).unwrap(), ring, key, rec, master)
+    }
+
+    fn token(key: &SigningKey, extra: Value) -> String {
+        let t = unix_now();
+        let mut c = json!({"iss": "https://w.example", "sub": "s", "aud": "https://api.example", "exp": t + 60, "iat": t, "jti": "j", "client_id": "c"});
+        c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        key.sign_jwt("at+jwt", &c).unwrap()
+    }
+
+    /// A token is verified once, then served from the cache — until the key that verified it
+    /// leaves the ring, which refuses it at once although it is cached.
+    #[tokio::test]
+    async fn verified_claims_are_cached_until_their_key_leaves_the_ring() {
+        let (v, ring, key, rec, master) = setup();
+        let t = token(&key, json!({"scope": "a b"}));
+        let first = v.verify(&t, &[0]).await.unwrap();
+        let second = v.verify(&t, &[0]).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &second), "the second request does not verify again");
+        assert_eq!(first.caller.scopes, ["a", "b"]);
+        assert_eq!(v.verify(&t, &[]).await.unwrap_err(), "the access token's issuer is not accepted here", "a cached token is still checked against the route's sources");
+        ring.reload(&[], &master, unix_now());
+        assert_eq!(v.verify(&t, &[0]).await.unwrap_err(), "the access token is signed by an unknown key");
+        ring.reload(&[rec], &master, unix_now());
+        assert!(v.verify(&t, &[0]).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn iat_in_the_future_and_id_token_claims_are_refused() {
+        let (v, _, key, _, _) = setup();
+        let later = unix_now() + 120;
+        assert_eq!(v.verify(&token(&key, json!({"iat": later})), &[0]).await.unwrap_err(), "the access token is issued in the future");
+        assert!(v.verify(&token(&key, json!({"iat": unix_now() + 20})), &[0]).await.is_ok(), "within the skew");
+        assert_eq!(v.verify(&token(&key, json!({"nonce": "n"})), &[0]).await.unwrap_err(), "an ID token is not an access token");
+        assert_eq!(v.verify(&token(&key, json!({"at_hash": "h"})), &[0]).await.unwrap_err(), "an ID token is not an access token");
+        assert!(v.verify(&token(&key, json!({"iat": "soon"})), &[0]).await.is_err());
+        assert!(v.verify(&token(&key, json!({"cnf": {"x5t#S256": "x"}})), &[0]).await.is_err(), "an unsupported binding fails closed");
     }
 }
