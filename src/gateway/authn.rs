@@ -125,6 +125,8 @@ struct Verified {
     aud: Vec<String>,
     jkt: Option<String>,
     caller: Arc<Caller>,
+    /// `x-warden-sub`, `-client-id`, `-scope`, built once.
+    identity_headers: Vec<(hyper::header::HeaderName, HeaderValue)>,
 }
 
 impl std::fmt::Debug for Verified {
@@ -360,7 +362,14 @@ impl Verifiers {
             scopes,
             claims: claims.clone(),
         };
+        let scope = caller.scopes.join(" ");
+        let identity_headers = [caller.sub.as_deref(), caller.client_id.as_deref(), Some(scope.as_str()).filter(|s| !s.is_empty())]
+            .into_iter()
+            .zip(IDENTITY_HEADERS.iter())
+            .filter_map(|(value, name)| Some((name.clone(), HeaderValue::from_str(value?).ok()?)))
+            .collect();
         let v = Arc::new(Verified {
+            identity_headers,
             source: index,
             kid: peek.kid,
             alg,
@@ -454,23 +463,34 @@ impl Policy for Authenticate {
 
 impl Authenticate {
     async fn run(&self, ctx: &mut RequestContext, head: &mut Parts) -> Result<(), super::Denial> {
+        match self.identify(ctx, head).await? {
+            None => ctx.identity = Identity::Anonymous,
+            Some(verified) => {
+                for (name, value) in &verified.identity_headers {
+                    head.headers.insert(name.clone(), value.clone());
+                }
+                ctx.identity = Identity::Token(verified.caller.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps 2–7 of the module doc on the unchanged head (the token is borrowed from it, not
+    /// copied); `None`: an anonymous caller the route lets through.
+    async fn identify(&self, ctx: &RequestContext, head: &Parts) -> Result<Option<Arc<Verified>>, super::Denial> {
         let v = self.verifiers.as_ref();
         if self.allowed.is_empty() {
             // `auth = ["anonymous"]` alone: the route does not look at credentials, which
             // pass to the upstream untouched (it may authenticate callers itself).
-            ctx.identity = Identity::Anonymous;
-            return Ok(());
+            return Ok(None);
         }
         let schemes = self.schemes;
         let (scheme, token) = match credentials::presented(head, v.max_token_size, schemes)? {
-            Presented::None if self.anonymous => {
-                ctx.identity = Identity::Anonymous;
-                return Ok(());
-            }
+            Presented::None if self.anonymous => return Ok(None),
             Presented::None => return Err(credentials::unauthorized(schemes, None, "this request needs an access token")),
-            Presented::Token(s, t) => (s, t.to_owned()),
+            Presented::Token(s, t) => (s, t),
         };
-        let verified = v.verify(&token, &self.allowed).await.map_err(|why| credentials::invalid_token(scheme, why))?;
+        let verified = v.verify(token, &self.allowed).await.map_err(|why| credentials::invalid_token(scheme, why))?;
         let audience = self.audiences.iter().find(|(i, _)| *i == verified.source).map(|(_, a)| a.as_str()).unwrap_or("");
         if !verified.aud.iter().any(|a| a == audience) {
             return Err(credentials::invalid_token(scheme, "the access token is not meant for this API"));
@@ -485,24 +505,14 @@ impl Authenticate {
             }
         }
         match (&verified.jkt, scheme) {
-            (Some(jkt), Scheme::Dpop) => v.check_dpop(head, ctx, &token, jkt, source.leeway())?,
+            (Some(jkt), Scheme::Dpop) => v.check_dpop(head, ctx, token, jkt, source.leeway())?,
             (Some(_), Scheme::Bearer) => {
                 return Err(credentials::invalid_token(Scheme::Dpop, "a DPoP-bound access token must be sent with the DPoP scheme and a proof"));
             }
             (None, Scheme::Dpop) => return Err(credentials::invalid_token(Scheme::Dpop, "the access token is not DPoP-bound")),
             (None, Scheme::Bearer) => {}
         }
-        let caller = verified.caller.clone();
-        let set = |head: &mut Parts, i: usize, value: Option<&str>| {
-            if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
-                head.headers.insert(IDENTITY_HEADERS[i].clone(), v);
-            }
-        };
-        set(head, 0, caller.sub.as_deref());
-        set(head, 1, caller.client_id.as_deref());
-        set(head, 2, Some(&caller.scopes.join(" ")).filter(|s| !s.is_empty()).map(|s| s.as_str()));
-        ctx.identity = Identity::Token(caller);
-        Ok(())
+        Ok(Some(verified))
     }
 }
 
