@@ -2,8 +2,9 @@
 """Black-box interop check of a running Warden provider with independent Python libraries.
 
 Authlib is the OAuth 2.0 client (client credentials with client_secret_basic,
-client_secret_post and private_key_jwt, RFC 7662 introspection, RFC 7009 revocation) and
-the RFC 8414 metadata validator; jwcrypto makes the client's key pair and is the JOSE
+client_secret_post and private_key_jwt, RFC 7662 introspection, RFC 7009 revocation, the
+authorization code flow with PKCE through the real login and consent pages) and the RFC 8414
+and OpenID Provider metadata validator; jwcrypto makes the client's key pair and is the JOSE
 verifier; dynamic registration (RFC 7591/7592) is plain HTTP with requests. Nothing here
 shares code with Warden.
 
@@ -31,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
+import re
 import json
 import os
 import subprocess
@@ -39,12 +42,14 @@ import tempfile
 import time
 import traceback
 import urllib.parse
+from html import unescape as html_unescape
 from typing import Callable
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from authlib.oidc.discovery import OpenIDProviderMetadata
 from joserfc.jwk import ECKey
 from jwcrypto import jwk, jwt
 
@@ -52,8 +57,6 @@ from jwcrypto import jwk, jwt
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 HTTP_TIMEOUT = 10
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-# Grant types that use the authorization endpoint (RFC 8414 §2, authorization_endpoint).
-AUTHORIZATION_ENDPOINT_GRANTS = {"authorization_code", "implicit"}
 # Key type (and curve) each JWS algorithm is used with (RFC 7518 §3, RFC 8037 §3.1).
 KEY_TYPE_OF_ALG = {"ES256": ("EC", "P-256"), "RS256": ("RSA", None), "PS256": ("RSA", None),
                    "EdDSA": ("OKP", "Ed25519")}
@@ -183,17 +186,6 @@ class ShortLivedPrivateKeyJWT(PrivateKeyJWT):
                                     alg=self.alg, header=dict(self.headers or {}), expires_in=60)
 
 
-class MetadataPerErratum7793(AuthorizationServerMetadata):
-    """Authlib's validator with the rule RFC 8414 erratum 7793 proposes for
-    response_types_supported: REQUIRED unless no supported grant type uses the authorization
-    endpoint (the condition RFC 8414 §2 already puts on authorization_endpoint). Every other
-    member goes through Authlib's own checks."""
-
-    def validate_response_types_supported(self) -> None:
-        if set(self.grant_types_supported) & AUTHORIZATION_ENDPOINT_GRANTS or "response_types_supported" in self:
-            super().validate_response_types_supported()
-
-
 # --- phase: main ------------------------------------------------------------------------
 
 
@@ -212,6 +204,7 @@ def phase_main(c: Checks, args: argparse.Namespace) -> None:
     c.section("private_key_jwt", lambda: private_key_jwt_checks(c, args, meta))
     c.section("registration", lambda: registration_checks(c, args, meta))
     c.section("dpop", lambda: dpop_checks(c, args, meta))
+    c.section("code flow", lambda: code_flow_checks(c, args, meta))
 
 
 def metadata_checks(c: Checks, issuer: str, state: dict) -> None:
@@ -235,36 +228,25 @@ def metadata_checks(c: Checks, issuer: str, state: dict) -> None:
     empty = [k for k, v in meta.items() if isinstance(v, list) and not v]
     c.check("metadata: no zero-element array (RFC 8414 §3.2: such claims MUST be omitted)", not empty, empty)
 
-    uses_authorization_endpoint = bool(set(grants) & AUTHORIZATION_ENDPOINT_GRANTS)
-    if not uses_authorization_endpoint:
-        c.check("metadata: no authorization_endpoint, as no grant type uses one (RFC 8414 §2)",
-                "authorization_endpoint" not in meta, meta.get("authorization_endpoint"))
-        # The documented deviation (src/oauth/discovery.rs): RFC 8414 §2 marks
-        # response_types_supported REQUIRED, but with no authorization endpoint the list is
-        # empty and §3.2 forbids empty arrays, so Warden omits it as erratum 7793 proposes.
-        c.check("metadata: response_types_supported omitted (documented deviation, RFC 8414 erratum 7793)",
-                "response_types_supported" not in meta, meta.get("response_types_supported"))
-        try:
-            AuthorizationServerMetadata(meta).validate()
-            verdict = "accepted"
-        except ValueError as e:
-            verdict = str(e)
-        c.check("metadata: Authlib's RFC 8414 validator objects to response_types_supported and nothing before it",
-                verdict == '"response_types_supported" is required', verdict)
+    c.check("metadata: the authorization endpoint is listed, as authorization_code is (RFC 8414 §2)",
+            "authorization_code" in grants and meta.get("authorization_endpoint") == issuer + "/authorize", meta.get("authorization_endpoint"))
     try:
-        MetadataPerErratum7793(meta).validate()
-        c.check("metadata: Authlib's RFC 8414 validator accepts every member"
-                + ("" if uses_authorization_endpoint else " (response_types_supported judged by erratum 7793)"), True)
+        AuthorizationServerMetadata(meta).validate()
+        c.check("metadata: Authlib's RFC 8414 validator accepts every member", True)
     except ValueError as e:
         c.check("metadata: Authlib's RFC 8414 validator accepts every member", False, e)
 
-    # No OpenID Provider configuration before ID tokens exist: the same 404 as an unknown path.
-    unknown = requests.get(f"{issuer}/.well-known/no-such-document", timeout=HTTP_TIMEOUT)
+    # OIDC Discovery §4: the same document at the issuer + /.well-known/openid-configuration.
     oidc = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=HTTP_TIMEOUT)
-    c.check("metadata: /.well-known/openid-configuration is 404, same answer as an unknown path",
-            oidc.status_code == 404 and unknown.status_code == 404 and oidc.text == unknown.text
-            and oidc.headers.get("content-type") == unknown.headers.get("content-type"),
-            f"{oidc.status_code} {oidc.headers.get('content-type')} {oidc.text[:200]} vs {unknown.status_code} {unknown.text[:200]}")
+    c.check("metadata: /.well-known/openid-configuration serves the same document",
+            oidc.status_code == 200 and oidc.json() == meta, f"{oidc.status_code} {oidc.text[:200]}")
+    try:
+        OpenIDProviderMetadata(oidc.json()).validate()
+        c.check("metadata: Authlib's OpenID Provider metadata validator accepts it (OIDC Discovery §3)", True)
+    except ValueError as e:
+        c.check("metadata: Authlib's OpenID Provider metadata validator accepts it (OIDC Discovery §3)", False, e)
+    c.check("metadata: RS256 among id_token_signing_alg_values_supported (OIDC Discovery §3)",
+            "RS256" in meta.get("id_token_signing_alg_values_supported", []), meta.get("id_token_signing_alg_values_supported"))
 
 
 def basic_flow_checks(c: Checks, args: argparse.Namespace, meta: dict, client: dict) -> None:
@@ -466,6 +448,90 @@ def secret_post_checks(c: Checks, args: argparse.Namespace, meta: dict) -> None:
                         timeout=HTTP_TIMEOUT)
     c.check("client_secret_post: the same secret over HTTP Basic -> 401 invalid_client (method not registered)",
             bad.status_code == 401 and oauth_error(bad) == "invalid_client", f"{bad.status_code} {bad.text}")
+
+
+def form_value(html: str, name: str) -> str:
+    """The value of a named input in one of Warden's pages (values are HTML-escaped)."""
+    m = re.search(r'name="%s"[^>]*value="([^"]*)"' % re.escape(name), html)
+    if not m:
+        raise AssertionError(f"no input {name!r} in the page")
+    return html_unescape(m.group(1))
+
+
+def form_action(html: str) -> str:
+    m = re.search(r'<form method="post" action="([^"]*)"', html)
+    if not m:
+        raise AssertionError("no form in the page")
+    return html_unescape(m.group(1))
+
+
+def code_flow_checks(c: Checks, args: argparse.Namespace, meta: dict) -> None:
+    """The authorization code flow with Authlib as the client (PKCE S256, state, nonce), a
+    requests session as the user's browser on the real login and consent pages, and jwcrypto
+    verifying the ID token and at_hash."""
+    issuer, callback = args.issuer, "https://rp.example/callback"
+    password = "correct horse battery staple"
+    out = subprocess.run([args.warden, "user", "create", "conformance-user", "--email", "user@example.com",
+                          "--password-stdin", "--json"], input=password + "\n", capture_output=True, text=True, timeout=60)
+    c.check("code flow: `warden user create --password-stdin` exits 0", out.returncode == 0, out.stderr.strip(), fatal=True)
+    sub = json.loads(out.stdout)["sub"]
+    created = warden_json(args.warden, "client", "create", "--name", "Conformance RP", "--redirect-uri", callback,
+                          "--grant-type", "authorization_code", "--scope", "openid email")
+    client_id, secret = created["client_id"], created["client_secret"]
+    session = OAuth2Session(client_id, secret, scope="openid email", redirect_uri=callback,
+                            code_challenge_method="S256", default_timeout=HTTP_TIMEOUT)
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    nonce = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+    url, state = session.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
+    c.check("code flow: Authlib's authorization URL carries an S256 challenge",
+            "code_challenge_method=S256" in url and "code_challenge=" in url, url)
+
+    browser = requests.Session()
+    origin = issuer.split("/", 3)[:3]
+    absolute = lambda path: path if path.startswith("http") else "/".join(origin) + path  # noqa: E731
+    r = browser.get(url, allow_redirects=False, timeout=HTTP_TIMEOUT)
+    c.check("code flow: /authorize sends the browser to the login page (303)", r.status_code == 303, r.status_code, fatal=True)
+    login = browser.get(absolute(r.headers["location"]), timeout=HTTP_TIMEOUT)
+    c.check("code flow: the login page has a CSRF token and refuses framing",
+            'name="csrf"' in login.text and login.headers.get("x-frame-options") == "DENY"
+            and "frame-ancestors 'none'" in login.headers.get("content-security-policy", ""), login.headers, fatal=True)
+    r = browser.post(absolute(form_action(login.text)), data={"csrf": form_value(login.text, "csrf"), "username": "conformance-user",
+                     "password": password}, allow_redirects=False, timeout=HTTP_TIMEOUT)
+    consent = browser.get(absolute(r.headers["location"]), timeout=HTTP_TIMEOUT)
+    c.check("code flow: after login, the consent page names the app", "Conformance RP" in consent.text, consent.status_code, fatal=True)
+    r = browser.post(absolute(form_action(consent.text)), data={"csrf": form_value(consent.text, "csrf"), "decision": "allow"},
+                     allow_redirects=False, timeout=HTTP_TIMEOUT)
+    back = r.headers.get("location", "")
+    params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(back).query))
+    c.check("code flow: back at the callback with code, the same state and iss (RFC 9207)",
+            back.startswith(callback) and params.get("state") == state and params.get("iss") == issuer and "code" in params,
+            back, fatal=True)
+
+    tok = session.fetch_token(meta["token_endpoint"], authorization_response=back, code_verifier=verifier)
+    c.check("code flow: Authlib exchanges the code for access, ID token", "access_token" in tok and "id_token" in tok,
+            sorted(tok), fatal=True)
+    _, jwks_doc = fetch_jwks(meta["jwks_uri"])
+    alg = header_of(tok["id_token"]).get("alg")
+    c.check("code flow: the ID token is RS256 by default", alg == "RS256", alg)
+    try:
+        id_claims = verify(tok["id_token"], jwks_doc, alg)
+        c.check("code flow: jwcrypto verifies the ID token against the JWKS", True)
+    except Exception as e:  # noqa: BLE001
+        c.check("code flow: jwcrypto verifies the ID token against the JWKS", False, repr(e), fatal=True)
+    c.check("code flow: ID token iss, aud, azp, nonce, sub (OIDC Core §2)",
+            id_claims.get("iss") == issuer and id_claims.get("aud") in (client_id, [client_id]) and id_claims.get("azp") == client_id
+            and id_claims.get("nonce") == nonce and id_claims.get("sub") == sub, id_claims)
+    digest = hashlib.sha256(tok["access_token"].encode()).digest()
+    at_hash = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    c.check("code flow: at_hash is the left half of the access token's SHA-256 (OIDC Core §3.1.3.6)",
+            id_claims.get("at_hash") == at_hash, (id_claims.get("at_hash"), at_hash))
+    info = session.get(meta["userinfo_endpoint"]).json()
+    c.check("code flow: userinfo returns the same sub and the email scope's claims",
+            info.get("sub") == sub and info.get("email") == "user@example.com", info)
+    again = requests.post(meta["token_endpoint"], data={"grant_type": "authorization_code", "code": params["code"],
+                          "redirect_uri": callback, "code_verifier": verifier}, auth=(client_id, secret), timeout=HTTP_TIMEOUT)
+    c.check("code flow: the code a second time -> 400 invalid_grant", again.status_code == 400 and oauth_error(again) == "invalid_grant",
+            f"{again.status_code} {again.text}")
 
 
 def dpop_proof(key: jwk.JWK, url: str, **extra: object) -> str:

@@ -88,6 +88,11 @@ fn invalid_client_requests_fail_with_a_message() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("implicit"));
     let o = warden(dir.path(), &["client", "create", "--redirect-uri", "http://evil.example/cb"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("https"));
+    let o = warden(dir.path(), &["client", "create", "--redirect-uri", "https://a.example/cb", "--id-token-alg", "none"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("id_token_signed_response_alg"));
+    let created = json_out(&warden(dir.path(), &["client", "create", "--redirect-uri", "https://a.example/cb", "--id-token-alg", "ES256", "--json"]));
+    assert_eq!(created["id_token_signed_response_alg"], "ES256");
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["client", "create", "--secret-stdin"])

@@ -222,6 +222,7 @@ fn create_request(args: &CreateArgs) -> anyhow::Result<RegistrationRequest> {
         access_token_lifetime: args.access_token_lifetime.map(|d| d.as_secs()),
         resource_server_for: Some(args.resource_server_for.clone()),
         dpop_bound_access_tokens: Some(args.dpop_bound),
+        id_token_signed_response_alg: args.id_token_alg.clone(),
         first_party: Some(args.first_party),
         jwks,
         ..Default::default()
@@ -240,7 +241,8 @@ async fn client_command(cli: &Cli, ctx: &Ctx, cmd: &ClientCommand) -> anyhow::Re
             } else {
                 None
             };
-            let policy = Policy { scopes: None, audiences: None, max_lifetime: Some(cfg.oauth.max_access_token_lifetime) };
+            let algs = cfg.oauth.keys.signing_algs();
+            let policy = Policy { scopes: None, audiences: None, max_lifetime: Some(cfg.oauth.max_access_token_lifetime), signing_algs: &algs };
             let created = clients::create(&core.store, &core.master, create_request(args)?, &policy, Origin::Operator, secret)
                 .await
                 .map_err(oauth_err)?;

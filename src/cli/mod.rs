@@ -341,6 +341,10 @@ struct CreateArgs {
     /// Require DPoP (RFC 9449) on every token request: tokens are always key-bound.
     #[arg(long)]
     dpop_bound: bool,
+    /// Algorithm of this client's ID tokens (one the server signs with: keys.access_token_alg
+    /// or keys.id_token_algs); default: the first of keys.id_token_algs.
+    #[arg(long = "id-token-alg", value_name = "ALG")]
+    id_token_alg: Option<String>,
     /// An application of your own: users are not asked to consent to it.
     #[arg(long)]
     first_party: bool,

@@ -38,6 +38,7 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
         issuer,
         access_token_lifetime: r.duration("access_token_lifetime", "10m"),
         max_access_token_lifetime: r.duration("max_access_token_lifetime", "24h"),
+        id_token_lifetime: r.duration("id_token_lifetime", "10m"),
         clock_skew: r.duration("clock_skew", "60s"),
         max_body_size: r.uint("max_body_size", 64 * 1024, 1024..=16 * 1024 * 1024) as usize,
         client_cache_ttl: r.duration("client_cache_ttl", "1s"),
@@ -70,6 +71,7 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
     };
     for (key, d) in [
         ("access_token_lifetime", c.access_token_lifetime),
+        ("id_token_lifetime", c.id_token_lifetime),
         ("auth_failure_window", c.auth_failure_window),
         ("assertion_max_lifetime", c.assertion_max_lifetime),
         ("dpop_proof_max_age", c.dpop_proof_max_age),
@@ -84,6 +86,9 @@ pub(super) fn resolve(root: &mut Reader<'_>) -> oauth::Config {
     }
     if c.max_access_token_lifetime > Duration::from_secs(366 * 24 * 3600) {
         r.invalid("max_access_token_lifetime", "must be at most a year");
+    }
+    if c.id_token_lifetime > Duration::from_secs(24 * 3600) {
+        r.invalid("id_token_lifetime", "must be at most 24h");
     }
     if c.dpop_proof_max_age > Duration::from_secs(3600) {
         r.invalid("dpop_proof_max_age", "must be at most 1h");

@@ -143,16 +143,35 @@ pub struct ClientMetadata {
     /// RFC 9449 §5.2: the client always uses DPoP; token requests without a proof are refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// OIDC Dynamic Client Registration §2: the JWS algorithm of this client's ID tokens;
+    /// `None`: the server's first `keys.id_token_algs` (RS256 by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
     /// An application of the operator's own: users are not asked to consent. Set by
     /// operators only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub first_party: bool,
+    /// Web or native (OIDC Dynamic Client Registration §2).
+    #[serde(default)]
+    pub application_type: ApplicationType,
     /// OIDC RP-Initiated Logout §3.1: where the browser may go after signing out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
     /// RFC 9126 §6: authorization requests must be pushed first.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,
+}
+
+/// OIDC Dynamic Client Registration §2 `application_type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationType {
+    /// A web application: https redirect URIs only.
+    #[default]
+    Web,
+    /// A native (desktop or mobile) app: loopback http or private-use scheme redirect URIs
+    /// (RFC 8252), or https.
+    Native,
 }
 
 /// A registered client.

@@ -6,7 +6,7 @@
 
 mod client;
 
-pub use client::{AuthMethod, Client, ClientMetadata, GrantType, Origin};
+pub use client::{ApplicationType, AuthMethod, Client, ClientMetadata, GrantType, Origin};
 
 
 use serde::{Deserialize, Serialize};
@@ -190,6 +190,9 @@ pub struct AccessTokenClaims {
     /// The key the token is bound to (RFC 9449 §6.1 `cnf.jkt`), for DPoP-bound tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// When the user authenticated (RFC 9068 §2.2.1), for tokens issued to a user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 /// A token's confirmation claim (RFC 7800 §3.1): the key its holder must prove possession of.
@@ -288,6 +291,7 @@ mod tests {
                 client_id: "c\"1".into(),
                 scope: scope.map(str::to_owned),
                 cnf: jkt.map(|jkt: &str| Confirmation { jkt: jkt.to_owned() }),
+                auth_time: None,
             };
             let borrowed = AccessTokenClaimsRef {
                 iss: "https://issuer",

@@ -1,6 +1,8 @@
 //! Client authentication at the token, introspection and revocation endpoints:
 //! `client_secret_basic`, `client_secret_post` (RFC 6749 §2.3.1) and `private_key_jwt`
-//! (RFC 7523 §2.2, §3; OIDC Core §9). Public clients (`none`) come with the browser flow.
+//! (RFC 7523 §2.2, §3; OIDC Core §9); and public clients (`none`, RFC 6749 §2.1, §3.2.1),
+//! identified by `client_id` alone, only where the caller allows it (the authorization code
+//! grant, where PKCE binds the code to the client instance).
 
 use super::{FormRequest, OAuthError, Provider};
 use crate::jose::{self, Expectations};
@@ -18,6 +20,17 @@ enum Presented<'a> {
     Basic { id: String, secret: String },
     Post { id: &'a str, secret: &'a str },
     Assertion { assertion: &'a str, id: Option<&'a str> },
+    /// Only a `client_id` parameter: a public client (RFC 6749 §3.2.1).
+    Public { id: &'a str },
+}
+
+/// Whether the endpoint accepts public clients.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Public {
+    /// Confidential clients only (client credentials, introspection, revocation).
+    Refused,
+    /// Public clients by `client_id` alone (the authorization code grant).
+    Allowed,
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
@@ -71,7 +84,11 @@ fn presented(req: &FormRequest) -> Result<Presented<'_>, OAuthError> {
     if found.len() > 1 {
         return Err(OAuthError::invalid_request("use exactly one client authentication method"));
     }
-    let one = found.pop().ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
+    let one = match (found.pop(), p.get("client_id")) {
+        (Some(one), _) => one,
+        (None, Some(id)) => Presented::Public { id },
+        (None, None) => return Err(OAuthError::invalid_client("client authentication is required")),
+    };
     if let (Presented::Basic { id, .. }, Some(param)) = (&one, p.get("client_id"))
         && param != id {
             return Err(OAuthError::invalid_request("client_id does not match the authenticated client"));
@@ -104,12 +121,26 @@ impl Provider {
     /// - a failure counts against the client id at the source address and against the
     ///   address (`throttle.rs`); over either allowance the answer is 429 with `Retry-After`,
     ///   otherwise `invalid_client` — every failure looks the same, whatever went wrong.
+    ///
+    /// Public clients are refused here (see [`Provider::authenticate_client_or_public`]).
     pub(super) async fn authenticate_client(&self, req: &FormRequest) -> Result<Arc<Client>, OAuthError> {
+        self.authenticate(req, Public::Refused).await
+    }
+
+    /// [`Provider::authenticate_client`], also accepting a public client (registered with
+    /// `token_endpoint_auth_method = none`) that sends only its `client_id`. A confidential
+    /// client sending only its id fails like a wrong secret: nobody skips a registered method.
+    pub(super) async fn authenticate_client_or_public(&self, req: &FormRequest) -> Result<Arc<Client>, OAuthError> {
+        self.authenticate(req, Public::Allowed).await
+    }
+
+    async fn authenticate(&self, req: &FormRequest, public: Public) -> Result<Arc<Client>, OAuthError> {
         let presented = presented(req)?;
         let claimed_id = match &presented {
             Presented::Basic { id, .. } => Some(id.clone()),
             Presented::Post { id, .. } => Some((*id).to_owned()),
             Presented::Assertion { assertion, id } => id.map(str::to_owned).or_else(|| assertion_subject(assertion)),
+            Presented::Public { id } => Some((*id).to_owned()),
         };
         // A malformed id is never looked up, cached, logged or counted under its own name.
         let claimed_id = claimed_id.filter(|id| crate::model::is_vschar_id(id));
@@ -121,14 +152,14 @@ impl Provider {
                     let secret = match &presented {
                         Presented::Basic { secret, .. } => Some(secret.as_str()),
                         Presented::Post { secret, .. } => Some(*secret),
-                        Presented::Assertion { .. } => None,
+                        Presented::Assertion { .. } | Presented::Public { .. } => None,
                     };
                     if let Some(secret) = secret {
                         self.master.verify_secret(secret, &crate::model::SecretHash([0; 32]));
                     }
                     Err("unknown client")
                 }
-                Some(client) => self.check_credentials(&client, &presented).await?.map(|()| client),
+                Some(client) => self.check_credentials(&client, &presented, public).await?.map(|()| client),
             },
         };
         outcome.map_err(|why| {
@@ -153,6 +184,7 @@ impl Provider {
         &self,
         client: &Client,
         presented: &Presented<'_>,
+        public: Public,
     ) -> Result<Result<(), &'static str>, OAuthError> {
         let registered = client.metadata.token_endpoint_auth_method;
         let (method, ok) = match presented {
@@ -161,6 +193,7 @@ impl Provider {
             Presented::Assertion { assertion, .. } => {
                 (AuthMethod::PrivateKeyJwt, self.assertion_verifies(client, assertion).await?)
             }
+            Presented::Public { .. } => (AuthMethod::None, public == Public::Allowed),
         };
         if method != registered {
             return Ok(Err("authentication method not registered for this client"));

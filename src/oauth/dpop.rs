@@ -47,7 +47,7 @@ impl Provider {
     }
 
     /// The wire error for a refused proof.
-    fn dpop_error(&self, e: DpopError, now: i64) -> OAuthError {
+    pub(super) fn dpop_error(&self, e: DpopError, now: i64) -> OAuthError {
         match e {
             DpopError::Invalid(why) => OAuthError::invalid_dpop_proof(why),
             DpopError::UseNonce => {

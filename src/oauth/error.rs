@@ -44,6 +44,8 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// The DPoP proof lacks a fresh server nonce (RFC 9449 §8); the response names one.
     UseDpopNonce,
+    /// The access token lacks a scope the resource needs (RFC 6750 §3.1).
+    InsufficientScope,
 }
 
 impl ErrorCode {
@@ -66,6 +68,7 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InsufficientScope => "insufficient_scope",
         }
     }
 
@@ -73,6 +76,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidClient | Self::InvalidToken => 401,
+            Self::InsufficientScope => 403,
             Self::RateLimited => 429,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
@@ -92,6 +96,17 @@ pub enum Challenge {
     Bearer,
     /// `Bearer error="invalid_token"`: the token was wrong.
     BearerInvalidToken,
+    /// A protected resource's answer (RFC 6750 §3, RFC 9449 §7.1): the scheme the token
+    /// needs (`DPoP` or `Bearer`) with this error code.
+    Resource {
+        /// `DPoP` rather than `Bearer`.
+        dpop: bool,
+        /// The `error` attribute.
+        error: ErrorCode,
+    },
+    /// No token was presented to a protected resource: both schemes, no error code
+    /// (RFC 6750 §3.1, RFC 9449 §7.1).
+    AnyToken,
 }
 
 /// An OAuth error. `description` goes on the wire; `source` only to logs.
@@ -108,6 +123,9 @@ pub struct OAuthError {
     pub retry_after: Option<Duration>,
     /// A DPoP nonce to send (`DPoP-Nonce`, RFC 9449 §8) with `use_dpop_nonce`.
     pub dpop_nonce: Option<String>,
+    /// An HTTP status other than the code's usual one (a protected resource answers a bad
+    /// DPoP proof with 401, the token endpoint with 400).
+    pub status: Option<u16>,
 }
 
 impl fmt::Debug for OAuthError {
@@ -147,7 +165,7 @@ impl OAuthError {
             ErrorCode::InvalidClient => Some(Challenge::Basic),
             _ => None,
         };
-        Self { code, description: description.into(), source: None, challenge, retry_after: None, dpop_nonce: None }
+        Self { code, description: description.into(), source: None, challenge, retry_after: None, dpop_nonce: None, status: None }
     }
 
     constructors! {

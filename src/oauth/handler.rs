@@ -9,6 +9,7 @@ use super::interaction::{self, LoginOutcome, Pending, Session, SessionCookie, St
 use crate::model::{Client, User};
 use super::pages;
 use super::token::TokenResponse;
+use super::userinfo::UserinfoRequest;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use crate::http::client_ip::ClientAddr;
@@ -34,6 +35,8 @@ fn client_ip(c: Client_) -> IpAddr {
 pub fn routes(p: Arc<Provider>) -> Router {
     let mut r = Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata_get))
+        // OIDC Discovery §4: appended to the issuer, so nested under its path below.
+        .route("/.well-known/openid-configuration", get(metadata_get))
         .route("/jwks", get(jwks_get))
         .route("/authorize", get(authorize_get).post(authorize_post))
         .route("/par", post(par_post))
@@ -45,7 +48,8 @@ pub fn routes(p: Arc<Provider>) -> Router {
         .route("/assets/warden.css", get(stylesheet_get))
         .route("/token", post(token_post))
         .route("/introspect", post(introspect_post))
-        .route("/revoke", post(revoke_post));
+        .route("/revoke", post(revoke_post))
+        .route("/userinfo", get(userinfo_get).post(userinfo_post));
     if p.cfg.registration.mode != RegistrationMode::Disabled {
         r = r.route("/register", post(register_post)).route(
             "/register/{client_id}",
@@ -88,7 +92,7 @@ struct ErrorBody<'a> {
 /// headers RFC 6749 §5.2 and RFC 6750 §3 ask for. Causes of 5xx errors are logged here, once.
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let status = StatusCode::from_u16(self.status.unwrap_or(self.code.status())).unwrap_or(StatusCode::BAD_REQUEST);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // A dependency is down: one line per request at warn, not an error storm.
             tracing::warn!(error = %self, cause = ?self.source, "request failed: temporarily unavailable");
@@ -98,14 +102,21 @@ impl IntoResponse for OAuthError {
         let body = ErrorBody { error: self.code.as_str(), error_description: &self.description };
         let mut resp = no_store((status, Json(body)).into_response());
         let h = resp.headers_mut();
-        let challenge = match self.challenge {
-            Some(Challenge::Basic) => Some("Basic realm=\"warden\", charset=\"UTF-8\""),
-            Some(Challenge::Bearer) => Some("Bearer realm=\"warden\""),
-            Some(Challenge::BearerInvalidToken) => Some("Bearer realm=\"warden\", error=\"invalid_token\""),
-            None => None,
+        let challenges: Vec<String> = match self.challenge {
+            Some(Challenge::Basic) => vec!["Basic realm=\"warden\", charset=\"UTF-8\"".into()],
+            Some(Challenge::Bearer) => vec!["Bearer realm=\"warden\"".into()],
+            Some(Challenge::BearerInvalidToken) => vec!["Bearer realm=\"warden\", error=\"invalid_token\"".into()],
+            Some(Challenge::Resource { dpop, error }) => {
+                let scheme = if dpop { format!("DPoP algs=\"{DPOP_ALGS}\",") } else { "Bearer".into() };
+                vec![format!("{scheme} realm=\"warden\", error=\"{}\"", error.as_str())]
+            }
+            Some(Challenge::AnyToken) => vec!["Bearer realm=\"warden\"".into(), format!("DPoP algs=\"{DPOP_ALGS}\", realm=\"warden\"")],
+            None => vec![],
         };
-        if let Some(c) = challenge {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        for c in challenges {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                h.append(header::WWW_AUTHENTICATE, v);
+            }
         }
         if let Some(retry) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
@@ -128,6 +139,9 @@ fn body_rejection(rej: BytesRejection) -> Response {
     let body = ErrorBody { error: ErrorCode::InvalidRequest.as_str(), error_description: description };
     no_store((status, Json(body)).into_response())
 }
+
+/// RFC 9449 §7.1: the proof algorithms a protected resource accepts.
+const DPOP_ALGS: &str = "ES256 RS256 PS256 EdDSA";
 
 /// RFC 9449 §4.1, §8.1.
 const DPOP: header::HeaderName = header::HeaderName::from_static("dpop");
@@ -658,6 +672,44 @@ async fn revoke_post(State(p): Shared, client: Client_, req: Request) -> Respons
     }
 }
 
+/// The parts of a userinfo request; the body is read only for POST.
+async fn userinfo_request(p: &Provider, req: Request, post: bool) -> Result<UserinfoRequest, Box<Response>> {
+    let token_in_query = req.uri().query().is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token"));
+    let authorization = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or_default().to_owned());
+    let dpop = dpop_header(req.headers());
+    let content_type = header_str(req.headers(), header::CONTENT_TYPE).map(str::to_owned);
+    let form = if post {
+        let body = Bytes::from_request(req, p).await.map_err(|r| Box::new(body_rejection(r)))?;
+        match content_type {
+            // RFC 6750 §2.2: a token in the body comes form-encoded; other bodies carry none.
+            Some(ct) if ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded") => {
+                Some(Params::parse_form(Some(&ct), &body).map_err(|e| Box::new(e.into_response()))?)
+            }
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let method = if post { "POST" } else { "GET" };
+    Ok(UserinfoRequest { method, authorization, dpop, token_in_query, form })
+}
+
+async fn userinfo(p: &Provider, req: Request, post: bool) -> Response {
+    match userinfo_request(p, req, post).await {
+        Ok(req) => json_no_store(p.userinfo(&req).await),
+        Err(resp) => *resp,
+    }
+}
+
+/// OIDC Core §5.3.1: GET and POST both.
+async fn userinfo_get(State(p): Shared, req: Request) -> Response {
+    userinfo(&p, req, false).await
+}
+
+async fn userinfo_post(State(p): Shared, req: Request) -> Response {
+    userinfo(&p, req, true).await
+}
+
 fn json_body(h: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Box<Response>> {
     let body = body.map_err(|r| Box::new(body_rejection(r)))?;
     let ct = header_str(h, header::CONTENT_TYPE).unwrap_or("");
@@ -714,7 +766,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_response_is_json_and_never_cached() {
-        let t = TokenResponse { access_token: "a.b.c".into(), token_type: "Bearer", expires_in: 60, scope: Some("read".into()), dpop_nonce: None };
+        let t = TokenResponse { access_token: "a.b.c".into(), token_type: "Bearer", expires_in: 60, scope: Some("read".into()), id_token: None, dpop_nonce: None };
         let resp = token_response(&t);
         assert_eq!(resp.status(), StatusCode::OK);
         let h = resp.headers();

@@ -6,7 +6,8 @@
 //! | endpoint | spec | file |
 //! |---|---|---|
 //! | `GET/POST /authorize` | RFC 6749 §4.1.1, OIDC Core §3.1.2 (checks only, so far) | `authorize/`, `pages.rs` |
-//! | `POST /token` | RFC 6749 §3.2, §4.4, RFC 9449 §5 (DPoP) | `token/`, `dpop.rs` |
+//! | `POST /token` | RFC 6749 §3.2, §4.1.3, §4.4, RFC 9449 §5 (DPoP), OIDC Core §3.1.3 (ID token) | `token/`, `dpop.rs`, `id_token.rs`, `grants.rs` |
+//! | `GET/POST /userinfo` | OIDC Core §5.3, RFC 6750, RFC 9449 §7 (not advertised yet) | `userinfo.rs`, `claims.rs` |
 //! | `POST /introspect` | RFC 7662 | `introspect.rs` |
 //! | `POST /revoke` | RFC 7009 | `revoke.rs` |
 //! | `POST /register`, `GET/PUT/DELETE /register/{id}` | RFC 7591, RFC 7592 | `register/` |
@@ -14,12 +15,15 @@
 
 pub mod authorize;
 mod cache;
+mod claims;
 mod client_auth;
 pub mod clients;
 mod discovery;
 mod dpop;
 mod error;
+mod grants;
 pub mod handler;
+mod id_token;
 pub mod interaction;
 mod introspect;
 pub mod keys;
@@ -30,6 +34,7 @@ pub mod resources;
 mod revoke;
 mod throttle;
 mod token;
+pub mod userinfo;
 pub mod users;
 
 pub use error::{Challenge, ErrorCode, OAuthError};
@@ -110,6 +115,8 @@ pub struct Config {
     /// Upper bound for any client's access-token lifetime; also how long a rotated-out key
     /// stays published.
     pub max_access_token_lifetime: Duration,
+    /// Lifetime of ID tokens (`exp` − `iat`).
+    pub id_token_lifetime: Duration,
     /// `aud` of access tokens for clients without their own audience list.
     pub default_audience: String,
     /// Allowed clock skew when checking `exp`/`nbf`/`iat`.

@@ -76,6 +76,12 @@ pub enum ArtifactKind {
     DpopJti,
     /// An authorization code, keyed by its hash; consumed once.
     AuthorizationCode,
+    /// What a grant (a code's redemption) issued, keyed by grant id: the access-token `jti`s
+    /// to revoke when the code is replayed, or a marker that the grant is revoked.
+    Grant,
+    /// The grant an access token issued to a user belongs to, keyed by the token's `jti`:
+    /// userinfo reads the grant's `claims` request from it.
+    TokenGrant,
     /// An authorization request waiting for the user (login, consent), keyed by id hash.
     Interaction,
     /// A browser session, keyed by the hash of its cookie.
@@ -96,6 +102,8 @@ impl ArtifactKind {
             Self::AssertionJti => "assertion_jti",
             Self::DpopJti => "dpop_jti",
             Self::AuthorizationCode => "authorization_code",
+            Self::Grant => "grant",
+            Self::TokenGrant => "token_grant",
             Self::Interaction => "interaction",
             Self::Session => "session",
             Self::Consent => "consent",

@@ -1,9 +1,13 @@
 //! The authorization server, by specification.
 
+mod interop_openidconnect;
 mod keys;
 mod multi_node;
 mod outage;
+mod oidc_id_token;
+mod oidc_userinfo;
 mod restart;
+mod rfc6749_authorization_code;
 mod rfc6749_authorize;
 mod rfc6749_client_credentials;
 mod rfc6749_errors;

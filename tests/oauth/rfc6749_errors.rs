@@ -70,10 +70,13 @@ async fn grant_type_problems() {
     let (id, secret) = s.cc_client().await;
     let c = Some((id.as_str(), secret.as_str()));
     assert_oauth_error(s.post_form("/token", c, &[]).await, 400, "invalid_request").await;
-    for g in ["authorization_code", "refresh_token", "password", "urn:ietf:params:oauth:grant-type:device_code", "bogus"] {
+    for g in ["refresh_token", "password", "urn:ietf:params:oauth:grant-type:device_code", "bogus"] {
         let resp = s.post_form("/token", c, &[("grant_type", g)]).await;
         assert_oauth_error(resp, 400, "unsupported_grant_type").await;
     }
+    // Implemented, but this client is registered for client_credentials only (§5.2).
+    let resp = s.post_form("/token", c, &[("grant_type", "authorization_code"), ("code", "x")]).await;
+    assert_oauth_error(resp, 400, "unauthorized_client").await;
 }
 
 #[tokio::test]

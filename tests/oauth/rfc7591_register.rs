@@ -60,13 +60,21 @@ async fn registration_needs_a_valid_initial_access_token() {
 
 #[tokio::test]
 async fn invalid_metadata_is_refused_with_a_useful_description() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.oauth.registration.per_address = 1000).await;
     let t = iat(&s, None).await;
     let cases = [
         (json!({"redirect_uris": ["https://app.example/cb#x"]}), "invalid_redirect_uri"),
         (json!({"redirect_uris": ["http://app.example/cb"]}), "invalid_redirect_uri"),
         (json!({"redirect_uris": ["https://*.example/cb"]}), "invalid_redirect_uri"),
         (json!({"redirect_uris": ["cb"]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["javascript:alert(1)"]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["data:text/html,x"]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["http://localhost:3000/cb"]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["http://127.0.0.1:3000/cb"], "application_type": "web"}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["com.example.app:/cb"], "application_type": "web"}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["https://a.example/cb"], "application_type": "desktop"}), "invalid_client_metadata"),
+        (json!({"redirect_uris": ["https://a.example/cb"], "post_logout_redirect_uris": ["http://a.example/bye"]}), "invalid_client_metadata"),
+        (json!({"redirect_uris": ["https://a.example/cb"], "first_party": true}), "invalid_client_metadata"),
         (json!({"grant_types": ["authorization_code"]}), "invalid_redirect_uri"),
         (json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "magic"}), "invalid_client_metadata"),
         (json!({"grant_types": ["implicit"], "redirect_uris": ["https://a.example/cb"]}), "invalid_client_metadata"),
@@ -231,4 +239,21 @@ async fn a_private_key_jwt_client_registers_with_inline_keys_only() {
     let tiny = json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
                       "jwks": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}});
     assert_oauth_error(register(&s, Some(&t), tiny).await, 400, "invalid_client_metadata").await;
+}
+
+/// OIDC Dynamic Client Registration §2: application_type, explicit or implied by the URIs.
+#[tokio::test]
+async fn the_application_type_follows_the_redirect_uris_and_is_shown_back() {
+    let s = TestServer::start().await;
+    let t = iat(&s, None).await;
+    for (body, want) in [
+        (json!({"redirect_uris": ["https://a.example/cb"]}), "web"),
+        (json!({"redirect_uris": ["http://127.0.0.1/cb", "com.example.app:/cb"]}), "native"),
+        (json!({"redirect_uris": ["https://a.example/cb"], "application_type": "native"}), "native"),
+    ] {
+        let resp = register(&s, Some(&t), body.clone()).await;
+        assert_eq!(resp.status(), 201, "{body}");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["application_type"], want, "{body}");
+    }
 }

@@ -1,4 +1,5 @@
-//! RFC 8414 metadata and the JWKS (RFC 7517). No OpenID configuration before ID tokens exist.
+//! RFC 8414 metadata, the OpenID Provider configuration (OIDC Discovery 1.0), and the JWKS
+//! (RFC 7517).
 
 use crate::support::TestServer;
 use serde_json::{Value, json};
@@ -14,40 +15,59 @@ async fn metadata_lists_exactly_what_works() {
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
     let meta: Value = resp.json().await.unwrap();
     let endpoint = |path: &str| format!("{}{path}", s.issuer);
-    // RFC 8414 §2, member by member: every member present, and nothing else.
+    let mut token_methods = AUTH_METHODS.to_vec();
+    token_methods.push("none");
+    let mut meta_without_claims = meta.clone();
+    let claims = meta_without_claims.as_object_mut().unwrap().remove("claims_supported").unwrap();
+    // Member by member: every member present, and nothing else.
     let expected = json!({
         "issuer": s.issuer,
+        "authorization_endpoint": endpoint("/authorize"),
         "token_endpoint": endpoint("/token"),
+        "userinfo_endpoint": endpoint("/userinfo"),
         "jwks_uri": endpoint("/jwks"),
         "registration_endpoint": endpoint("/register"),
+        "pushed_authorization_request_endpoint": endpoint("/par"),
+        "end_session_endpoint": endpoint("/logout"),
         "introspection_endpoint": endpoint("/introspect"),
         "revocation_endpoint": endpoint("/revoke"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "scopes_supported": ["openid", "profile", "email", "address", "phone", "offline_access"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+        "token_endpoint_auth_methods_supported": token_methods,
         "token_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
         "introspection_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
+        "claims_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
         "dpop_signing_alg_values_supported": SIGNING_ALGS,
     });
-    assert_eq!(meta, expected);
-    // No grant uses the authorization endpoint, so neither it nor response types are listed
-    // (RFC 8414 §2; response_types_supported is the documented deviation in discovery.rs).
-    assert!(meta.get("authorization_endpoint").is_none());
-    assert!(meta.get("response_types_supported").is_none());
+    assert_eq!(meta_without_claims, expected);
+    for c in ["sub", "iss", "auth_time", "nonce", "at_hash", "sid", "email", "email_verified", "name", "address", "phone_number"] {
+        assert!(claims.as_array().unwrap().contains(&json!(c)), "claims_supported lists {c}");
+    }
     // §3.2: claims with zero elements MUST be omitted.
     for (k, v) in meta.as_object().unwrap() {
         assert!(v.as_array().is_none_or(|a| !a.is_empty()), "{k} is an empty array");
     }
     // Every advertised endpoint exists.
-    for key in ["token_endpoint", "introspection_endpoint", "revocation_endpoint", "registration_endpoint"] {
+    for key in ["token_endpoint", "introspection_endpoint", "revocation_endpoint", "registration_endpoint", "pushed_authorization_request_endpoint", "userinfo_endpoint"] {
         let url = meta[key].as_str().unwrap();
         let status = s.http.post(url).send().await.unwrap().status().as_u16();
         assert!(status != 404 && status != 405 && status < 500, "{key} answers ({status})");
     }
-    let jwks = s.http.get(meta["jwks_uri"].as_str().unwrap()).send().await.unwrap();
-    assert_eq!(jwks.status(), 200);
+    for key in ["authorization_endpoint", "end_session_endpoint", "jwks_uri"] {
+        let status = s.http.get(meta[key].as_str().unwrap()).send().await.unwrap().status().as_u16();
+        assert!(status != 404 && status != 405 && status < 500, "{key} answers ({status})");
+    }
 }
 
 /// What an unknown provider path answers: status, content type and body.
@@ -58,19 +78,29 @@ async fn answer(s: &TestServer, url: &str) -> (u16, String, String) {
     (status, ctype, resp.text().await.unwrap())
 }
 
+/// OIDC Discovery §4: the same document at `{issuer}/.well-known/openid-configuration`,
+/// with the members §3 requires; RFC 8414 §3 puts its own suffix between host and path.
 #[tokio::test]
-async fn the_openid_configuration_is_not_served_before_id_tokens_exist() {
+async fn the_openid_configuration_is_the_same_document_at_its_own_place() {
     let s = TestServer::start().await;
-    let unknown = answer(&s, &s.url("/.well-known/no-such-document")).await;
-    assert_eq!(unknown.0, 404);
-    assert_eq!(answer(&s, &s.url("/.well-known/openid-configuration")).await, unknown);
-    // Also under an issuer with a path, at both places a client might look.
+    let rfc8414: Value = s.http.get(s.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
+    let oidc: Value = s.http.get(s.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(oidc, rfc8414);
+    for required in ["issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported", "subject_types_supported", "id_token_signing_alg_values_supported"] {
+        assert!(oidc.get(required).is_some(), "OIDC Discovery §3 requires {required}");
+    }
+    assert!(oidc["id_token_signing_alg_values_supported"].as_array().unwrap().contains(&json!("RS256")), "RS256 MUST be included");
+
     let s = TestServer::start_with(|c| c.oauth.issuer = "http://127.0.0.1:1/tenant-a".into()).await;
     let host = s.issuer.trim_end_matches("/tenant-a").to_owned();
+    let oidc = s.http.get(format!("{}/.well-known/openid-configuration", s.issuer)).send().await.unwrap();
+    assert_eq!(oidc.status(), 200);
+    assert_eq!(oidc.json::<Value>().await.unwrap()["issuer"], s.issuer);
     let unknown = answer(&s, &s.url("/.well-known/no-such-document")).await;
     assert_eq!(unknown.0, 404);
-    assert_eq!(answer(&s, &s.url("/.well-known/openid-configuration")).await, unknown);
-    assert_eq!(answer(&s, &format!("{host}/.well-known/openid-configuration/tenant-a")).await, unknown);
+    // Not at the host root, and not RFC 8414-style for the OIDC name.
+    assert_eq!(answer(&s, &format!("{host}/.well-known/openid-configuration")).await.0, 404);
+    assert_eq!(answer(&s, &format!("{host}/.well-known/openid-configuration/tenant-a")).await.0, 404);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod code_flow;
 pub mod browser;
 
 use reqwest::StatusCode;
@@ -151,7 +152,8 @@ impl TestServer {
     /// Registers a client the way the CLI does; returns (client_id, secret).
     pub async fn client(&self, spec: serde_json::Value) -> (String, String) {
         let req: RegistrationRequest = serde_json::from_value(spec).unwrap();
-        let policy = Policy { scopes: None, audiences: None, max_lifetime: Some(self.cfg.oauth.max_access_token_lifetime) };
+        let algs = self.cfg.oauth.keys.signing_algs();
+        let policy = Policy { scopes: None, audiences: None, max_lifetime: Some(self.cfg.oauth.max_access_token_lifetime), signing_algs: &algs };
         let created = clients::create(&self.store, &self.master, req, &policy, Origin::Operator, None).await.unwrap();
         (created.client.client_id.0, created.client_secret.unwrap_or_default())
     }

@@ -2,7 +2,7 @@
 //! CLI. Each `check_*` is pure and returns the error the registration endpoint sends.
 
 use crate::jose;
-use crate::model::{AuthMethod, ClientMetadata, GrantType};
+use crate::model::{ApplicationType, AuthMethod, ClientMetadata, GrantType};
 use crate::oauth::{OAuthError, is_loopback};
 use serde::Deserialize;
 use serde_json::Value;
@@ -38,12 +38,16 @@ pub struct RegistrationRequest {
     pub resource_server_for: Option<Vec<String>>,
     /// RFC 9449 §5.2.
     pub dpop_bound_access_tokens: Option<bool>,
+    /// OIDC Dynamic Client Registration 1.0 §2.
+    pub id_token_signed_response_alg: Option<String>,
     /// Warden extension: skip the consent page (operators only).
     pub first_party: Option<bool>,
     /// RFC 9126 §6.
     pub require_pushed_authorization_requests: Option<bool>,
     /// OIDC RP-Initiated Logout §3.1.
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// OIDC Dynamic Client Registration §2: `web` or `native`.
+    pub application_type: Option<String>,
     /// RFC 7592 §2.2: the client id, required on update.
     pub client_id: Option<String>,
     /// RFC 7592 §2.2: if sent on update, must equal the current secret.
@@ -63,6 +67,9 @@ pub struct Policy<'a> {
     pub audiences: Option<&'a [String]>,
     /// Whether a per-client token lifetime may be set, and its upper bound.
     pub max_lifetime: Option<Duration>,
+    /// The algorithms this server signs with (`KeysConfig::signing_algs`): the only ones a
+    /// client may choose for its ID tokens.
+    pub signing_algs: &'a [jose::Alg],
 }
 
 /// Turns a request into validated metadata, checking in this order: auth method, grant and
@@ -76,6 +83,7 @@ pub fn check_client_metadata(
     let response_types = check_response_types(req.response_types.as_deref(), &grant_types)?;
     let redirect_uris = req.redirect_uris.unwrap_or_default();
     check_redirect_uris(&redirect_uris, &grant_types)?;
+    let application_type = check_application_type(req.application_type.as_deref(), &redirect_uris)?;
     // The same rules as redirect URIs (absolute, https or loopback http or a private-use
     // scheme, no fragment, no user information), with no grant that requires one.
     let post_logout_redirect_uris = req.post_logout_redirect_uris.clone().unwrap_or_default();
@@ -85,6 +93,8 @@ pub fn check_client_metadata(
     check_keys(method, req.jwks.as_ref(), req.jwks_uri.as_deref())?;
     let scope = check_scope(req.scope.as_deref(), policy.scopes)?;
     let audience = check_audience(req.audience.unwrap_or_default(), policy.audiences)?;
+    let id_token_signed_response_alg =
+        check_id_token_alg(req.id_token_signed_response_alg.as_deref(), policy.signing_algs)?;
     let resource_server_for = req.resource_server_for.unwrap_or_default();
     if !resource_server_for.is_empty() && policy.audiences.is_some() {
         return Err(OAuthError::invalid_client_metadata("resource_server_for can only be set by an operator"));
@@ -144,10 +154,34 @@ pub fn check_client_metadata(
         access_token_lifetime,
         resource_server_for,
         dpop_bound_access_tokens: req.dpop_bound_access_tokens.unwrap_or(false),
+        id_token_signed_response_alg,
         first_party,
         require_pushed_authorization_requests: req.require_pushed_authorization_requests.unwrap_or(false),
         post_logout_redirect_uris,
+        application_type,
     })
+}
+
+/// OIDC Dynamic Client Registration §2 `id_token_signed_response_alg`: one of the algorithms
+/// this server signs with; never `none` (an unsigned ID token proves nothing; OIDC Core §2
+/// allows it only without the token endpoint, which Warden never does).
+pub fn check_id_token_alg(alg: Option<&str>, signing_algs: &[jose::Alg]) -> Result<Option<String>, OAuthError> {
+    let Some(name) = alg else { return Ok(None) };
+    let names = || signing_algs.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ");
+    if name == "none" {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "id_token_signed_response_alg \"none\" is not accepted: ID tokens are always signed; use one of {}",
+            names()
+        )));
+    }
+    match jose::Alg::parse(name) {
+        Some(a) if signing_algs.contains(&a) => Ok(Some(a.as_str().to_owned())),
+        _ => Err(OAuthError::invalid_client_metadata(format!(
+            "id_token_signed_response_alg \"{}\" is not one this server signs with; use one of {}",
+            name.chars().take(32).collect::<String>(),
+            names()
+        ))),
+    }
 }
 
 /// - defaults to `client_secret_basic` (RFC 7591 §2);
@@ -265,6 +299,23 @@ pub fn check_redirect_uris(uris: &[String], grants: &[GrantType]) -> Result<(), 
     Ok(())
 }
 
+/// OIDC Dynamic Client Registration §2: a `web` application's redirect URIs are https (no
+/// loopback, no private-use scheme); a `native` one's may be loopback http or a private-use
+/// scheme (RFC 8252 §7). Left out, it follows from the URIs: native if any is loopback or
+/// private-use, else web. (`check_redirect_uris` has already refused everything else.)
+pub fn check_application_type(t: Option<&str>, redirect_uris: &[String]) -> Result<ApplicationType, OAuthError> {
+    let app_like = redirect_uris.iter().any(|u| !u.starts_with("https://"));
+    match t {
+        None => Ok(if app_like { ApplicationType::Native } else { ApplicationType::Web }),
+        Some("native") => Ok(ApplicationType::Native),
+        Some("web") if app_like => Err(OAuthError::invalid_redirect_uri(
+            "a web application's redirect URIs must use https; register loopback or private-use URIs with application_type native",
+        )),
+        Some("web") => Ok(ApplicationType::Web),
+        Some(_) => Err(OAuthError::invalid_client_metadata("application_type must be web or native")),
+    }
+}
+
 /// Public clients (`none`) cannot use `client_credentials`: nothing proves who they are.
 pub fn check_method_fits_grants(m: AuthMethod, grants: &[GrantType]) -> Result<(), OAuthError> {
     if m == AuthMethod::None && grants.contains(&GrantType::ClientCredentials) {
@@ -357,7 +408,8 @@ mod tests {
     fn req(v: Value) -> RegistrationRequest {
         serde_json::from_value(v).unwrap()
     }
-    const OPEN: Policy<'static> = Policy { scopes: None, audiences: None, max_lifetime: None };
+    const ALGS: &[jose::Alg] = &[jose::Alg::ES256, jose::Alg::RS256];
+    const OPEN: Policy<'static> = Policy { scopes: None, audiences: None, max_lifetime: None, signing_algs: ALGS };
 
     fn code(v: Value) -> ErrorCode {
         check_client_metadata(req(v), &OPEN).unwrap_err().code
@@ -408,10 +460,25 @@ mod tests {
     }
 
     #[test]
+    fn id_token_alg_is_one_the_server_signs_with_and_never_none() {
+        use serde_json::json;
+        let m = |alg: &str| check_client_metadata(req(json!({"redirect_uris": ["https://a.example/cb"], "id_token_signed_response_alg": alg})), &OPEN);
+        assert_eq!(m("ES256").unwrap().id_token_signed_response_alg.as_deref(), Some("ES256"));
+        assert_eq!(m("RS256").unwrap().id_token_signed_response_alg.as_deref(), Some("RS256"));
+        for bad in ["none", "PS256", "HS256", "es256", ""] {
+            let e = m(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidClientMetadata, "{bad}");
+            assert!(e.description.contains("ES256, RS256"), "{bad}: {}", e.description);
+        }
+        let none = check_client_metadata(req(json!({"redirect_uris": ["https://a.example/cb"]})), &OPEN).unwrap();
+        assert_eq!(none.id_token_signed_response_alg, None);
+    }
+
+    #[test]
     fn policy_limits_scopes_audiences_and_lifetime() {
         use serde_json::json;
         let scopes = vec!["read".to_owned()];
-        let p = Policy { scopes: Some(&scopes), audiences: Some(&[]), max_lifetime: None };
+        let p = Policy { scopes: Some(&scopes), audiences: Some(&[]), max_lifetime: None, signing_algs: ALGS };
         let r = |v| check_client_metadata(req(v), &p);
         assert!(r(json!({"grant_types": ["client_credentials"], "scope": "read"})).is_ok());
         assert!(r(json!({"grant_types": ["client_credentials"], "scope": "read admin"})).is_err());

@@ -33,11 +33,12 @@ fn missing_token() -> OAuthError {
 }
 
 impl Provider {
-    fn dynamic_policy(&self) -> Policy<'_> {
+    fn dynamic_policy<'a>(&'a self, signing_algs: &'a [crate::jose::Alg]) -> Policy<'a> {
         Policy {
             scopes: Some(&self.cfg.registration.allowed_scopes),
             audiences: Some(&self.cfg.registration.allowed_audiences),
             max_lifetime: None,
+            signing_algs,
         }
     }
 
@@ -91,7 +92,7 @@ impl Provider {
             return Err(OAuthError::invalid_client_metadata("client_id and client_secret are assigned by the server"));
         }
         let Created { client, client_secret, registration_access_token } =
-            clients::create(&self.store, &self.master, req, &self.dynamic_policy(), Origin::Dynamic, None).await?;
+            clients::create(&self.store, &self.master, req, &self.dynamic_policy(&self.cfg.keys.signing_algs()), Origin::Dynamic, None).await?;
         tracing::info!(target: "audit", event = "client_registered", client_id = %client.client_id);
         Ok(self.registration_response(&client, client_secret.as_deref(), registration_access_token.as_deref()))
     }
@@ -139,7 +140,7 @@ impl Provider {
             && !client.secret_hash.as_ref().is_some_and(|h| self.master.verify_secret(s, h)) {
                 return Err(OAuthError::invalid_request("client_secret does not match"));
             }
-        let metadata = check_client_metadata(req, &self.dynamic_policy())?;
+        let metadata = check_client_metadata(req, &self.dynamic_policy(&self.cfg.keys.signing_algs()))?;
         let mut new_secret = None;
         let updated = clients::update_with_retry(&self.store, &client.client_id, |c| {
             new_secret = None;

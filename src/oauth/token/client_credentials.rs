@@ -53,14 +53,14 @@ pub(super) async fn issue(p: &Provider, client: &Client, req: &FormRequest) -> R
     let access_token = key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)?;
     tracing::debug!(target: "audit", event = "token_issued", grant = "client_credentials", client_id = %client.client_id, jti = %claims.jti);
     let token_type = if proof.is_some() { "DPoP" } else { "Bearer" };
-    Ok(TokenResponse { access_token, token_type, expires_in: lifetime, scope, dpop_nonce: p.dpop_nonce(now) })
+    Ok(TokenResponse { access_token, token_type, expires_in: lifetime, scope, id_token: None, dpop_nonce: p.dpop_nonce(now) })
 }
 
 /// A token id: 128 random bits, base64url (22 characters), on the stack.
-struct Jti([u8; 22]);
+pub(super) struct Jti([u8; 22]);
 
 impl Jti {
-    fn new() -> Result<Jti, OAuthError> {
+    pub(super) fn new() -> Result<Jti, OAuthError> {
         let mut bits = [0u8; 16];
         aws_lc_rs::rand::fill(&mut bits).map_err(|_| OAuthError::server_error("the random number generator failed"))?;
         let mut text = [0u8; 22];
@@ -68,7 +68,7 @@ impl Jti {
         Ok(Jti(text))
     }
 
-    fn as_str(&self) -> &str {
+    pub(super) fn as_str(&self) -> &str {
         // base64url output is ASCII.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
