@@ -613,3 +613,32 @@ async fn an_anonymous_route_still_refuses_a_bad_token() {
     refused(get(&s, "/open/x", Some("Bearer forged.token.here")).await, 401).await;
     assert!(up.seen().is_empty());
 }
+
+/// The authorization code flow's tokens: the user's access token passes with the user as
+/// `sub`; the ID token from the same response is refused, even on a route whose audience is
+/// the client (the ID token's `aud`).
+#[tokio::test]
+async fn a_real_id_token_is_not_an_access_token() {
+    use crate::support::code_flow::{tokens_for, web_client};
+    let up = Upstream::start().await;
+    let s = both(vec![warden_route("api", "/api/", &up.url())], |_| {}).await;
+    let (id, secret) = web_client(&s, json!({})).await;
+    let (body, grant) = tokens_for(&s, &id, &secret, "openid", |_| {}).await;
+    let access = body["access_token"].as_str().unwrap();
+    let id_token = body["id_token"].as_str().expect("an ID token");
+    assert_eq!(get(&s, "/api/me", Some(&format!("Bearer {access}"))).await.status(), 200);
+    assert_eq!(up.one().headers["x-warden-sub"], grant.sub.as_str(), "the user, not the client");
+    up.clear();
+    let challenge = refused(get(&s, "/api/me", Some(&format!("Bearer {id_token}"))).await, 401).await;
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    // A route whose audience is the client id: the ID token's aud matches, and it is still refused.
+    let routes = vec![RouteConfig { audience: Some(id.clone()), ..warden_route("rp", "/rp/", &up.url()) }];
+    let g = s.another_node(move |c| {
+        c.roles = vec![Role::Gateway];
+        c.gateway.routes = routes;
+    })
+    .await;
+    let challenge = refused(get(&g, "/rp/x", Some(&format!("Bearer {id_token}"))).await, 401).await;
+    assert!(challenge.contains("not an access token"), "{challenge}");
+    assert!(up.seen().is_empty());
+}
