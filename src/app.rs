@@ -196,10 +196,30 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
 
     let mut servers = tokio::task::JoinSet::new();
     let trusted = Arc::new(cfg.trusted_proxies.clone());
+    let mut gateway_tasks = tokio::task::JoinSet::new();
     let gateway = match cfg.roles.contains(&Role::Gateway) {
-        true => Some(Arc::new(crate::gateway::Gateway::new(&cfg.gateway, trusted.clone()).map_err(|errors| {
-            AppError::Gateway(errors.iter().map(|e| format!("routes[{}].{}: {}", e.index, e.key, e.message)).collect::<Vec<_>>().join("; "))
-        })?)),
+        true => {
+            // The gateway accepts this deployment's tokens with the provider's own key ring
+            // (refreshed by the housekeeping loop on every node, gateway-only ones included)
+            // and a revocation set fed from the same store.
+            let warden = crate::gateway::WardenTokens {
+                ring: provider.ring.clone(),
+                revocations: Arc::default(),
+                issuer: cfg.oauth.issuer.clone(),
+                audience: cfg.oauth.default_audience.clone(),
+                clock_skew: cfg.oauth.clock_skew,
+            };
+            let g = crate::gateway::Gateway::new(&cfg.gateway, trusted.clone(), Some(warden)).map_err(|errors| {
+                let describe = |e: &crate::gateway::route::RouteError| match e.index {
+                    usize::MAX => format!("{} ({})", e.message, e.key),
+                    i => format!("routes[{i}].{}: {}", e.key, e.message),
+                };
+                AppError::Gateway(errors.iter().map(describe).collect::<Vec<_>>().join("; "))
+            })?;
+            g.prepare(Some(&core.store)).await;
+            gateway_tasks = g.spawn_background(Some(core.store.clone()), shutdown.clone());
+            Some(Arc::new(g))
+        }
         false => None,
     };
     let gateway_tls = match (&cfg.gateway.tls, cfg.roles.contains(&Role::Gateway)) {
@@ -237,6 +257,7 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
     shutdown.cancel();
     let _ = background.await;
     let _ = probe.await;
+    while gateway_tasks.join_next().await.is_some() {}
     result
 }
 

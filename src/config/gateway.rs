@@ -4,7 +4,8 @@
 
 use super::raw::Reader;
 use crate::gateway::route::RouteTable;
-use crate::gateway::{self, Auth, RouteConfig, Timeouts, Upstream};
+use crate::gateway::{self, Auth, ClaimCondition, IssuerConfig, ObjectRule, ParamSource, RouteConfig, Rules, Timeouts, Upstream};
+use crate::jose::Alg;
 use crate::http::serve::ServeConfig;
 use crate::http::tls::TlsFiles;
 use std::time::Duration;
@@ -33,11 +34,32 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         first_byte: r.duration("first_byte_timeout", "25s"),
         total: r.duration("total_timeout", "60s"),
     };
+    let max_token_size = r.uint("max_token_size", 8192, 1024..=65536) as usize;
+    let token_cache_size = r.uint("token_cache_size", 10_000, 1..=10_000_000) as usize;
+    let revocation_poll_interval = r.duration("revocation_poll_interval", "500ms");
+    if !(Duration::from_millis(50)..=Duration::from_secs(60)).contains(&revocation_poll_interval) {
+        r.invalid("revocation_poll_interval", "must be between 50ms and 60s");
+    }
+    let jwks_refetch_cooldown = r.duration("jwks_refetch_cooldown", "30s");
+    let dpop_proof_max_age = r.duration("dpop_proof_max_age", "60s");
+    let mut issuers = Vec::new();
+    r.tables("issuers", |_, t| {
+        if let Some(c) = resolve_issuer(t) {
+            issuers.push(c);
+        }
+    });
+    let mut names: Vec<&str> = Vec::new();
+    for (i, c) in issuers.iter().enumerate() {
+        if names.contains(&c.name.as_str()) {
+            r.invalid(&format!("issuers[{i}].name"), format!("\"{}\" is used twice", c.name));
+        }
+        names.push(&c.name);
+    }
     let mut routes = Vec::new();
     let mut indexes = Vec::new();
     // `routes = []` in the example file is the same as none.
     r.tables("routes", |i, route| {
-        if let Some(c) = resolve_route(route, timeouts, http) {
+        if let Some(c) = resolve_route(route, timeouts, http, &names) {
             routes.push(c);
             indexes.push(i);
         }
@@ -61,7 +83,168 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         }
     }
     r.finish();
-    gateway::Config { listen, tls, timeouts, routes }
+    gateway::Config {
+        listen,
+        tls,
+        timeouts,
+        routes,
+        issuers,
+        max_token_size,
+        token_cache_size,
+        revocation_poll_interval,
+        jwks_refetch_cooldown,
+        dpop_proof_max_age,
+    }
+}
+
+/// One `[[gateway.issuers]]` entry; `None` when a key was unusable (its error is recorded).
+fn resolve_issuer(mut r: Reader<'_>) -> Option<IssuerConfig> {
+    let mut ok = true;
+    let name = r.string("name", "");
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        r.invalid("name", "required: letters, digits, -, _ and . (routes say auth = [\"issuer:NAME\"])");
+        ok = false;
+    }
+    let issuer = r.string("issuer", "");
+    if issuer.is_empty() {
+        r.invalid("issuer", "required: the exact iss of the issuer's tokens");
+        ok = false;
+    }
+    let jwks_url = r.string("jwks_url", "");
+    if let Err(why) = Upstream::parse(&jwks_url) {
+        r.invalid("jwks_url", if jwks_url.is_empty() { "required: e.g. \"https://idp.example/jwks\"".into() } else { why });
+        ok = false;
+    }
+    let ca = r.string("jwks_ca_file", "");
+    let jwks_ca_file = (!ca.is_empty()).then(|| std::path::PathBuf::from(ca));
+    if let (Some(file), Ok(mut up)) = (&jwks_ca_file, Upstream::parse(&jwks_url)) {
+        up.ca_file = Some(file.clone());
+        if !up.tls {
+            r.invalid("jwks_ca_file", "only for an https:// jwks_url");
+            ok = false;
+        } else if let Err(message) = gateway::proxy::roots(&up, &mut None) {
+            r.invalid("jwks_ca_file", message);
+            ok = false;
+        }
+    }
+    let mut algorithms = Vec::new();
+    for a in r.strings("algorithms", &["ES256", "RS256"]) {
+        match Alg::parse(&a) {
+            Some(alg) => algorithms.push(alg),
+            None => {
+                r.invalid("algorithms", format!("\"{a}\" is not one of ES256, RS256, PS256, EdDSA (never none or HS*)"));
+                ok = false;
+            }
+        }
+    }
+    if algorithms.is_empty() {
+        r.invalid("algorithms", "at least one algorithm");
+        ok = false;
+    }
+    let audience = r.string("audience", "");
+    if audience.is_empty() {
+        r.invalid("audience", "required: the aud this issuer's tokens carry for these APIs");
+        ok = false;
+    }
+    let types = r.strings("types", &[]);
+    let clock_skew = r.duration("clock_skew", "60s");
+    let refresh_interval = r.duration("refresh_interval", "5m");
+    if refresh_interval < Duration::from_secs(1) {
+        r.invalid("refresh_interval", "must be at least 1s");
+        ok = false;
+    }
+    r.finish();
+    ok.then_some(IssuerConfig { name, issuer, jwks_url, jwks_ca_file, algorithms, audience, types, clock_skew, refresh_interval })
+}
+
+/// `auth = [...]`, `audience`, and the authorization rules of a route.
+fn resolve_auth(r: &mut Reader<'_>, path: &str, issuers: &[&str]) -> Option<(Vec<Auth>, Option<String>, Rules)> {
+    let mut ok = true;
+    let mut auth = Vec::new();
+    for a in r.strings("auth", &[]) {
+        match a.as_str() {
+            "warden" => auth.push(Auth::Warden),
+            "anonymous" => auth.push(Auth::Anonymous),
+            other => match other.strip_prefix("issuer:") {
+                Some(name) if issuers.contains(&name) => auth.push(Auth::Issuer(name.to_owned())),
+                Some(name) => {
+                    r.invalid("auth", format!("no [[gateway.issuers]] entry is named \"{name}\""));
+                    ok = false;
+                }
+                None => {
+                    r.invalid("auth", format!("\"{other}\" is not \"warden\", \"issuer:NAME\" or \"anonymous\""));
+                    ok = false;
+                }
+            },
+        }
+    }
+    if auth.is_empty() && ok {
+        r.invalid(
+            "auth",
+            "the route has no authentication (deny by default): e.g. auth = [\"warden\"], or auth = [\"anonymous\"] to let anyone call it",
+        );
+        ok = false;
+    }
+    let audience = Some(r.string("audience", "")).filter(|a| !a.is_empty());
+    let scopes = |r: &mut Reader<'_>, key: &str, ok: &mut bool| {
+        let v = r.strings(key, &[]);
+        if v.iter().any(|s| s.is_empty() || s.contains(' ')) {
+            r.invalid(key, "each scope is one word");
+            *ok = false;
+        }
+        v
+    };
+    let scopes_all = scopes(r, "scopes_all", &mut ok);
+    let scopes_any = scopes(r, "scopes_any", &mut ok);
+    let mut claims = Vec::new();
+    r.tables("claims", |_, mut t| {
+        let claim = t.string("claim", "");
+        let (equals, contains) = (t.has("equals"), t.has("contains"));
+        let value = if equals { t.string("equals", "") } else { t.string("contains", "") };
+        if claim.is_empty() || equals == contains {
+            t.invalid("claim", "each condition is { claim = \"NAME\", equals = \"VALUE\" } or { claim = \"NAME\", contains = \"VALUE\" }");
+            ok = false;
+        } else if equals {
+            claims.push(ClaimCondition::Equals { claim, value });
+        } else {
+            claims.push(ClaimCondition::Contains { claim, value });
+        }
+        t.finish();
+    });
+    let mut objects = Vec::new();
+    r.tables("objects", |_, mut t| {
+        let source = match (t.has("param"), t.has("query")) {
+            (true, false) => {
+                let name = t.string("param", "");
+                if !path.contains(&format!("{{{name}}}")) {
+                    t.invalid("param", format!("the route's path has no {{{name}}}"));
+                    ok = false;
+                }
+                Some(ParamSource::Path(name))
+            }
+            (false, true) => Some(ParamSource::Query(t.string("query", ""))),
+            _ => None,
+        };
+        let (member, claim) = match (t.has("in"), t.has("equals")) {
+            (true, false) => (true, t.string("in", "")),
+            (false, true) => (false, t.string("equals", "")),
+            _ => (false, String::new()),
+        };
+        match source {
+            Some(source) if !claim.is_empty() => objects.push(ObjectRule { source, claim, member }),
+            _ => {
+                t.invalid("param", "each rule is { param = \"vin\", in = \"vins\" } or { query = \"user_id\", equals = \"sub\" }");
+                ok = false;
+            }
+        }
+        t.finish();
+    });
+    let rules = Rules { scopes_all, scopes_any, claims, objects };
+    if !rules.is_empty() && auth.iter().all(|a| *a == Auth::Anonymous) && ok {
+        r.invalid("auth", "authorization rules need a token: add \"warden\" or \"issuer:NAME\"");
+        ok = false;
+    }
+    ok.then_some((auth, audience, rules))
 }
 
 fn check_timeouts(r: &mut Reader<'_>, t: &Timeouts, http: Option<&ServeConfig>) {
@@ -83,7 +266,7 @@ fn check_timeouts(r: &mut Reader<'_>, t: &Timeouts, http: Option<&ServeConfig>) 
 }
 
 /// One route; `None` when a key was unusable (its error is recorded).
-fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig) -> Option<RouteConfig> {
+fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issuers: &[&str]) -> Option<RouteConfig> {
     let mut ok = true;
     let id = r.string("id", "");
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
@@ -128,16 +311,8 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig) -> O
     }
     let case_insensitive = r.bool("case_insensitive", false);
     let http2 = r.bool("http2", false);
-    // Deny by default: a route must name how callers authenticate. Until authentication
-    // policies exist, the only choice is the explicit opt-out.
-    let anonymous = r.bool("anonymous", false);
-    if !anonymous {
-        r.invalid(
-            "anonymous",
-            "the route has no authentication: set anonymous = true to let anyone call it (deny by default)",
-        );
-        ok = false;
-    }
+    // Deny by default: a route must name how callers authenticate.
+    let auth = resolve_auth(&mut r, &path, issuers);
     let timeouts = Timeouts {
         connect: r.duration_opt("connect_timeout").unwrap_or(defaults.connect),
         first_byte: r.duration_opt("first_byte_timeout").unwrap_or(defaults.first_byte),
@@ -147,18 +322,22 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig) -> O
         check_timeouts(&mut r, &timeouts, Some(http));
     }
     r.finish();
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth: Auth::Anonymous, timeouts }).filter(|_| ok)
+    let (auth, audience, rules) = auth?;
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts }).filter(|_| ok)
 }
 
 #[cfg(test)]
 mod tests {
     use crate::config::{Config, ConfigError, Overrides};
+    use crate::gateway::{Auth, ObjectRule, ParamSource};
+    use crate::jose::Alg;
+    use std::time::Duration;
 
     fn load(text: &str) -> Result<Config, Vec<ConfigError>> {
         Config::from_toml(Some(text), [], &Overrides::default()).0
     }
 
-    const ROUTE: &str = "version = 1\n[[gateway.routes]]\nid = \"cars\"\npath = \"/cars/{vin}\"\nmethods = [\"GET\"]\nupstream = \"http://127.0.0.1:9000/v1\"\nanonymous = true\n";
+    const ROUTE: &str = "version = 1\n[[gateway.routes]]\nid = \"cars\"\npath = \"/cars/{vin}\"\nmethods = [\"GET\"]\nupstream = \"http://127.0.0.1:9000/v1\"\nauth = [\"anonymous\"]\n";
 
     #[test]
     fn a_route_resolves_with_the_default_timeouts() {
@@ -172,12 +351,46 @@ mod tests {
     }
 
     #[test]
-    fn deny_by_default_a_route_must_opt_in_to_anonymous_access() {
-        for text in [ROUTE.replace("anonymous = true\n", ""), ROUTE.replace("anonymous = true", "anonymous = false")] {
+    fn deny_by_default_a_route_must_name_its_authentication() {
+        for text in [ROUTE.replace("auth = [\"anonymous\"]\n", ""), ROUTE.replace("[\"anonymous\"]", "[]")] {
             let errors = load(&text).unwrap_err();
             assert_eq!(errors.len(), 1, "{errors:?}");
-            assert_eq!(errors[0].key, "gateway.routes[0].anonymous");
+            assert_eq!(errors[0].key, "gateway.routes[0].auth");
             assert!(errors[0].message.contains("deny by default"));
+        }
+        let errors = load(&ROUTE.replace("[\"anonymous\"]", "[\"issuer:nope\", \"magic\"]")).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().all(|e| e.key == "gateway.routes[0].auth"));
+        let errors = load(&format!("{ROUTE}scopes_all = [\"cars:read\"]\n")).unwrap_err();
+        assert!(errors[0].message.contains("need a token"), "{errors:?}");
+    }
+
+    #[test]
+    fn issuers_and_authorization_rules_resolve() {
+        let text = "version = 1\n[[gateway.issuers]]\nname = \"partner\"\nissuer = \"https://idp.example\"\n\
+            jwks_url = \"https://idp.example/jwks\"\naudience = \"https://api.example\"\nalgorithms = [\"ES256\"]\n\
+            [[gateway.routes]]\nid = \"cars\"\npath = \"/cars/{vin}\"\nmethods = [\"GET\"]\nupstream = \"http://x\"\n\
+            auth = [\"warden\", \"issuer:partner\"]\naudience = \"https://cars.example\"\nscopes_all = [\"cars:read\"]\n\
+            claims = [{ claim = \"tenant\", equals = \"acme\" }]\nobjects = [{ param = \"vin\", in = \"vins\" }, { query = \"user_id\", equals = \"sub\" }]\n";
+        let c = load(text).unwrap();
+        let i = &c.gateway.issuers[0];
+        assert_eq!((i.name.as_str(), i.algorithms.as_slice(), i.refresh_interval), ("partner", &[Alg::ES256][..], Duration::from_secs(300)));
+        let r = &c.gateway.routes[0];
+        assert_eq!(r.auth, [Auth::Warden, Auth::Issuer("partner".into())]);
+        assert_eq!(r.audience.as_deref(), Some("https://cars.example"));
+        assert_eq!(r.rules.objects[0], ObjectRule { source: ParamSource::Path("vin".into()), claim: "vins".into(), member: true });
+        assert_eq!(r.rules.objects[1], ObjectRule { source: ParamSource::Query("user_id".into()), claim: "sub".into(), member: false });
+        for (bad, key) in [
+            (text.replace("[\"ES256\"]", "[\"HS256\"]"), "gateway.issuers[0].algorithms"),
+            (text.replace("[\"ES256\"]", "[\"none\"]"), "gateway.issuers[0].algorithms"),
+            (text.replace("param = \"vin\"", "param = \"id\""), "gateway.routes[0].objects[0].param"),
+            (text.replace("equals = \"acme\"", "is = \"acme\""), "gateway.routes[0].claims[0].claim"),
+            (text.replace("https://idp.example/jwks", "ftp://x"), "gateway.issuers[0].jwks_url"),
+            (text.replace("algorithms = [\"ES256\"]\n", "algorithms = [\"ES256\"]\njwks_ca_file = \"/nonexistent/ca.pem\"\n"), "gateway.issuers[0].jwks_ca_file"),
+            (text.replace("name = \"partner\"", "name = \"\""), "gateway.issuers[0].name"),
+        ] {
+            let errors = load(&bad).unwrap_err();
+            assert!(errors.iter().any(|e| e.key == key), "{key}: {errors:?}");
         }
     }
 
@@ -187,10 +400,10 @@ mod tests {
         assert!(load("version = 1\n[gateway]\nfirst_byte_timeout = \"40s\"\ntotal_timeout = \"1m\"\n").is_ok());
         // …but with routes that use it, it is.
         let text = "version = 1\n[gateway]\nfirst_byte_timeout = \"40s\"\n\
-            [[gateway.routes]]\nid = \"a\"\npath = \"/a/./b\"\nmethods = [\"GET\"]\nupstream = \"ftp://x\"\nanonymous = true\nbogus = 1\n\
-            [[gateway.routes]]\nid = \"b b\"\nmethods = [\"get\"]\nupstream = \"http://x\"\nanonymous = true\nhosts = [\"x:80\"]\n\
-            [[gateway.routes]]\nid = \"c\"\npath = \"/c/{id}\"\nmethods = [\"GET\"]\nupstream = \"http://x\"\nanonymous = true\n\
-            [[gateway.routes]]\nid = \"d\"\npath = \"/c/{other}\"\nmethods = [\"GET\"]\nupstream = \"http://x\"\nanonymous = true\n";
+            [[gateway.routes]]\nid = \"a\"\npath = \"/a/./b\"\nmethods = [\"GET\"]\nupstream = \"ftp://x\"\nauth = [\"anonymous\"]\nbogus = 1\n\
+            [[gateway.routes]]\nid = \"b b\"\nmethods = [\"get\"]\nupstream = \"http://x\"\nauth = [\"anonymous\"]\nhosts = [\"x:80\"]\n\
+            [[gateway.routes]]\nid = \"c\"\npath = \"/c/{id}\"\nmethods = [\"GET\"]\nupstream = \"http://x\"\nauth = [\"anonymous\"]\n\
+            [[gateway.routes]]\nid = \"d\"\npath = \"/c/{other}\"\nmethods = [\"GET\"]\nupstream = \"http://x\"\nauth = [\"anonymous\"]\n";
         let errors = load(text).unwrap_err();
         let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
         for k in [
@@ -205,7 +418,7 @@ mod tests {
             assert!(keys.contains(&k), "missing {k} in {errors:?}");
         }
         // An https upstream's CA file must hold certificates.
-        let ca = "version = 1\n[[gateway.routes]]\nid = \"a\"\npath = \"/a/\"\nmethods = [\"GET\"]\nupstream = \"https://x\"\nanonymous = true\nupstream_ca_file = \"/nonexistent/ca.pem\"\n";
+        let ca = "version = 1\n[[gateway.routes]]\nid = \"a\"\npath = \"/a/\"\nmethods = [\"GET\"]\nupstream = \"https://x\"\nauth = [\"anonymous\"]\nupstream_ca_file = \"/nonexistent/ca.pem\"\n";
         let errors = load(ca).unwrap_err();
         assert_eq!(errors[0].key, "gateway.routes[0].upstream_ca_file");
         let errors = load(&ca.replace("https://x", "http://x")).unwrap_err();

@@ -29,6 +29,24 @@ pub enum Identity {
     Unknown,
     /// The route allows anonymous access, and the caller used it.
     Anonymous,
+    /// The caller presented a token that verified.
+    Token(Arc<Caller>),
+}
+
+/// A caller identified by a verified token: what later policies (authorization, rate limits,
+/// audit) read. Never holds the token itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// Who issued the token (`warden` or `issuer:NAME`).
+    pub source: Arc<str>,
+    /// `sub`.
+    pub sub: Option<String>,
+    /// `client_id` (RFC 9068), else `azp`.
+    pub client_id: Option<String>,
+    /// The space-delimited `scope` (or `scp` array) split into scopes.
+    pub scopes: Vec<String>,
+    /// Every claim of the token, for claim conditions and object rules.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What decided a request's outcome, for audit (issue #7 item 11).
@@ -118,23 +136,4 @@ pub trait Policy: Send + Sync + std::fmt::Debug {
 
     /// Inspects (and may amend) the request head; says Continue or Stop.
     async fn on_request(&self, ctx: &mut RequestContext, head: &mut Parts) -> Flow;
-}
-
-/// `anonymous = true`: the route is open to callers without credentials — an explicit
-/// opt-in, since a route without any authentication policy is a configuration error.
-#[derive(Debug)]
-pub struct Anonymous;
-
-#[async_trait::async_trait]
-impl Policy for Anonymous {
-    fn name(&self) -> &'static str {
-        "anonymous"
-    }
-
-    async fn on_request(&self, ctx: &mut RequestContext, _head: &mut Parts) -> Flow {
-        if ctx.identity == Identity::Unknown {
-            ctx.identity = Identity::Anonymous;
-        }
-        Flow::Continue
-    }
 }

@@ -10,7 +10,14 @@
 //!   and [`Denial`];
 //! - `path.rs`: path normalisation (pure);
 //! - `route.rs`: route matching (pure);
-//! - `proxy.rs`: the upstream client, header rewriting, timeouts and the retry.
+//! - `proxy.rs`: the upstream client, header rewriting, timeouts and the retry;
+//! - `credentials.rs`: reading the `Authorization` header (one, Bearer or DPoP, size limit,
+//!   no query tokens) and the 400 / 401 / 403 answers with their challenges;
+//! - `authn.rs`: the authentication policy — Warden's own tokens (shared key ring,
+//!   revocation set), other issuers' tokens (`jwks.rs`), DPoP, the verified-claims cache;
+//! - `revocation.rs`: the in-memory set of revoked `jti`s, fed from the store;
+//! - `jwks.rs`: another issuer's JWK Set: fetched, cached, refreshed, last-known-good;
+//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules.
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -25,12 +32,19 @@
 //! after the response, so the upstream gets one request framed by the chunked encoding alone
 //! and nothing after it is read as a second request (`tests/gateway/smuggling.rs`).
 
+pub mod authn;
+pub mod authz;
 pub mod context;
+mod credentials;
+pub mod jwks;
 pub mod path;
 mod pipeline;
 pub mod proxy;
+pub mod revocation;
 pub mod route;
 
+pub use authn::WardenTokens;
+pub use authz::{ClaimCondition, ObjectRule, ParamSource, Rules};
 pub use context::{Denial, Flow, Policy, RequestContext};
 pub use pipeline::Gateway;
 pub use proxy::Upstream;
@@ -55,6 +69,59 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// `[[gateway.routes]]`, in file order.
     pub routes: Vec<RouteConfig>,
+    /// `[[gateway.issuers]]`: other token issuers routes may trust (`auth = ["issuer:NAME"]`).
+    pub issuers: Vec<IssuerConfig>,
+    /// Longest `Authorization` credential accepted, bytes (longer: 401).
+    pub max_token_size: usize,
+    /// Verified tokens whose claims are kept (until their `exp`), least recently used out.
+    pub token_cache_size: usize,
+    /// How often the store is asked for new revocations of Warden's tokens.
+    pub revocation_poll_interval: Duration,
+    /// Least time between two JWKS fetches triggered by an unknown `kid`.
+    pub jwks_refetch_cooldown: Duration,
+    /// How old a DPoP proof (its `iat`) may be, beyond the clock skew.
+    pub dpop_proof_max_age: Duration,
+}
+
+/// One `[[gateway.issuers]]` entry: a trusted token issuer other than Warden itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IssuerConfig {
+    /// Name routes use (`auth = ["issuer:NAME"]`).
+    pub name: String,
+    /// Required `iss`, exactly.
+    pub issuer: String,
+    /// Where its JWK Set is fetched (never from a URL a token names).
+    pub jwks_url: String,
+    /// PEM roots for an https `jwks_url` (default: the system's).
+    pub jwks_ca_file: Option<std::path::PathBuf>,
+    /// Algorithms accepted from this issuer.
+    pub algorithms: Vec<crate::jose::Alg>,
+    /// Required `aud` (one of its values) unless the route names its own `audience`.
+    pub audience: String,
+    /// Accepted `typ` header values (empty: any; `["at+jwt"]` for RFC 9068 issuers).
+    pub types: Vec<String>,
+    /// Clock skew tolerated on `exp`, `nbf`, `iat`.
+    pub clock_skew: Duration,
+    /// How often the JWK Set is fetched again.
+    pub refresh_interval: Duration,
+}
+
+impl Default for Config {
+    /// The built-in defaults with no routes (what an empty `[gateway]` resolves to).
+    fn default() -> Self {
+        Self {
+            listen: ([127, 0, 0, 1], 8000).into(),
+            tls: None,
+            timeouts: Timeouts::default(),
+            routes: Vec::new(),
+            issuers: Vec::new(),
+            max_token_size: 8192,
+            token_cache_size: 10_000,
+            revocation_poll_interval: Duration::from_millis(500),
+            jwks_refetch_cooldown: Duration::from_secs(30),
+            dpop_proof_max_age: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Upstream timeouts.
@@ -74,10 +141,16 @@ impl Default for Timeouts {
     }
 }
 
-/// How a route authenticates callers. Deny by default: every route must say.
+/// One way a route lets callers authenticate (`auth = [...]`). Deny by default: every route
+/// must list at least one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Auth {
-    /// `anonymous = true`: open to callers without credentials.
+    /// `"warden"`: access tokens from this deployment's own provider.
+    Warden,
+    /// `"issuer:NAME"`: access tokens from the `[[gateway.issuers]]` entry `NAME`.
+    Issuer(String),
+    /// `"anonymous"`: callers without credentials are let through (a caller that sends a
+    /// token must still send a good one).
     Anonymous,
 }
 
@@ -98,8 +171,13 @@ pub struct RouteConfig {
     pub case_insensitive: bool,
     /// Speak HTTP/2 to the upstream (cleartext, prior knowledge) instead of HTTP/1.1.
     pub http2: bool,
-    /// Authentication.
-    pub auth: Auth,
+    /// Authentication: the accepted kinds of caller.
+    pub auth: Vec<Auth>,
+    /// The `aud` a token must carry for this route (default: the issuer's audience; for
+    /// Warden's tokens the provider's `default_audience`).
+    pub audience: Option<String>,
+    /// Authorization: scopes, claim conditions, object rules.
+    pub rules: Rules,
     /// Upstream timeouts.
     pub timeouts: Timeouts,
 }
@@ -120,7 +198,7 @@ async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Response {
 fn denial_response(denial: Denial) -> Response {
     let mut resp = denial.problem.into_response();
     for (name, value) in denial.headers {
-        resp.headers_mut().insert(name, value);
+        resp.headers_mut().append(name, value);
     }
     if denial.close {
         resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));

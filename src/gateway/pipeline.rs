@@ -1,10 +1,12 @@
 //! [`Gateway`]: the phases of one request, in order (`context.rs` describes them).
 
-use super::context::{Anonymous, Denial, Flow, Policy, RequestContext};
+use super::authn::{Authenticate, Verifiers, WardenTokens};
+use super::authz::Authorize;
+use super::context::{Denial, Flow, Policy, RequestContext};
 use super::path;
 use super::proxy::{self, RequestBody, ResponseBody, UpstreamClient};
 use super::route::{Matched, RouteError, RouteTable, host_without_port};
-use super::{Auth, Config};
+use super::Config;
 use crate::http::client_ip::{ClientAddr, TrustedProxies};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response};
@@ -24,29 +26,55 @@ pub struct Gateway {
     /// Indexed like `[[gateway.routes]]`.
     runtimes: Vec<RouteRuntime>,
     trusted: Arc<TrustedProxies>,
+    verifiers: Arc<Verifiers>,
 }
 
 impl Gateway {
     /// Compiles the routes (the same checks as `warden config check`) and builds each
-    /// route's policies and upstream client.
-    pub fn new(cfg: &Config, trusted: Arc<TrustedProxies>) -> Result<Gateway, Vec<RouteError>> {
+    /// route's policies (authentication, then authorization when it has rules) and upstream
+    /// client. `warden`: how to accept this deployment's own tokens (`None`: routes that
+    /// name `"warden"` are refused). Errors on issuers carry the index `usize::MAX`.
+    pub fn new(cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>) -> Result<Gateway, Vec<RouteError>> {
         let routes = RouteTable::build(&cfg.routes)?;
+        let verifiers = Arc::new(
+            Verifiers::new(warden, &cfg.issuers, cfg)
+                .map_err(|(i, message)| vec![RouteError { index: usize::MAX, key: "jwks_url", message: format!("issuers[{i}]: {message}") }])?,
+        );
         let mut clients = proxy::Clients::default();
         let mut runtimes = Vec::with_capacity(cfg.routes.len());
         let mut errors = Vec::new();
         for (index, r) in cfg.routes.iter().enumerate() {
-            let auth: Arc<dyn Policy> = match r.auth {
-                Auth::Anonymous => Arc::new(Anonymous),
+            let auth = match Authenticate::new(verifiers.clone(), &r.auth, r.audience.as_deref()) {
+                Ok(a) => a,
+                Err(message) => {
+                    errors.push(RouteError { index, key: "auth", message });
+                    continue;
+                }
             };
+            let mut policies: Vec<Arc<dyn Policy>> = vec![Arc::new(auth)];
+            if !r.rules.is_empty() {
+                let tokens = r.auth.iter().any(|a| *a != super::Auth::Anonymous);
+                policies.push(Arc::new(Authorize::new(r.rules.clone(), tokens)));
+            }
             match clients.client(&r.upstream, r.timeouts, r.http2) {
-                Ok(client) => runtimes.push(RouteRuntime { policies: vec![auth], client }),
+                Ok(client) => runtimes.push(RouteRuntime { policies, client }),
                 Err(message) => errors.push(RouteError { index, key: "upstream_ca_file", message }),
             }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Gateway { routes, runtimes, trusted })
+        Ok(Gateway { routes, runtimes, trusted, verifiers })
+    }
+
+    /// Before serving: loads the revocation list and fetches the issuers' JWK Sets once.
+    pub async fn prepare(&self, store: Option<&crate::store::Store>) {
+        self.verifiers.prepare(store).await;
+    }
+
+    /// Starts the background loops (revocation polling, JWKS refresh) until `shutdown`.
+    pub fn spawn_background(&self, store: Option<crate::store::Store>, shutdown: tokio_util::sync::CancellationToken) -> tokio::task::JoinSet<()> {
+        self.verifiers.spawn(store, shutdown)
     }
 
     /// One request through every phase. A denial never reached the upstream (except the
@@ -177,9 +205,6 @@ mod tests {
 
     fn gateway(upstream: &str) -> Gateway {
         let cfg = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: None,
-            timeouts: Timeouts::default(),
             routes: vec![RouteConfig {
                 id: "cars".into(),
                 hosts: vec![],
@@ -188,11 +213,14 @@ mod tests {
                 upstream: Upstream::parse(upstream).unwrap(),
                 case_insensitive: false,
                 http2: false,
-                auth: Auth::Anonymous,
+                auth: vec![crate::gateway::Auth::Anonymous],
+                audience: None,
+                rules: Default::default(),
                 timeouts: Timeouts::default(),
             }],
+            ..Config::default()
         };
-        Gateway::new(&cfg, Arc::default()).unwrap()
+        Gateway::new(&cfg, Arc::default(), None).unwrap()
     }
 
     fn get(path: &str) -> Request<RequestBody> {

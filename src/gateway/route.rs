@@ -335,7 +335,9 @@ mod tests {
             upstream: Upstream::parse("http://127.0.0.1:1").unwrap(),
             case_insensitive: false,
             http2: false,
-            auth: Auth::Anonymous,
+            auth: vec![Auth::Anonymous],
+            audience: None,
+            rules: Default::default(),
             timeouts: Timeouts::default(),
         }
     }

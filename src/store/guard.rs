@@ -258,4 +258,7 @@ impl<S: Artifacts + 'static> Artifacts for Guarded<S> {
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         self.run(self.inner.purge_expired(now)).await
     }
+    async fn revoked_since(&self, since: i64, now: i64) -> Result<Vec<super::RevokedJti>, StoreError> {
+        self.run(self.inner.revoked_since(since, now)).await
+    }
 }

@@ -243,6 +243,27 @@ pub trait Artifacts: Send + Sync {
     async fn revoke_by_grant(&self, grant_id: &str) -> Result<u64, StoreError>;
     /// Deletes artifacts expired before `now`; returns how many.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+    /// Live revoked token ids (`RevokedJti`, not expired at `now`) written after `since`
+    /// (unix milliseconds of the writer's clock, `changed_at`), oldest change first — how a
+    /// gateway follows revocations without a query per request. A reader keeps the largest
+    /// `changed_at` it saw as its cursor (minus a margin for writes that commit late).
+    async fn revoked_since(&self, since: i64, now: i64) -> Result<Vec<RevokedJti>, StoreError>;
+}
+
+/// One revoked token id, as [`Artifacts::revoked_since`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedJti {
+    /// The token's `jti`.
+    pub jti: String,
+    /// Until when the record is kept (unix seconds): the token is dead by then anyway.
+    pub expires_at: i64,
+    /// When it was written (unix milliseconds, the writer's clock).
+    pub changed_at: i64,
+}
+
+/// Now in unix milliseconds: the `changed_at` of a write.
+fn now_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The storage handle held by the application.
@@ -343,6 +364,7 @@ macro_rules! migrations {
             (3, "client_revision", include_str!(concat!("../../migrations/", $backend, "/0003_client_revision.sql"))),
             (4, "settings", include_str!(concat!("../../migrations/", $backend, "/0004_settings.sql"))),
             (5, "users", include_str!(concat!("../../migrations/", $backend, "/0005_users.sql"))),
+            (6, "artifact_changes", include_str!(concat!("../../migrations/", $backend, "/0006_artifact_changes.sql"))),
         ]
     };
 }

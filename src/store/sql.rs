@@ -79,15 +79,15 @@ pub(super) const COUNT_RECORDS: &str = "SELECT (SELECT COUNT(*) FROM clients) \
     + (SELECT COUNT(*) FROM settings)";
 
 pub(super) const PUT_ARTIFACT: &str = "INSERT INTO artifacts (kind, id, payload, expires_at, \
-    grant_id, consumed_at) VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (kind, id) DO UPDATE \
-    SET payload = excluded.payload, expires_at = excluded.expires_at, \
-    grant_id = excluded.grant_id, consumed_at = NULL";
+    grant_id, consumed_at, changed_at) VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT (kind, id) \
+    DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at, \
+    grant_id = excluded.grant_id, consumed_at = NULL, changed_at = excluded.changed_at";
 /// Inserts, or takes over an id whose artifact has expired but is not purged yet.
 pub(super) const PUT_NEW_ARTIFACT: &str = "INSERT INTO artifacts (kind, id, payload, \
-    expires_at, grant_id, consumed_at) VALUES ($1, $2, $3, $4, NULL, NULL) \
+    expires_at, grant_id, consumed_at, changed_at) VALUES ($1, $2, $3, $4, NULL, NULL, $6) \
     ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, \
-    expires_at = excluded.expires_at, grant_id = NULL, consumed_at = NULL \
-    WHERE artifacts.expires_at <= $5";
+    expires_at = excluded.expires_at, grant_id = NULL, consumed_at = NULL, \
+    changed_at = excluded.changed_at WHERE artifacts.expires_at <= $5";
 pub(super) const GET_ARTIFACT: &str = "SELECT payload FROM artifacts WHERE kind = $1 AND id = $2 \
     AND expires_at > $3 AND consumed_at IS NULL";
 /// Marks consumed and returns the payload in one statement, so two racing consumers cannot
@@ -99,6 +99,9 @@ pub(super) const CONSUMED_ARTIFACT: &str = "SELECT grant_id FROM artifacts WHERE
 pub(super) const DELETE_ARTIFACT: &str = "DELETE FROM artifacts WHERE kind = $1 AND id = $2";
 pub(super) const DELETE_GRANT: &str = "DELETE FROM artifacts WHERE grant_id = $1";
 pub(super) const PURGE_ARTIFACTS: &str = "DELETE FROM artifacts WHERE expires_at <= $1";
+pub(super) const REVOKED_SINCE: &str = "SELECT id, expires_at, changed_at FROM artifacts \
+    WHERE kind = $1 AND changed_at > $2 AND expires_at > $3 AND consumed_at IS NULL \
+    ORDER BY changed_at, id";
 
 pub(super) type ClientRow =
     (String, String, Option<Vec<u8>>, Option<Vec<u8>>, String, i64, i64, i64);
@@ -523,6 +526,7 @@ macro_rules! impl_sql_store {
                     .bind(payload)
                     .bind(expires_at)
                     .bind(grant_id)
+                    .bind($crate::store::now_millis())
                     .execute(&self.pool)
                     .await?;
                 Ok(())
@@ -542,6 +546,7 @@ macro_rules! impl_sql_store {
                     .bind(payload)
                     .bind(expires_at)
                     .bind(now)
+                    .bind($crate::store::now_millis())
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() == 1)
@@ -608,6 +613,23 @@ macro_rules! impl_sql_store {
                 let done =
                     sqlx::query(sql::PURGE_ARTIFACTS).bind(now).execute(&self.pool).await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn revoked_since(
+                &self,
+                since: i64,
+                now: i64,
+            ) -> Result<Vec<$crate::store::RevokedJti>, StoreError> {
+                let rows = sqlx::query_as::<_, (String, i64, i64)>(sql::REVOKED_SINCE)
+                    .bind(ArtifactKind::RevokedJti.as_str())
+                    .bind(since)
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(jti, expires_at, changed_at)| $crate::store::RevokedJti { jti, expires_at, changed_at })
+                    .collect())
             }
         }
     };

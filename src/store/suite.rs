@@ -66,6 +66,7 @@ pub async fn run(store: &Store) {
     resources(store).await;
     users(store).await;
     artifacts(store).await;
+    revoked_since(store).await;
     consume_is_atomic(store).await;
 }
 
@@ -310,6 +311,35 @@ async fn artifacts(store: &Store) {
     assert_eq!(a.get(k, "y", 0).await.unwrap(), None);
     assert_eq!(a.purge_expired(1_000).await.unwrap(), 2, "x and the consumed c");
     assert_eq!(a.consume(k, "c", 12).await.unwrap(), None, "purged tombstone is gone");
+}
+
+/// The revocation feed: live `RevokedJti` rows written after a cursor, in write order;
+/// other kinds, expired rows and rows at or before the cursor are not listed.
+async fn revoked_since(store: &Store) {
+    let a = store.artifacts.as_ref();
+    let start = super::now_millis();
+    assert!(a.revoked_since(start - 1, 0).await.unwrap().is_empty());
+    a.put(ArtifactKind::RevokedJti, "feed-1", b"", 500, None).await.unwrap();
+    a.put(ArtifactKind::AssertionJti, "feed-other", b"", 500, None).await.unwrap();
+    a.put(ArtifactKind::RevokedJti, "feed-short", b"", 50, None).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(a.put_new(ArtifactKind::RevokedJti, "feed-2", b"", 600, 0).await.unwrap());
+    let all = a.revoked_since(start - 1, 100).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|r| r.jti.as_str()).collect();
+    assert_eq!(ids, ["feed-1", "feed-2"], "only live revocations, in write order");
+    assert_eq!(all[0].expires_at, 500);
+    assert!(all[0].changed_at >= start && all[1].changed_at > all[0].changed_at, "{all:?}");
+    let after = a.revoked_since(all[0].changed_at, 100).await.unwrap();
+    assert_eq!(after.iter().map(|r| r.jti.as_str()).collect::<Vec<_>>(), ["feed-2"], "the cursor is exclusive");
+    assert!(a.revoked_since(all[1].changed_at, 100).await.unwrap().is_empty());
+    // Writing again moves a row past the cursor.
+    a.put(ArtifactKind::RevokedJti, "feed-1", b"", 700, None).await.unwrap();
+    let again = a.revoked_since(all[1].changed_at, 100).await.unwrap();
+    assert_eq!((again.len(), again[0].jti.as_str(), again[0].expires_at), (1, "feed-1", 700));
+    for id in ["feed-1", "feed-2", "feed-short"] {
+        a.delete(ArtifactKind::RevokedJti, id).await.unwrap();
+    }
+    a.delete(ArtifactKind::AssertionJti, "feed-other").await.unwrap();
 }
 
 async fn consume_is_atomic(store: &Store) {

@@ -2,6 +2,7 @@
 //! sockets against an in-process upstream that records what it receives. Every refusal is
 //! checked to have left the upstream untouched.
 
+mod auth;
 mod paths;
 mod proxy;
 mod smuggling;
@@ -26,7 +27,9 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         upstream: Upstream::parse(upstream).unwrap(),
         case_insensitive: false,
         http2: false,
-        auth: Auth::Anonymous,
+        auth: vec![Auth::Anonymous],
+        audience: None,
+        rules: Default::default(),
         timeouts: Timeouts::default(),
     }
 }

@@ -117,9 +117,9 @@ fn config_check_refuses_a_route_without_authentication_with_its_key_path() {
     let o = warden(dir.path(), &["config", "check", file.to_str().unwrap()]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("gateway.routes[0].anonymous"), "{err}");
+    assert!(err.contains("gateway.routes[0].auth"), "{err}");
     assert!(err.contains("deny by default"), "{err}");
-    std::fs::write(&file, format!("version = 1\n{route}anonymous = true\n")).unwrap();
+    std::fs::write(&file, format!("version = 1\n{route}auth = [\"anonymous\"]\n")).unwrap();
     let o = warden(dir.path(), &["config", "check", file.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
@@ -137,7 +137,7 @@ async fn warden_serve_proxies_the_routes_of_its_config_file() {
         &file,
         format!(
             "version = 1\n[gateway]\nlisten = \"127.0.0.1:0\"\n[[gateway.routes]]\nid = \"cars\"\npath = \"/cars/{{vin}}\"\n\
-             methods = [\"GET\"]\nupstream = \"{}/v1\"\nanonymous = true\n",
+             methods = [\"GET\"]\nupstream = \"{}/v1\"\nauth = [\"anonymous\"]\n",
             up.url()
         ),
     )

@@ -177,8 +177,9 @@ async fn a_bad_upstream_ca_file_stops_the_start_with_its_route() {
     let mut r = route("r", "/r/", &["GET"], "https://127.0.0.1:1");
     r.upstream.ca_file = Some(dir.path().join("ca.pem"));
     let errors = warden::gateway::Gateway::new(
-        &warden::gateway::Config { listen: "127.0.0.1:0".parse().unwrap(), tls: None, timeouts: Default::default(), routes: vec![r] },
+        &warden::gateway::Config { listen: "127.0.0.1:0".parse().unwrap(), routes: vec![r], ..Default::default() },
         Arc::default(),
+        None,
     )
     .unwrap_err();
     assert_eq!((errors[0].index, errors[0].key), (0, "upstream_ca_file"));
