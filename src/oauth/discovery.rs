@@ -67,7 +67,8 @@ impl Provider {
             "token_endpoint_auth_signing_alg_values_supported": signing_algs,
             "introspection_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint_auth_signing_alg_values_supported": signing_algs,
-            "revocation_endpoint_auth_methods_supported": auth_methods,
+            // RFC 7009 §2.1: a public client revokes its own refresh token by client_id alone.
+            "revocation_endpoint_auth_methods_supported": token_auth_methods,
             "revocation_endpoint_auth_signing_alg_values_supported": signing_algs,
             "claims_supported": claims,
             "claims_parameter_supported": true,

@@ -550,8 +550,9 @@ async fn a_disabled_user_cannot_refresh() {
 /// RFC 8414: `refresh_token` is accepted but not advertised yet (the whole browser flow is
 /// switched on in discovery at once).
 #[tokio::test]
-async fn refresh_token_is_not_advertised_yet() {
+async fn refresh_token_is_advertised_and_public_clients_may_revoke() {
     let s = TestServer::start().await;
     let meta: Value = s.http.get(s.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
-    assert!(!meta["grant_types_supported"].as_array().unwrap().iter().any(|g| g == "refresh_token"));
+    assert!(meta["grant_types_supported"].as_array().unwrap().iter().any(|g| g == "refresh_token"));
+    assert!(meta["revocation_endpoint_auth_methods_supported"].as_array().unwrap().iter().any(|m| m == "none"));
 }

@@ -65,7 +65,7 @@ impl TokenResponse {
 
 /// Grant types this provider advertises (RFC 8414 metadata, OIDC Discovery): every grant any
 /// client may register for. (Legacy grants an operator enables per client are not listed.)
-pub const GRANT_TYPES_SUPPORTED: &[&str] = &["authorization_code", "client_credentials"];
+pub const GRANT_TYPES_SUPPORTED: &[&str] = &["authorization_code", "client_credentials", "refresh_token"];
 
 /// Grant types the token endpoint accepts. `password` only for the clients an operator
 /// registered for it (legacy, `password.rs`); it is not advertised.
