@@ -102,6 +102,14 @@ impl Throttle {
         over.map_or(Ok(()), Err)
     }
 
+    /// How many events the client id at this address has had in the current window.
+    pub(super) fn failures(&self, client: Option<&str>, ip: IpAddr) -> u32 {
+        let now = Instant::now();
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let key = Self::keys(client, ip).next();
+        key.and_then(|k| counts.peek(&k).filter(|(start, _)| now.duration_since(*start) < self.window).map(|(_, n)| *n)).unwrap_or(0)
+    }
+
     /// Drops finished windows.
     pub(super) fn sweep(&self) {
         let now = Instant::now();

@@ -268,9 +268,14 @@ async fn login_brute_force_gets_429_and_does_not_lock_out_others() {
     let mut b = Browser::new(&s);
     let (html, _) = open_login(&mut b, &s, &client_id, &[]).await;
     let mut statuses = vec![];
+    let mut took = vec![];
     for i in 0..11 {
+        let t = std::time::Instant::now();
         statuses.push(submit_login(&mut b, &html, "hank", &format!("guess number {i}")).await.status().as_u16());
+        took.push(t.elapsed());
     }
+    // Growing delays from the 4th failure: the 7th waits at least a second.
+    assert!(took[6] >= std::time::Duration::from_secs(1), "{took:?}");
     assert_eq!(&statuses[..10], &[200; 10]);
     assert_eq!(statuses[10], 429);
     let resp = submit_login(&mut b, &html, "hank", PASSWORD).await;

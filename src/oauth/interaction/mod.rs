@@ -157,7 +157,16 @@ impl Provider {
                 tracing::debug!(target: "audit", event = "login_failed", %ip);
                 match self.logins.count(Some(&account), ip) {
                     Err(wait) => LoginOutcome::Throttled(wait),
-                    Ok(()) => LoginOutcome::Invalid,
+                    Ok(()) => {
+                        // Growing delays for guessing: the 4th failure for this account from
+                        // this address waits 0.25 s, then twice as long each time, at most 2 s
+                        // (a task sleeping, not a blocked thread).
+                        let n = self.logins.failures(Some(&account), ip);
+                        if n >= 4 {
+                            tokio::time::sleep(login_delay(n)).await;
+                        }
+                        LoginOutcome::Invalid
+                    }
                 }
             }
             Err(super::users::LoginError::Unavailable(e)) => {
@@ -349,6 +358,11 @@ impl Provider {
     }
 }
 
+/// The delay before answering the `n`th failed login (n ≥ 4) for one account from one address.
+fn login_delay(n: u32) -> std::time::Duration {
+    std::time::Duration::from_millis((250u64 << n.saturating_sub(4).min(3)).min(2000))
+}
+
 /// Plain words for a scope on the consent page.
 pub fn describe_scope(scope: &str) -> String {
     match scope {
@@ -359,5 +373,16 @@ pub fn describe_scope(scope: &str) -> String {
         "phone" => "See your phone number".into(),
         "offline_access" => "Stay connected when you are not using it".into(),
         other => format!("Use the permission \u{201c}{other}\u{201d}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_delays_double_from_the_fourth_failure_up_to_two_seconds() {
+        let ms: Vec<u128> = (4..=10).map(|n| login_delay(n).as_millis()).collect();
+        assert_eq!(ms, [250, 500, 1000, 2000, 2000, 2000, 2000]);
     }
 }
