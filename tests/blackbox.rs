@@ -257,3 +257,15 @@ fn sigterm_stops_a_server_whose_stderr_was_closed() {
     drop(server.stderr.take()); // the terminal goes away
     assert!(server.terminate().is_some(), "the server ignored SIGTERM after its stderr closed");
 }
+
+/// A client id that starts with `-` (stores from before ids were drawn to avoid it) is still
+/// an id to `client show`, not an option.
+#[test]
+fn a_client_id_starting_with_a_hyphen_is_an_argument_not_an_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = warden(dir.path(), &["client", "show", "-Fx0", "--json"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("unexpected argument"), "{err}");
+    assert!(err.contains("-Fx0"), "the error names the client: {err}");
+}

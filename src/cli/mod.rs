@@ -292,17 +292,20 @@ enum ClientCommand {
     List,
     /// Show one client.
     Show {
-        /// The client id.
+        /// The client id (one starting with `-` is taken as an id too).
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Delete a client.
     Delete {
-        /// The client id.
+        /// The client id (one starting with `-` is taken as an id too).
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Replace a client's secret; prints the new one (once). The old one stops working.
     RotateSecret {
-        /// The client id.
+        /// The client id (one starting with `-` is taken as an id too).
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
 }

@@ -51,9 +51,15 @@ pub struct Created {
     pub registration_access_token: Option<String>,
 }
 
-/// A new client id: 128 random bits, base64url.
+/// A new client id: 128 random bits, base64url, starting with a letter or digit — an id
+/// starting with `-` would read as an option on a command line (`warden client show -x…`).
 fn new_client_id() -> Result<ClientId, OAuthError> {
-    Ok(ClientId(secrets::random_text(16).map_err(OAuthError::server_error)?))
+    loop {
+        let id = secrets::random_text(16).map_err(OAuthError::server_error)?;
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Ok(ClientId(id));
+        }
+    }
 }
 
 /// Validates `req` under `policy` and stores a new client. A secret is generated for
@@ -153,4 +159,17 @@ pub async fn delete(store: &Store, id: &ClientId) -> Result<(), OAuthError> {
 /// Loads a client or says it does not exist.
 pub async fn show(store: &Store, id: &ClientId) -> Result<Client, OAuthError> {
     store.catalog.client(id).await?.ok_or_else(|| not_found(id))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_ids_never_start_with_a_character_a_shell_or_cli_reads_as_an_option() {
+        // 1 in 32 random ids would start with '-' or '_'; 2000 draws all but surely meet one.
+        for _ in 0..2000 {
+            let id = super::new_client_id().unwrap();
+            assert!(id.as_str().starts_with(|c: char| c.is_ascii_alphanumeric()), "{}", id.as_str());
+            assert_eq!(id.as_str().len(), 22);
+        }
+    }
 }
