@@ -43,7 +43,7 @@ callback="https://rp.example/cb"
 
 password="correct horse battery staple"
 printf '%s\n' "$password" | "$warden" user create bench-user --password-stdin --json >/dev/null || die "user create failed"
-"$warden" client create --name bench-rp --redirect-uri "$callback" --grant-type authorization_code \
+"$warden" client create --name bench-rp --redirect-uri "$callback" --grant-type authorization_code --grant-type client_credentials \
     --grant-type refresh_token --scope "openid offline_access" --first-party --json >"$tmp/client.json" || die "client create failed"
 client_id="$(sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p' "$tmp/client.json" | head -n1)"
 client_secret="$(sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p' "$tmp/client.json" | head -n1)"
