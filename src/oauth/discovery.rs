@@ -24,7 +24,8 @@
 //!   `dpop_signing_alg_values_supported` (RFC 9449);
 //! - left out: userinfo/request-object signing and encryption (unsigned JSON only),
 //!   front-/back-channel logout, `display_values_supported`, `ui_locales_supported` (one page
-//!   style, English), `acr_values_supported` (no ACR levels). No member is an empty array
+//!   style, English), `acr_values_supported` (`acr` is `"1"` for a fresh login and `"0"` for a
+//!   reused session, but `acr_values` cannot ask for more). No member is an empty array
 //!   (RFC 8414 §3.2).
 
 use super::token::GRANT_TYPES_SUPPORTED;
@@ -33,7 +34,7 @@ use crate::jose::Alg;
 use serde_json::{Value, json};
 
 /// The claims an ID token or userinfo response may carry.
-const CLAIMS_SUPPORTED: &[&str] = &["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "amr", "at_hash", "sid"];
+const CLAIMS_SUPPORTED: &[&str] = &["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "acr", "amr", "at_hash", "sid"];
 
 impl Provider {
     /// The metadata document.

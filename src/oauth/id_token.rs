@@ -43,6 +43,9 @@ pub(super) struct IdTokenFacts<'a> {
     pub auth_time: i64,
     /// How (RFC 8176).
     pub amr: &'a [String],
+    /// `acr`: `"1"` when the user entered their credentials for this very request, `"0"` when
+    /// an existing session answered it (the convention Keycloak uses; no ISO 29115 claim).
+    pub acr: Option<&'a str>,
     /// The browser session, if the user signed in through one.
     pub sid: Option<&'a str>,
     /// The `claims` request parameter.
@@ -90,6 +93,9 @@ impl Provider {
         }
         if !facts.amr.is_empty() {
             set("amr", facts.amr.to_vec().into());
+        }
+        if let Some(acr) = facts.acr {
+            set("acr", acr.into());
         }
         if let Some(sid) = facts.sid {
             set("sid", sid.into());

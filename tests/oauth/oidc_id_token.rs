@@ -23,6 +23,7 @@ async fn the_id_token_carries_the_grants_facts_and_verifies_with_the_jwks() {
     assert_eq!(c["nonce"], "n-0S6_WzA2Mj");
     assert_eq!(c["sid"], g.sid);
     assert_eq!(c["amr"], json!(["pwd"]));
+    assert_eq!(c["acr"], "1", "the grant's acr: a login for this request");
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 600, "provider.id_token_lifetime, 10m by default");
     let access_token = body["access_token"].as_str().unwrap();
     assert_eq!(c["at_hash"], expected_at_hash(alg, access_token));

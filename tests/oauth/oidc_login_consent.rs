@@ -113,6 +113,7 @@ async fn sign_in_then_consent_then_a_code_and_next_time_no_pages_at_all() {
     assert_eq!(grant.nonce.as_deref(), Some("n-0S6"));
     assert_eq!(grant.scope, ["openid", "email", "read"]);
     assert_eq!(grant.amr, ["pwd"]);
+    assert_eq!(grant.acr.as_deref(), Some("1"), "signed in for this request");
     assert!(grant.redirect_uri_sent);
 
     // Signed in and consented: the next request gets a code with no page (OIDC Core §3.1.2.3).
@@ -121,6 +122,7 @@ async fn sign_in_then_consent_then_a_code_and_next_time_no_pages_at_all() {
     assert_eq!(q2["state"], "second");
     let grant2 = stored_code(&s, &q2["code"]).await;
     assert_eq!((grant2.sid.as_str(), grant2.auth_time), (grant.sid.as_str(), grant.auth_time), "same session");
+    assert_eq!(grant2.acr.as_deref(), Some("0"), "answered by the existing session");
     assert_ne!(grant2.grant_id, grant.grant_id);
     // prompt=none works silently too; in another browser it is login_required.
     assert!(answer(&location(&b.get(&authorize_url(&s, &client_id, &[("prompt", "none")])).await)).contains_key("code"));

@@ -84,6 +84,7 @@ pub fn grant(client_id: &str, user: &User, scope: &str, challenge: &str) -> Code
         auth_time: now() - 5,
         sid: random(),
         amr: vec!["pwd".into()],
+        acr: Some("1".into()),
         dpop_jkt: None,
         grant_id: random(),
         issued_at: now(),

@@ -48,6 +48,9 @@ pub struct CodeGrant {
     pub auth_time: i64,
     /// The browser session (`sid`, OIDC Front-/Back-Channel Logout).
     pub sid: String,
+    /// `acr`: `"1"` for a login during this request, `"0"` for a reused session.
+    #[serde(default)]
+    pub acr: Option<String>,
     /// Authentication methods (`amr`, RFC 8176), e.g. `pwd`.
     #[serde(default)]
     pub amr: Vec<String>,

@@ -53,6 +53,7 @@ impl Provider {
             nonce: pending.nonce.as_deref(),
             auth_time: session.auth_time,
             amr: &session.amr,
+            acr: Some(crate::oauth::interaction::acr_of(pending, session)),
             sid: Some(&session.sid),
             claims: pending.claims.as_ref(),
             scope_claims: if with_token { &[] } else { &scopes },

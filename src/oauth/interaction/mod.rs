@@ -336,6 +336,7 @@ impl Provider {
     /// The successful authorization response: a new code for this user and session.
     async fn code_response(&self, pending: &Pending, user: &User, session: &Session) -> Result<RedirectResponse, OAuthError> {
         let grant = CodeGrant {
+            acr: Some(acr_of(pending, session).to_owned()),
             client_id: pending.client_id.clone(),
             redirect_uri: pending.redirect_uri.clone(),
             redirect_uri_sent: pending.redirect_uri_sent,
@@ -356,6 +357,12 @@ impl Provider {
         tracing::debug!(target: "audit", event = "code_issued", client_id = %grant.client_id, sub = %grant.sub);
         Ok(RedirectResponse { to: pending.redirect(&self.cfg.issuer), params: vec![("code", code)] })
     }
+}
+
+/// `acr` of a response (see `IdTokenFacts::acr`): `"1"` if the user signed in during this
+/// interaction, `"0"` if an existing session answered.
+pub(super) fn acr_of(pending: &Pending, session: &Session) -> &'static str {
+    if pending.signed_in_session.as_deref() == Some(session.id_hash.as_str()) { "1" } else { "0" }
 }
 
 /// The delay before answering the `n`th failed login (n ≥ 4) for one account from one address.

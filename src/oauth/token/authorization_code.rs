@@ -104,6 +104,7 @@ pub(super) async fn issue(p: &Provider, req: &FormRequest) -> Result<TokenRespon
             nonce: grant.nonce.as_deref(),
             auth_time: grant.auth_time,
             amr: &grant.amr,
+            acr: grant.acr.as_deref(),
             sid: Some(&grant.sid),
             claims: grant.claims.as_ref(),
             scope_claims: &[],

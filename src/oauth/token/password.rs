@@ -76,7 +76,7 @@ pub(super) async fn issue(p: &Provider, client: &Client, req: &FormRequest) -> R
     };
     let (access_token, lifetime) = p.user_access_token(token, now).await?;
     let id_token = if scope.as_deref().is_some_and(|s| s.split(' ').any(|t| t == "openid")) {
-        let facts = IdTokenFacts { nonce: None, auth_time: now, amr: &amr, sid: None, claims: None, scope_claims: &[] };
+        let facts = IdTokenFacts { nonce: None, auth_time: now, amr: &amr, acr: Some("1"), sid: None, claims: None, scope_claims: &[] };
         Some(p.id_token(client, &user, &facts, Some(&access_token), now)?)
     } else {
         None

@@ -237,6 +237,7 @@ pub(super) async fn issue(p: &Provider, req: &FormRequest) -> Result<TokenRespon
             nonce: None,
             auth_time: rec.grant.auth_time,
             amr: &rec.grant.amr,
+            acr: rec.grant.acr.as_deref(),
             sid: Some(&rec.grant.sid),
             claims: rec.grant.claims.as_ref(),
             scope_claims: &[],
