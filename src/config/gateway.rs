@@ -41,6 +41,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         r.invalid("revocation_poll_interval", "must be between 50ms and 60s");
     }
     let jwks_refetch_cooldown = r.duration("jwks_refetch_cooldown", "30s");
+    let ip_rules = resolve_ip_rules(&mut r);
     let dpop_proof_max_age = r.duration("dpop_proof_max_age", "60s");
     let mut issuers = Vec::new();
     r.tables("issuers", |_, t| {
@@ -94,7 +95,27 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         revocation_poll_interval,
         jwks_refetch_cooldown,
         dpop_proof_max_age,
+        ip_rules,
     }
+}
+
+/// `allow_ips` and `deny_ips`: CIDR blocks or single addresses.
+fn resolve_ip_rules(r: &mut Reader<'_>) -> gateway::IpRules {
+    let mut list = |key: &str| -> Vec<ipnet::IpNet> {
+        let mut out = Vec::new();
+        for text in r.strings(key, &[]) {
+            let t = text.trim();
+            let net = t.parse::<ipnet::IpNet>().ok().or_else(|| t.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from));
+            match net {
+                Some(n) => out.push(n.trunc()),
+                None => r.invalid(key, format!("\"{t}\" is not an address or CIDR block (e.g. \"10.0.0.0/8\", \"2001:db8::/32\")")),
+            }
+        }
+        out
+    };
+    let allow = list("allow_ips");
+    let deny = list("deny_ips");
+    gateway::IpRules { allow, deny }
 }
 
 /// One `[[gateway.issuers]]` entry; `None` when a key was unusable (its error is recorded).
@@ -321,9 +342,10 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
     if timeouts != defaults {
         check_timeouts(&mut r, &timeouts, Some(http));
     }
+    let ip_rules = resolve_ip_rules(&mut r);
     r.finish();
     let (auth, audience, rules) = auth?;
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts }).filter(|_| ok)
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules }).filter(|_| ok)
 }
 
 #[cfg(test)]
@@ -338,6 +360,17 @@ mod tests {
     }
 
     const ROUTE: &str = "version = 1\n[[gateway.routes]]\nid = \"cars\"\npath = \"/cars/{vin}\"\nmethods = [\"GET\"]\nupstream = \"http://127.0.0.1:9000/v1\"\nauth = [\"anonymous\"]\n";
+
+    #[test]
+    fn ip_rules_take_addresses_and_cidr_blocks_and_name_a_bad_one() {
+        let c = load(&format!("{ROUTE}allow_ips = [\"198.51.100.7\", \"2001:db8::/32\"]\n")).unwrap();
+        let allow: Vec<String> = c.gateway.routes[0].ip_rules.allow.iter().map(|n| n.to_string()).collect();
+        assert_eq!(allow, ["198.51.100.7/32", "2001:db8::/32"]);
+        let text = ROUTE.replace("version = 1\n", "version = 1\n[gateway]\ndeny_ips = [\"10.0.0.0/33\"]\n") + "allow_ips = [\"not-an-ip\"]\n";
+        let keys: Vec<String> = load(&text).unwrap_err().iter().map(|e| e.key.clone()).collect();
+        assert!(keys.contains(&"gateway.deny_ips".to_owned()), "{keys:?}");
+        assert!(keys.contains(&"gateway.routes[0].allow_ips".to_owned()), "{keys:?}");
+    }
 
     #[test]
     fn a_route_resolves_with_the_default_timeouts() {

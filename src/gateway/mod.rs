@@ -37,6 +37,7 @@ pub mod authz;
 pub mod context;
 mod credentials;
 pub mod jwks;
+pub mod ip_rules;
 pub mod path;
 mod pipeline;
 pub mod proxy;
@@ -81,6 +82,17 @@ pub struct Config {
     pub jwks_refetch_cooldown: Duration,
     /// How old a DPoP proof (its `iat`) may be, beyond the clock skew.
     pub dpop_proof_max_age: Duration,
+    /// IP rules for every route.
+    pub ip_rules: IpRules,
+}
+
+/// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IpRules {
+    /// When not empty, only these addresses pass.
+    pub allow: Vec<ipnet::IpNet>,
+    /// These never pass.
+    pub deny: Vec<ipnet::IpNet>,
 }
 
 /// One `[[gateway.issuers]]` entry: a trusted token issuer other than Warden itself.
@@ -120,6 +132,7 @@ impl Default for Config {
             revocation_poll_interval: Duration::from_millis(500),
             jwks_refetch_cooldown: Duration::from_secs(30),
             dpop_proof_max_age: Duration::from_secs(60),
+            ip_rules: IpRules::default(),
         }
     }
 }
@@ -180,6 +193,8 @@ pub struct RouteConfig {
     pub rules: Rules,
     /// Upstream timeouts.
     pub timeouts: Timeouts,
+    /// The route's IP rules (applied with the global ones).
+    pub ip_rules: IpRules,
 }
 
 /// The gateway's router: every request that is not a health check goes through the pipeline.

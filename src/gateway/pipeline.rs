@@ -51,7 +51,12 @@ impl Gateway {
                     continue;
                 }
             };
-            let mut policies: Vec<Arc<dyn Policy>> = vec![Arc::new(auth)];
+            // Network rules first: a refused address meets nothing else (ARCHITECTURE.md).
+            let mut policies: Vec<Arc<dyn Policy>> = Vec::new();
+            if let Some(ip) = super::ip_rules::IpPolicy::new(&cfg.ip_rules, &r.ip_rules) {
+                policies.push(Arc::new(ip));
+            }
+            policies.push(Arc::new(auth));
             if !r.rules.is_empty() {
                 let tokens = r.auth.iter().any(|a| *a != super::Auth::Anonymous);
                 policies.push(Arc::new(Authorize::new(r.rules.clone(), tokens)));
@@ -217,6 +222,7 @@ mod tests {
                 audience: None,
                 rules: Default::default(),
                 timeouts: Timeouts::default(),
+                ip_rules: Default::default(),
             }],
             ..Config::default()
         };

@@ -339,6 +339,7 @@ mod tests {
             audience: None,
             rules: Default::default(),
             timeouts: Timeouts::default(),
+            ip_rules: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! checked to have left the upstream untouched.
 
 mod auth;
+mod network;
 mod paths;
 mod proxy;
 mod smuggling;
@@ -31,6 +32,7 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         audience: None,
         rules: Default::default(),
         timeouts: Timeouts::default(),
+        ip_rules: Default::default(),
     }
 }
 
