@@ -13,14 +13,16 @@ async fn jwks_kids(s: &TestServer) -> Vec<String> {
     v["keys"].as_array().unwrap().iter().filter(|k| k["alg"] != "RS256").map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
 }
 
+/// Waits for `check` (polled every 50 ms) for up to 15 s: an upper bound that returns as soon
+/// as the condition holds, generous for a loaded 2-core CI machine.
 async fn wait_for(mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..100 {
+    for _ in 0..300 {
         if check().await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("condition not reached in 5 s");
+    panic!("condition not reached in 15 s");
 }
 
 #[tokio::test]
