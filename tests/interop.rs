@@ -2,28 +2,13 @@
 //! JWK handling (not Warden's key ring) to verify against the published JWKS, before and
 //! after a key rotation. (conformance/ does the same from Python with other libraries.)
 
-use crate::support::TestServer;
+use crate::support::{TestServer, oauth2_send as send};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use oauth2::basic::BasicClient;
-use oauth2::{ClientId, ClientSecret, HttpRequest, HttpResponse, Scope, TokenResponse, TokenUrl};
+use oauth2::{ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 use serde_json::Value;
 use std::time::Duration;
-
-/// oauth2's async HTTP client contract, carried by reqwest.
-async fn send(http: reqwest::Client, req: HttpRequest) -> Result<HttpResponse, reqwest::Error> {
-    let (parts, body) = req.into_parts();
-    let mut r = http.request(parts.method, parts.uri.to_string()).body(body);
-    for (k, v) in &parts.headers {
-        r = r.header(k, v);
-    }
-    let resp = r.send().await?;
-    let mut out = axum::http::Response::builder().status(resp.status());
-    for (k, v) in resp.headers() {
-        out = out.header(k, v);
-    }
-    Ok(out.body(resp.bytes().await?.to_vec()).unwrap())
-}
 
 async fn fetch_token(s: &TestServer, id: &str, secret: &str) -> String {
     let client = BasicClient::new(ClientId::new(id.into()))

@@ -647,7 +647,7 @@ async fn authorize_post(State(p): Shared, req: Request) -> Response {
 async fn stylesheet_get(State(p): Shared) -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        pages::stylesheet(p.cfg.branding.accent_color.as_deref()),
+        p.pages.css(),
     )
         .into_response()
 }

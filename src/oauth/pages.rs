@@ -68,6 +68,8 @@ pub struct Pages {
     brand: String,
     logo: Option<String>,
     assets: String,
+    /// The stylesheet with the operator's accent colour, rendered once.
+    css: bytes::Bytes,
 }
 
 impl Pages {
@@ -82,7 +84,7 @@ impl Pages {
                 tracing::error!(template = name, error = %e, "built-in template does not compile");
             }
         }
-        Self { env, brand: brand.to_owned(), logo: None, assets: assets.to_owned() }
+        Self { env, brand: brand.to_owned(), logo: None, assets: assets.to_owned(), css: bytes::Bytes::from_static(STYLESHEET.as_bytes()) }
     }
 
     /// The pages as `[branding]` configures them: the built-in templates, each replaced by a
@@ -91,6 +93,7 @@ impl Pages {
     pub fn new(branding: &super::Branding, assets: &str) -> Result<Self, String> {
         let mut pages = Self::built_in(&branding.name, assets);
         pages.logo = branding.logo_url.clone();
+        pages.css = stylesheet(branding.accent_color.as_deref()).into();
         let Some(dir) = &branding.template_dir else { return Ok(pages) };
         if !dir.is_dir() {
             return Err(format!("{} is not a directory", dir.display()));
@@ -107,6 +110,11 @@ impl Pages {
         // (an unknown filter, a broken block) is caught here and not by a user.
         pages.try_all().map_err(|e| format!("{}: {e}", dir.display()))?;
         Ok(pages)
+    }
+
+    /// The stylesheet pages link to (`/assets/warden.css`); a cheap clone per request.
+    pub fn css(&self) -> bytes::Bytes {
+        self.css.clone()
     }
 
     fn try_all(&self) -> Result<(), minijinja::Error> {
@@ -230,6 +238,7 @@ mod branding_tests {
         assert!(html.contains(r#"alt="Acme ID""#) && html.contains("acme.example"), "{html}");
         assert!(stylesheet(Some("#aa3300")).ends_with(":root { --accent: #aa3300; }\n"));
         assert_eq!(stylesheet(None), STYLESHEET);
+        assert!(std::str::from_utf8(&p.css()).unwrap().ends_with(":root { --accent: #aa3300; }\n"), "rendered once for /assets/warden.css");
     }
 
     #[test]

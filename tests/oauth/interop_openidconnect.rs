@@ -9,28 +9,29 @@ use crate::support::TestServer;
 use crate::support::browser::{Browser, form_action, input, location};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest, HttpResponse, IssuerUrl, Nonce,
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::json;
+use std::collections::HashMap;
+use crate::support::oauth2_send as send;
 use warden::model::Claims;
 use warden::secrets::password::Password;
 
 const CB: &str = "https://rp.example/callback";
 
-/// The crate's async HTTP client contract, carried by reqwest (no redirects followed).
-async fn send(http: reqwest::Client, req: HttpRequest) -> Result<HttpResponse, reqwest::Error> {
-    let (parts, body) = req.into_parts();
-    let mut r = http.request(parts.method, parts.uri.to_string()).body(body);
-    for (k, v) in &parts.headers {
-        r = r.header(k, v);
-    }
-    let resp = r.send().await?;
-    let mut out = axum::http::Response::builder().status(resp.status());
-    for (k, v) in resp.headers() {
-        out = out.header(k, v);
-    }
-    Ok(out.body(resp.bytes().await?.to_vec()).unwrap())
+/// The user's part, in the test browser: open the library's authorization URL, sign in as
+/// alice, allow. The consent page and the parameters the browser brings back to `CB`.
+async fn sign_in_and_allow(s: &TestServer, auth_url: &str) -> (String, HashMap<String, String>) {
+    let mut b = Browser::new(s);
+    let page = location(&b.get(auth_url).await);
+    let html = b.get(&page).await.text().await.unwrap();
+    let consent = location(&submit_login(&mut b, &html, "alice", PASSWORD).await);
+    let html = b.get(&consent).await.text().await.unwrap();
+    let back = location(&b.post(&form_action(&html), &[("csrf", &input(&html, "csrf")), ("decision", "allow")]).await);
+    let back = url::Url::parse(&back).unwrap();
+    assert_eq!(back.as_str().split('?').next(), Some(CB));
+    (html, back.query_pairs().into_owned().collect())
 }
 
 #[tokio::test]
@@ -64,15 +65,7 @@ async fn the_openidconnect_crate_signs_a_user_in_end_to_end() {
         .url();
 
     // The user's part: sign in and consent in the browser.
-    let mut b = Browser::new(&s);
-    let page = location(&b.get(auth_url.as_str()).await);
-    let html = b.get(&page).await.text().await.unwrap();
-    let consent = location(&submit_login(&mut b, &html, "alice", PASSWORD).await);
-    let html = b.get(&consent).await.text().await.unwrap();
-    let back = location(&b.post(&form_action(&html), &[("csrf", &input(&html, "csrf")), ("decision", "allow")]).await);
-    let back = url::Url::parse(&back).unwrap();
-    assert_eq!(back.as_str().split('?').next(), Some(CB));
-    let q: std::collections::HashMap<String, String> = back.query_pairs().into_owned().collect();
+    let (_, q) = sign_in_and_allow(&s, auth_url.as_str()).await;
     assert_eq!(&q["state"], csrf.secret());
     assert_eq!(q["iss"], s.issuer, "RFC 9207");
 
@@ -136,14 +129,8 @@ async fn the_openidconnect_crate_refreshes_tokens() {
         .add_scope(Scope::new("offline_access".into()))
         .set_pkce_challenge(challenge)
         .url();
-    let mut b = Browser::new(&s);
-    let page = location(&b.get(auth_url.as_str()).await);
-    let html = b.get(&page).await.text().await.unwrap();
-    let consent = location(&submit_login(&mut b, &html, "alice", PASSWORD).await);
-    let html = b.get(&consent).await.text().await.unwrap();
-    assert!(html.contains("Stay connected"), "the consent page names offline access");
-    let back = location(&b.post(&form_action(&html), &[("csrf", &input(&html, "csrf")), ("decision", "allow")]).await);
-    let q: std::collections::HashMap<String, String> = url::Url::parse(&back).unwrap().query_pairs().into_owned().collect();
+    let (consent, q) = sign_in_and_allow(&s, auth_url.as_str()).await;
+    assert!(consent.contains("Stay connected"), "the consent page names offline access");
     let tokens = client
         .exchange_code(AuthorizationCode::new(q["code"].clone()))
         .unwrap()

@@ -294,3 +294,19 @@ impl Drop for PgSchema {
 pub fn unique_schema(prefix: &str) -> String {
     format!("{prefix}_{}", warden::secrets::random_text(6).unwrap().to_lowercase().replace(['-', '_'], "x"))
 }
+
+/// The `oauth2` / `openidconnect` crates' async HTTP client contract, carried by reqwest (it
+/// follows no redirects when `http` is built so).
+pub async fn oauth2_send(http: reqwest::Client, req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
+    let (parts, body) = req.into_parts();
+    let mut r = http.request(parts.method, parts.uri.to_string()).body(body);
+    for (k, v) in &parts.headers {
+        r = r.header(k, v);
+    }
+    let resp = r.send().await?;
+    let mut out = axum::http::Response::builder().status(resp.status());
+    for (k, v) in resp.headers() {
+        out = out.header(k, v);
+    }
+    Ok(out.body(resp.bytes().await?.to_vec()).unwrap())
+}

@@ -1,9 +1,9 @@
 //! The authorization code grant at the token endpoint (RFC 6749 §4.1.3; OIDC Core §3.1.3),
 //! issuing an RFC 9068 access token for the user and, with `openid`, an ID token.
 
-use super::{TokenResponse, UserAccessTokenClaims, refresh_token};
+use super::{SignedUserToken, TokenResponse, refresh_token};
 use super::client_credentials::Jti;
-use crate::model::{AccessTokenClaimsRef, AudienceRef, Client, ConfirmationRef, GrantType, Origin, User, UserId, unix_now};
+use crate::model::{Client, GrantType, Origin, User, UserId, unix_now};
 use crate::oauth::authorize::code::{CodeGrant, code_id};
 use crate::oauth::grants::{IssuedToken, TokenGrant};
 use crate::oauth::{FormRequest, OAuthError, Provider};
@@ -87,7 +87,7 @@ pub(super) async fn issue(p: &Provider, req: &FormRequest) -> Result<TokenRespon
         return Err(OAuthError::invalid_grant("the code was used twice; every token issued from it is revoked"));
     }
     let scope = (!grant.scope.is_empty()).then(|| grant.scope.join(" "));
-    let token = UserToken {
+    let token = SignedUserToken {
         client: &client,
         user: &user,
         aud: &aud,
@@ -118,45 +118,6 @@ pub(super) async fn issue(p: &Provider, req: &FormRequest) -> Result<TokenRespon
     Ok(TokenResponse { access_token, token_type, expires_in: lifetime, scope, id_token, refresh_token, dpop_nonce: p.dpop_nonce(now) })
 }
 
-/// A user's access token about to be signed (RFC 9068): by the code grant and by refresh.
-pub(super) struct UserToken<'a> {
-    pub client: &'a Client,
-    pub user: &'a User,
-    pub aud: &'a [String],
-    pub scope: Option<&'a str>,
-    /// The DPoP key (`cnf.jkt`) when bound.
-    pub jkt: Option<&'a str>,
-    pub auth_time: i64,
-    pub jti: &'a str,
-    pub exp: i64,
-    pub now: i64,
-}
-
-impl UserToken<'_> {
-    /// Signs with the access-token key.
-    pub(super) fn sign(&self, p: &Provider) -> Result<String, OAuthError> {
-        let claims = UserAccessTokenClaims {
-            base: AccessTokenClaimsRef {
-                iss: &p.cfg.issuer,
-                sub: self.user.id.as_str(),
-                aud: AudienceRef::from_list(self.aud),
-                exp: self.exp,
-                iat: self.now,
-                jti: self.jti,
-                client_id: self.client.client_id.as_str(),
-                scope: self.scope,
-                cnf: self.jkt.map(|jkt| ConfirmationRef { jkt }),
-            },
-            auth_time: self.auth_time,
-        };
-        let key = p
-            .ring
-            .current()
-            .signer_or(p.cfg.keys.access_token_alg, p.access_token_fallback)
-            .ok_or_else(|| OAuthError::server_error("no active signing key for the access-token algorithm"))?;
-        key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)
-    }
-}
 
 
 /// Step 4: consume the code once; a replay revokes the grant.

@@ -79,6 +79,47 @@ struct UserAccessTokenClaims<'a> {
     auth_time: i64,
 }
 
+/// A user's RFC 9068 access token about to be signed: the one place user tokens are signed
+/// (code grant, refresh, password grant, implicit flow).
+pub(super) struct SignedUserToken<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub aud: &'a [String],
+    pub scope: Option<&'a str>,
+    /// The DPoP key (`cnf.jkt`) when bound.
+    pub jkt: Option<&'a str>,
+    pub auth_time: i64,
+    pub jti: &'a str,
+    pub exp: i64,
+    pub now: i64,
+}
+
+impl SignedUserToken<'_> {
+    /// Signs with the access-token key.
+    pub(super) fn sign(&self, p: &Provider) -> Result<String, OAuthError> {
+        let claims = UserAccessTokenClaims {
+            base: AccessTokenClaimsRef {
+                iss: &p.cfg.issuer,
+                sub: self.user.id.as_str(),
+                aud: AudienceRef::from_list(self.aud),
+                exp: self.exp,
+                iat: self.now,
+                jti: self.jti,
+                client_id: self.client.client_id.as_str(),
+                scope: self.scope,
+                cnf: self.jkt.map(|jkt| ConfirmationRef { jkt }),
+            },
+            auth_time: self.auth_time,
+        };
+        let key = p
+            .ring
+            .current()
+            .signer_or(p.cfg.keys.access_token_alg, p.access_token_fallback)
+            .ok_or_else(|| OAuthError::server_error("no active signing key for the access-token algorithm"))?;
+        key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)
+    }
+}
+
 /// A user's access token issued outside the code grant (the password grant, the implicit
 /// flow), and what it needs.
 pub(in crate::oauth) struct UserToken<'a> {
@@ -110,26 +151,18 @@ impl Provider {
         if !self.record_grant(&grant_id, IssuedToken { jti: jti.as_str().to_owned(), exp }, &link, 0).await? {
             return Err(OAuthError::server_error("a new grant id was already recorded"));
         }
-        let claims = UserAccessTokenClaims {
-            base: AccessTokenClaimsRef {
-                iss: &self.cfg.issuer,
-                sub: t.user.id.as_str(),
-                aud: AudienceRef::from_list(t.aud),
-                exp,
-                iat: now,
-                jti: jti.as_str(),
-                client_id: t.client.client_id.as_str(),
-                scope: t.scope,
-                cnf: t.jkt.map(|jkt| ConfirmationRef { jkt }),
-            },
+        let token = SignedUserToken {
+            client: t.client,
+            user: t.user,
+            aud: t.aud,
+            scope: t.scope,
+            jkt: t.jkt,
             auth_time: t.auth_time,
-        };
-        let key = self
-            .ring
-            .current()
-            .signer_or(self.cfg.keys.access_token_alg, self.access_token_fallback)
-            .ok_or_else(|| OAuthError::server_error("no active signing key for the access-token algorithm"))?;
-        let token = key.sign_jwt("at+jwt", &claims).map_err(OAuthError::server_error)?;
+            jti: jti.as_str(),
+            exp,
+            now,
+        }
+        .sign(self)?;
         Ok((token, lifetime))
     }
 }

@@ -41,7 +41,8 @@
 //! a client must not refresh twice in parallel with one token.
 
 use super::TokenResponse;
-use super::authorization_code::{UserToken, active_user, audience};
+use super::SignedUserToken;
+use super::authorization_code::{active_user, audience};
 use super::client_credentials::Jti;
 use crate::jose::dpop::Proof;
 use crate::model::{AuthMethod, Client, GrantType, unix_now};
@@ -219,7 +220,7 @@ pub(super) async fn issue(p: &Provider, req: &FormRequest) -> Result<TokenRespon
         return Err(revoked());
     }
     let scope_text = (!scope.is_empty()).then(|| scope.join(" "));
-    let token = UserToken {
+    let token = SignedUserToken {
         client: &client,
         user: &user,
         aud: &aud,
