@@ -359,6 +359,7 @@ impl Verifiers {
             source: self.sources[index].0.clone(),
             sub: text("sub"),
             client_id: text("client_id").or_else(|| text("azp")),
+            consumer: None,
             scopes,
             claims: claims.clone(),
         };

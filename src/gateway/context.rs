@@ -43,6 +43,9 @@ pub struct Caller {
     pub sub: Option<String>,
     /// `client_id` (RFC 9068), else `azp`.
     pub client_id: Option<String>,
+    /// The gateway consumer (an app known by its API key or Basic credentials), when the
+    /// caller authenticated as one.
+    pub consumer: Option<Arc<str>>,
     /// The space-delimited `scope` (or `scp` array) split into scopes.
     pub scopes: Vec<String>,
     /// Every claim of the token, for claim conditions and object rules.
