@@ -43,6 +43,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
     let jwks_refetch_cooldown = r.duration("jwks_refetch_cooldown", "30s");
     let ip_rules = resolve_ip_rules(&mut r);
     let dpop_proof_max_age = r.duration("dpop_proof_max_age", "60s");
+    let access_log = r.bool("access_log", false);
     let mut issuers = Vec::new();
     r.tables("issuers", |_, t| {
         if let Some(c) = resolve_issuer(t) {
@@ -96,6 +97,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         jwks_refetch_cooldown,
         dpop_proof_max_age,
         ip_rules,
+        access_log,
     }
 }
 

@@ -17,7 +17,8 @@
 //!   revocation set), other issuers' tokens (`jwks.rs`), DPoP, the verified-claims cache;
 //! - `revocation.rs`: the in-memory set of revoked `jti`s, fed from the store;
 //! - `jwks.rs`: another issuer's JWK Set: fetched, cached, refreshed, last-known-good;
-//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules.
+//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules;
+//! - `audit.rs`: every request's outcome recorded — counters and audit / access events.
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -32,6 +33,7 @@
 //! after the response, so the upstream gets one request framed by the chunked encoding alone
 //! and nothing after it is read as a second request (`tests/gateway/smuggling.rs`).
 
+pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod context;
@@ -84,6 +86,9 @@ pub struct Config {
     pub dpop_proof_max_age: Duration,
     /// IP rules for every route.
     pub ip_rules: IpRules,
+    /// `access_log`: forwarded requests are logged (`target: "access"`) at info rather than
+    /// debug. Refusals are always audit events at info (`audit.rs`).
+    pub access_log: bool,
 }
 
 /// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
@@ -133,6 +138,7 @@ impl Default for Config {
             jwks_refetch_cooldown: Duration::from_secs(30),
             dpop_proof_max_age: Duration::from_secs(60),
             ip_rules: IpRules::default(),
+            access_log: false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`Gateway`]: the phases of one request, in order (`context.rs` describes them).
 
 use super::authn::{Authenticate, Verifiers, WardenTokens};
+use super::audit::{self, GatewayStats};
 use super::authz::Authorize;
 use super::context::{Denial, Flow, Policy, RequestContext};
 use super::path;
@@ -27,6 +28,10 @@ pub struct Gateway {
     runtimes: Vec<RouteRuntime>,
     trusted: Arc<TrustedProxies>,
     verifiers: Arc<Verifiers>,
+    /// Outcome counters (`audit.rs`).
+    stats: GatewayStats,
+    /// `gateway.access_log`: forwarded requests logged at info, not debug.
+    access_log: bool,
 }
 
 impl Gateway {
@@ -69,7 +74,7 @@ impl Gateway {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Gateway { routes, runtimes, trusted, verifiers })
+        Ok(Gateway { routes, runtimes, trusted, verifiers, stats: GatewayStats::default(), access_log: cfg.access_log })
     }
 
     /// Before serving: loads the revocation list and fetches the issuers' JWK Sets once.
@@ -82,9 +87,15 @@ impl Gateway {
         self.verifiers.spawn(store, shutdown)
     }
 
+    /// The outcome counters: route × deciding policy × status family.
+    pub fn stats(&self) -> &GatewayStats {
+        &self.stats
+    }
+
     /// One request through every phase. A denial never reached the upstream (except the
     /// upstream's own failures: 502, 504).
     pub async fn handle(&self, req: Request<RequestBody>) -> Result<Response<ResponseBody>, Denial> {
+        let started = std::time::Instant::now();
         let (head, body) = req.into_parts();
         let client = head.extensions.get::<ClientAddr>().copied().unwrap_or(ClientAddr {
             peer: ([0, 0, 0, 0], 0).into(),
@@ -102,20 +113,18 @@ impl Gateway {
             identity: Default::default(),
             decision: None,
         };
+        let method = head.method.clone();
         let result = self.phases(&mut ctx, head, body).await;
-        if let Err(denial) = &result {
-            if ctx.decision.is_none() {
-                ctx.decide("upstream", denial.problem.kind);
+        let status = match &result {
+            Ok(resp) => resp.status().as_u16(),
+            Err(denial) => {
+                if ctx.decision.is_none() {
+                    ctx.decide(audit::UPSTREAM, denial.problem.kind);
+                }
+                denial.problem.status
             }
-            tracing::debug!(
-                request_id = %ctx.request_id,
-                client = %ctx.client.ip,
-                route = ctx.route.as_deref().unwrap_or("-"),
-                status = denial.problem.status,
-                decision = ?ctx.decision,
-                "request refused"
-            );
-        }
+        };
+        audit::record(&self.stats, &mut ctx, method.as_str(), status, started.elapsed(), self.access_log);
         result
     }
 
@@ -271,5 +280,27 @@ mod tests {
         assert_eq!(denial.problem.status, 405);
         assert_eq!(denial.headers[0].1, "GET, HEAD");
         assert_eq!(probe.calls.load(Ordering::SeqCst), 0);
+    }
+
+    /// Every request ends with one recorded outcome: refusals counted under the phase or
+    /// policy that decided, upstream answers (and failures) under `upstream`.
+    #[tokio::test]
+    async fn every_outcome_is_counted_under_its_route_and_deciding_policy() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let mut g = gateway(&format!("http://{closed}"));
+        let stop = Arc::new(Probe { calls: AtomicUsize::new(0), stop: true });
+        g.runtimes[0].policies.push(stop);
+        let _ = g.handle(get("/cars/1HGCM")).await;
+        let _ = g.handle(get("/cars/1HGCM")).await;
+        let _ = g.handle(get("/nowhere")).await;
+        let _ = g.handle(get("/cars/%2561")).await;
+        let counts: Vec<(String, &str, &str, u64)> = g.stats().snapshot().into_iter().map(|c| (c.route, c.by, c.status, c.count)).collect();
+        assert_eq!(counts, [("-".to_owned(), "path", "4xx", 1), ("-".to_owned(), "route", "4xx", 1), ("cars".to_owned(), "probe", "4xx", 2)]);
+
+        // Without the stopping policy the upstream (a closed port) decides: 502.
+        let g = gateway(&format!("http://{closed}"));
+        assert_eq!(g.handle(get("/cars/1HGCM")).await.unwrap_err().problem.status, 502);
+        let snap = g.stats().snapshot();
+        assert_eq!((snap[0].by, snap[0].status, snap[0].denied()), ("upstream", "5xx", false));
     }
 }

@@ -2,6 +2,7 @@
 //! sockets against an in-process upstream that records what it receives. Every refusal is
 //! checked to have left the upstream untouched.
 
+mod audit;
 mod auth;
 mod network;
 mod paths;
