@@ -86,6 +86,12 @@ impl GatewayStats {
     }
 }
 
+/// Why a denial was given, for its decision: its problem detail (what the client reads, so
+/// never a secret), else its problem type.
+pub fn reason(denial: &super::Denial) -> String {
+    denial.problem.detail.clone().unwrap_or_else(|| denial.problem.kind.to_owned())
+}
+
 /// Records the outcome of one request (module doc). `status` is what the client gets;
 /// `latency` runs from the request's arrival to its response head.
 pub fn record(stats: &GatewayStats, ctx: &mut RequestContext, method: &str, status: u16, latency: Duration, access_log: bool) {
@@ -100,7 +106,8 @@ pub fn record(stats: &GatewayStats, ctx: &mut RequestContext, method: &str, stat
         Identity::Unknown => ("-", "-", "-", "-"),
     };
     let route = ctx.route.as_deref().unwrap_or("-");
-    let latency_ms = latency.as_secs_f64() * 1000.0;
+    // Microsecond precision is enough (and keeps the lines short).
+    let latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3;
     macro_rules! event {
         ($level:expr, $target:literal, $event:literal) => {
             tracing::event!(

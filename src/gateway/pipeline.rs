@@ -119,7 +119,7 @@ impl Gateway {
             Ok(resp) => resp.status().as_u16(),
             Err(denial) => {
                 if ctx.decision.is_none() {
-                    ctx.decide(audit::UPSTREAM, denial.problem.kind);
+                    ctx.decide(audit::UPSTREAM, audit::reason(denial));
                 }
                 denial.problem.status
             }
@@ -160,7 +160,7 @@ impl Gateway {
         for policy in &runtime.policies {
             if let Flow::Stop(denial) = policy.on_request(ctx, &mut head).await {
                 if ctx.decision.is_none() {
-                    ctx.decide(policy.name(), denial.problem.kind);
+                    ctx.decide(policy.name(), audit::reason(&denial));
                 }
                 return Err(denial);
             }

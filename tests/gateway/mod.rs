@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod example_vin;
 mod network;
 mod paths;
 mod proxy;
