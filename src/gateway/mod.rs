@@ -9,7 +9,7 @@
 //! - `context.rs`: the typed per-request [`RequestContext`], [`Policy`] (Continue / Stop)
 //!   and [`Denial`];
 //! - `path.rs`: path normalisation (pure);
-//! - `route.rs`: route matching (pure);
+//! - `route.rs`: route matching (pure); `route_props.rs`: its property tests;
 //! - `proxy.rs`: the upstream client, header rewriting, timeouts and the retry;
 //! - `credentials.rs`: reading the `Authorization` header (one, Bearer or DPoP, size limit,
 //!   no query tokens) and the 400 / 401 / 403 answers with their challenges;
@@ -45,6 +45,8 @@ mod pipeline;
 pub mod proxy;
 pub mod revocation;
 pub mod route;
+#[cfg(test)]
+mod route_props;
 
 pub use authn::WardenTokens;
 pub use authz::{ClaimCondition, ObjectRule, ParamSource, Rules};

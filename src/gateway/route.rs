@@ -99,9 +99,10 @@ impl Pattern {
         Ok(Pattern { segments, prefix, case_insensitive })
     }
 
-    /// Matches a normalised path; returns the captured parameters.
+    /// Matches a normalised path; returns the captured parameters. A path that does not
+    /// start with `/` (never one `path::normalise` made) matches nothing.
     pub fn matches(&self, path: &str) -> Option<Vec<(Arc<str>, String)>> {
-        let mut parts = path[1..].split('/');
+        let mut parts = path.strip_prefix('/')?.split('/');
         let mut params = Vec::new();
         for seg in &self.segments {
             let part = parts.next()?;
