@@ -13,7 +13,8 @@
 //!      `target: "access"`, `event = "gateway_request"`, at `info` when `gateway.access_log`
 //!      is on, else at `debug`.
 //!
-//! Both carry the request id, client address, method, route, normalised path, status, the
+//! Both carry the request id, client address, method, route, normalised path (the path as
+//! sent when it was refused, cut at 256 bytes), status, the
 //! deciding policy and its reason, the latency to the response head, and who called (token
 //! source, `sub`, client id, consumer). Never a token, key, password or query string: the
 //! context holds none of them (`Caller` keeps claims, never the credential).
@@ -92,9 +93,10 @@ pub fn reason(denial: &super::Denial) -> String {
     denial.problem.detail.clone().unwrap_or_else(|| denial.problem.kind.to_owned())
 }
 
-/// Records the outcome of one request (module doc). `status` is what the client gets;
-/// `latency` runs from the request's arrival to its response head.
-pub fn record(stats: &GatewayStats, ctx: &mut RequestContext, method: &str, status: u16, latency: Duration, access_log: bool) {
+/// Records the outcome of one request (module doc). `raw_path` is the request's path as
+/// sent, logged (at most 256 bytes) only when it never normalised; `status` is what the client
+/// gets; `latency` runs from the request's arrival to its response head.
+pub fn record(stats: &GatewayStats, ctx: &mut RequestContext, method: &str, raw_path: &str, status: u16, latency: Duration, access_log: bool) {
     if ctx.decision.is_none() {
         ctx.decide(UPSTREAM, if status < 400 { "forwarded" } else { "upstream error" });
     }
@@ -106,6 +108,8 @@ pub fn record(stats: &GatewayStats, ctx: &mut RequestContext, method: &str, stat
         Identity::Unknown => ("-", "-", "-", "-"),
     };
     let route = ctx.route.as_deref().unwrap_or("-");
+    // A refused path is logged as sent (the attempt is what an audit wants), cut short.
+    let path = if ctx.path.is_empty() { raw_path.get(..raw_path.len().min(256)).unwrap_or("-") } else { ctx.path.as_str() };
     // Microsecond precision is enough (and keeps the lines short).
     let latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3;
     macro_rules! event {
@@ -119,7 +123,7 @@ pub fn record(stats: &GatewayStats, ctx: &mut RequestContext, method: &str, stat
                 peer = %ctx.client.peer,
                 method,
                 route,
-                path = %ctx.path,
+                path,
                 status,
                 policy = by,
                 reason,

@@ -113,7 +113,7 @@ impl Gateway {
             identity: Default::default(),
             decision: None,
         };
-        let method = head.method.clone();
+        let (method, uri) = (head.method.clone(), head.uri.clone());
         let result = self.phases(&mut ctx, head, body).await;
         let status = match &result {
             Ok(resp) => resp.status().as_u16(),
@@ -124,7 +124,7 @@ impl Gateway {
                 denial.problem.status
             }
         };
-        audit::record(&self.stats, &mut ctx, method.as_str(), status, started.elapsed(), self.access_log);
+        audit::record(&self.stats, &mut ctx, method.as_str(), uri.path(), status, started.elapsed(), self.access_log);
         result
     }
 

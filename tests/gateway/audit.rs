@@ -84,14 +84,15 @@ async fn a_denied_request_is_one_audit_event_naming_the_policy_and_no_token_is_l
     let denied = s.http.get(format!("{}/admin/users?q=1", base(&s))).bearer_auth(&token).send().await.unwrap();
     let unauthenticated = s.http.get(format!("{}/orders/1", base(&s))).bearer_auth(forged).send().await.unwrap();
     let allowed = s.http.get(format!("{}/orders/1", base(&s))).bearer_auth(&token).send().await.unwrap();
+    let bad_path = s.http.get(format!("{}/orders/..%2Fadmin/users", base(&s))).bearer_auth(&token).send().await.unwrap();
     drop(guard);
 
-    assert_eq!((denied.status().as_u16(), unauthenticated.status().as_u16(), allowed.status().as_u16()), (403, 401, 200));
+    assert_eq!((denied.status().as_u16(), unauthenticated.status().as_u16(), allowed.status().as_u16(), bad_path.status().as_u16()), (403, 401, 200, 400));
     assert_eq!(up.seen().len(), 1, "only the allowed request reached the upstream");
     let request_id = |r: &reqwest::Response| r.headers()["x-request-id"].to_str().unwrap().to_owned();
 
     let events = logs.events("gateway_denied");
-    assert_eq!(events.len(), 2, "one audit event per refusal: {events:#?}");
+    assert_eq!(events.len(), 3, "one audit event per refusal: {events:#?}");
     let e = events.iter().find(|e| e["fields"]["request_id"] == request_id(&denied)).expect("the 403's event");
     assert_eq!((e["target"].as_str(), e["level"].as_str()), (Some("audit"), Some("INFO")));
     let f = &e["fields"];
@@ -109,6 +110,10 @@ async fn a_denied_request_is_one_audit_event_naming_the_policy_and_no_token_is_l
 
     let e = events.iter().find(|e| e["fields"]["request_id"] == request_id(&unauthenticated)).expect("the 401's event");
     assert_eq!((e["fields"]["policy"].as_str(), e["fields"]["status"].as_u64(), e["fields"]["sub"].as_str()), (Some("authenticate"), Some(401), Some("-")));
+
+    // A path that never normalised is logged as it was sent: the attempt.
+    let e = events.iter().find(|e| e["fields"]["request_id"] == request_id(&bad_path)).expect("the 400's event");
+    assert_eq!((e["fields"]["policy"].as_str(), e["fields"]["path"].as_str(), e["fields"]["route"].as_str()), (Some("path"), Some("/orders/..%2Fadmin/users"), Some("-")));
 
     let access = logs.events("gateway_request");
     assert_eq!(access.len(), 1, "{access:#?}");
