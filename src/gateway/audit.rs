@@ -59,7 +59,7 @@ impl OutcomeCount {
     }
 }
 
-const FAMILIES: [&str; 6] = ["1xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
+const FAMILIES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 impl GatewayStats {
     /// Counts one outcome.
@@ -80,7 +80,7 @@ impl GatewayStats {
         let map = self.counters.read().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<OutcomeCount> = map
             .iter()
-            .map(|((route, by, family), c)| OutcomeCount { route: route.to_string(), by, status: FAMILIES[*family as usize], count: c.load(Ordering::Relaxed) })
+            .map(|((route, by, family), c)| OutcomeCount { route: route.to_string(), by, status: FAMILIES[usize::from(*family) - 1], count: c.load(Ordering::Relaxed) })
             .collect();
         out.sort();
         out
