@@ -43,6 +43,10 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
     let jwks_refetch_cooldown = r.duration("jwks_refetch_cooldown", "30s");
     let ip_rules = resolve_ip_rules(&mut r);
     let dpop_proof_max_age = r.duration("dpop_proof_max_age", "60s");
+    let config_watch_interval = r.duration("config_watch_interval", "1s");
+    if !config_watch_interval.is_zero() && !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&config_watch_interval) {
+        r.invalid("config_watch_interval", "must be 0s (reload on SIGHUP only) or between 100ms and 1h");
+    }
     let mut issuers = Vec::new();
     r.tables("issuers", |_, t| {
         if let Some(c) = resolve_issuer(t) {
@@ -96,6 +100,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         jwks_refetch_cooldown,
         dpop_proof_max_age,
         ip_rules,
+        config_watch_interval,
     }
 }
 

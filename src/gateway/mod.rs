@@ -17,7 +17,8 @@
 //!   revocation set), other issuers' tokens (`jwks.rs`), DPoP, the verified-claims cache;
 //! - `revocation.rs`: the in-memory set of revoked `jti`s, fed from the store;
 //! - `jwks.rs`: another issuer's JWK Set: fetched, cached, refreshed, last-known-good;
-//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules.
+//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules;
+//! - `live.rs`: [`LiveGateway`], the gateway in service, swapped whole on a reload.
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -37,6 +38,7 @@ pub mod authz;
 pub mod context;
 mod credentials;
 pub mod jwks;
+pub mod live;
 pub mod ip_rules;
 pub mod path;
 mod pipeline;
@@ -47,6 +49,7 @@ pub mod route;
 pub use authn::WardenTokens;
 pub use authz::{ClaimCondition, ObjectRule, ParamSource, Rules};
 pub use context::{Denial, Flow, Policy, RequestContext};
+pub use live::LiveGateway;
 pub use pipeline::Gateway;
 pub use proxy::Upstream;
 
@@ -84,6 +87,9 @@ pub struct Config {
     pub dpop_proof_max_age: Duration,
     /// IP rules for every route.
     pub ip_rules: IpRules,
+    /// How often `warden serve --config FILE` looks at the file for a change to reload
+    /// (`config_watch_interval`; zero: only on `SIGHUP`). Read at start.
+    pub config_watch_interval: Duration,
 }
 
 /// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
@@ -133,6 +139,7 @@ impl Default for Config {
             jwks_refetch_cooldown: Duration::from_secs(30),
             dpop_proof_max_age: Duration::from_secs(60),
             ip_rules: IpRules::default(),
+            config_watch_interval: Duration::from_secs(1),
         }
     }
 }
@@ -199,10 +206,17 @@ pub struct RouteConfig {
 
 /// The gateway's router: every request that is not a health check goes through the pipeline.
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new().fallback(proxy).with_state(gateway)
+    live_router(Arc::new(LiveGateway::new(gateway)))
 }
 
-async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Response {
+/// [`router`] over a gateway that a configuration reload may replace: each request reads the
+/// current one once and finishes on it.
+pub fn live_router(live: Arc<LiveGateway>) -> Router {
+    Router::new().fallback(proxy).with_state(live)
+}
+
+async fn proxy(State(live): State<Arc<LiveGateway>>, req: Request) -> Response {
+    let gateway = live.current();
     let req = req.map(|b| b.map_err(Into::into).boxed_unsync());
     match gateway.handle(req).await {
         Ok(resp) => resp.map(Body::new),

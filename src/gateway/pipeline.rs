@@ -35,11 +35,23 @@ impl Gateway {
     /// client. `warden`: how to accept this deployment's own tokens (`None`: routes that
     /// name `"warden"` are refused). Errors on issuers carry the index `usize::MAX`.
     pub fn new(cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>) -> Result<Gateway, Vec<RouteError>> {
+        Self::build(cfg, trusted, warden, None)
+    }
+
+    /// [`new`](Self::new) for a configuration reload: the new gateway takes over this one's
+    /// DPoP replay memory and the key sets of unchanged issuers (`Verifiers::reusing`).
+    pub fn rebuild(&self, cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>) -> Result<Gateway, Vec<RouteError>> {
+        Self::build(cfg, trusted, warden, Some(self))
+    }
+
+    fn build(cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>, previous: Option<&Gateway>) -> Result<Gateway, Vec<RouteError>> {
         let routes = RouteTable::build(&cfg.routes)?;
-        let verifiers = Arc::new(
-            Verifiers::new(warden, &cfg.issuers, cfg)
-                .map_err(|(i, message)| vec![RouteError { index: usize::MAX, key: "jwks_url", message: format!("issuers[{i}]: {message}") }])?,
-        );
+        let verifiers = Verifiers::new(warden, &cfg.issuers, cfg)
+            .map_err(|(i, message)| vec![RouteError { index: usize::MAX, key: "jwks_url", message: format!("issuers[{i}]: {message}") }])?;
+        let verifiers = Arc::new(match previous {
+            Some(p) => verifiers.reusing(&p.verifiers),
+            None => verifiers,
+        });
         let mut clients = proxy::Clients::default();
         let mut runtimes = Vec::with_capacity(cfg.routes.len());
         let mut errors = Vec::new();

@@ -6,6 +6,7 @@ mod auth;
 mod network;
 mod paths;
 mod proxy;
+mod reload;
 mod smuggling;
 mod tls;
 mod upstream;
