@@ -348,9 +348,26 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
         check_timeouts(&mut r, &timeouts, Some(http));
     }
     let ip_rules = resolve_ip_rules(&mut r);
+    let resource = resolve_resource(&mut r, auth.as_ref().map(|(a, _, _)| a.as_slice()), &mut ok);
     r.finish();
     let (auth, audience, rules) = auth?;
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules }).filter(|_| ok)
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, resource }).filter(|_| ok)
+}
+
+/// `resource` and `resource_name` (RFC 9728 protected-resource metadata).
+fn resolve_resource(r: &mut Reader<'_>, auth: Option<&[Auth]>, ok: &mut bool) -> gateway::ProtectedResource {
+    let identifier = Some(r.string("resource", "")).filter(|s| !s.is_empty());
+    let name = Some(r.string("resource_name", "")).filter(|s| !s.is_empty());
+    if let Some(id) = &identifier {
+        if gateway::metadata::split_identifier(id).is_none() {
+            r.invalid("resource", "an absolute http(s) URL without query, fragment or user info (e.g. \"https://api.example.com/cars\")");
+            *ok = false;
+        } else if auth.is_some_and(|a| a.iter().all(|a| *a == Auth::Anonymous)) {
+            r.invalid("resource", "only for a route that accepts tokens (auth = [\"warden\"] or [\"issuer:NAME\"])");
+            *ok = false;
+        }
+    }
+    gateway::ProtectedResource { identifier, name }
 }
 
 #[cfg(test)]

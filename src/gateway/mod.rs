@@ -18,7 +18,9 @@
 //! - `revocation.rs`: the in-memory set of revoked `jti`s, fed from the store;
 //! - `jwks.rs`: another issuer's JWK Set: fetched, cached, refreshed, last-known-good;
 //! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules;
-//! - `live.rs`: [`LiveGateway`], the gateway in service, swapped whole on a reload.
+//! - `live.rs`: [`LiveGateway`], the gateway in service, swapped whole on a reload;
+//! - `metadata.rs`: RFC 9728 protected-resource metadata and the `resource_metadata`
+//!   challenge parameter.
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -39,6 +41,7 @@ pub mod context;
 mod credentials;
 pub mod jwks;
 pub mod live;
+pub mod metadata;
 pub mod ip_rules;
 pub mod path;
 mod pipeline;
@@ -202,6 +205,18 @@ pub struct RouteConfig {
     pub timeouts: Timeouts,
     /// The route's IP rules (applied with the global ones).
     pub ip_rules: IpRules,
+    /// How the route describes itself as an RFC 9728 protected resource (`metadata.rs`).
+    pub resource: ProtectedResource,
+}
+
+/// A route's `resource` and `resource_name` (RFC 9728 §2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProtectedResource {
+    /// The resource identifier clients use (`https://api.example.com/cars`); `None`: derived
+    /// from each request's scheme and host and the route's path.
+    pub identifier: Option<String>,
+    /// Human-readable name (default: the route's id).
+    pub name: Option<String>,
 }
 
 /// The gateway's router: every request that is not a health check goes through the pipeline.
@@ -217,6 +232,12 @@ pub fn live_router(live: Arc<LiveGateway>) -> Router {
 
 async fn proxy(State(live): State<Arc<LiveGateway>>, req: Request) -> Response {
     let gateway = live.current();
+    if let Some(answer) = gateway.protected_resource_metadata(&req) {
+        return match answer {
+            Ok(resp) => resp.map(Body::from),
+            Err(denial) => denial_response(denial),
+        };
+    }
     let req = req.map(|b| b.map_err(Into::into).boxed_unsync());
     match gateway.handle(req).await {
         Ok(resp) => resp.map(Body::new),

@@ -3,6 +3,7 @@
 use super::authn::{Authenticate, Verifiers, WardenTokens};
 use super::authz::Authorize;
 use super::context::{Denial, Flow, Policy, RequestContext};
+use super::metadata::Resources;
 use super::path;
 use super::proxy::{self, RequestBody, ResponseBody, UpstreamClient};
 use super::route::{Matched, RouteError, RouteTable, host_without_port};
@@ -27,6 +28,8 @@ pub struct Gateway {
     runtimes: Vec<RouteRuntime>,
     trusted: Arc<TrustedProxies>,
     verifiers: Arc<Verifiers>,
+    /// RFC 9728 metadata of the routes that accept tokens.
+    resources: Resources,
 }
 
 impl Gateway {
@@ -46,6 +49,7 @@ impl Gateway {
 
     fn build(cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>, previous: Option<&Gateway>) -> Result<Gateway, Vec<RouteError>> {
         let routes = RouteTable::build(&cfg.routes)?;
+        let resources = Resources::build(cfg, warden.as_ref().map(|w| w.issuer.as_str()));
         let verifiers = Verifiers::new(warden, &cfg.issuers, cfg)
             .map_err(|(i, message)| vec![RouteError { index: usize::MAX, key: "jwks_url", message: format!("issuers[{i}]: {message}") }])?;
         let verifiers = Arc::new(match previous {
@@ -81,7 +85,7 @@ impl Gateway {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Gateway { routes, runtimes, trusted, verifiers })
+        Ok(Gateway { routes, runtimes, trusted, verifiers, resources })
     }
 
     /// Before serving: loads the revocation list and fetches the issuers' JWK Sets once.
@@ -92,6 +96,16 @@ impl Gateway {
     /// Starts the background loops (revocation polling, JWKS refresh) until `shutdown`.
     pub fn spawn_background(&self, store: Option<crate::store::Store>, shutdown: tokio_util::sync::CancellationToken) -> tokio::task::JoinSet<()> {
         self.verifiers.spawn(store, shutdown)
+    }
+
+    /// RFC 9728 protected-resource metadata, answered before route matching and without
+    /// authentication (`metadata.rs`); `None`: not a metadata request for a resource here.
+    pub fn protected_resource_metadata<B>(&self, req: &Request<B>) -> Option<Result<Response<bytes::Bytes>, Denial>> {
+        if !req.uri().path().starts_with(super::metadata::WELL_KNOWN) {
+            return None;
+        }
+        let path = path::normalise(req.uri().path()).ok()?;
+        self.resources.answer(req, &path)
     }
 
     /// One request through every phase. A denial never reached the upstream (except the
@@ -161,10 +175,12 @@ impl Gateway {
         };
         let runtime = &self.runtimes[route.index()];
         for policy in &runtime.policies {
-            if let Flow::Stop(denial) = policy.on_request(ctx, &mut head).await {
+            if let Flow::Stop(mut denial) = policy.on_request(ctx, &mut head).await {
                 if ctx.decision.is_none() {
                     ctx.decide(policy.name(), denial.problem.kind);
                 }
+                let probe = Request::from_parts(head, ());
+                self.resources.annotate(route.index(), &probe, &mut denial);
                 return Err(denial);
             }
         }
@@ -235,6 +251,7 @@ mod tests {
                 rules: Default::default(),
                 timeouts: Timeouts::default(),
                 ip_rules: Default::default(),
+                resource: Default::default(),
             }],
             ..Config::default()
         };
