@@ -30,6 +30,8 @@ pub struct Gateway {
     verifiers: Arc<Verifiers>,
     /// RFC 9728 metadata of the routes that accept tokens.
     resources: Resources,
+    /// The upstream connection pools, handed on to the gateway that replaces this one.
+    clients: proxy::Clients,
 }
 
 impl Gateway {
@@ -42,7 +44,8 @@ impl Gateway {
     }
 
     /// [`new`](Self::new) for a configuration reload: the new gateway takes over this one's
-    /// DPoP replay memory and the key sets of unchanged issuers (`Verifiers::reusing`).
+    /// DPoP replay memory, the key sets of unchanged issuers (`Verifiers::reusing`) and the
+    /// connection pools of upstreams still reached the same way (`Clients::reusing`).
     pub fn rebuild(&self, cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>) -> Result<Gateway, Vec<RouteError>> {
         Self::build(cfg, trusted, warden, Some(self))
     }
@@ -56,7 +59,7 @@ impl Gateway {
             Some(p) => verifiers.reusing(&p.verifiers),
             None => verifiers,
         });
-        let mut clients = proxy::Clients::default();
+        let mut clients = previous.map_or_else(proxy::Clients::default, |p| proxy::Clients::reusing(&p.clients));
         let mut runtimes = Vec::with_capacity(cfg.routes.len());
         let mut errors = Vec::new();
         for (index, r) in cfg.routes.iter().enumerate() {
@@ -85,7 +88,8 @@ impl Gateway {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Gateway { routes, runtimes, trusted, verifiers, resources })
+        clients.settle();
+        Ok(Gateway { routes, runtimes, trusted, verifiers, resources, clients })
     }
 
     /// Before serving: loads the revocation list and fetches the issuers' JWK Sets once.

@@ -366,3 +366,19 @@ async fn the_binary_reloads_on_sighup() {
     assert_eq!(status("/old/x").await, 404);
     assert!(child.0.try_wait().unwrap().is_none(), "SIGHUP did not end the process");
 }
+
+/// The upstream connection pool outlives a reload: an upstream still reached the same way
+/// gets the next request on the connection it already had.
+#[tokio::test]
+async fn an_unchanged_upstream_keeps_its_connections_across_a_reload() {
+    let up = Upstream::start().await;
+    let s = FromFile::start("0s", &anonymous_route("a", "/old/", &up.url())).await;
+    assert_eq!(s.status("/old/x").await, 200);
+    s.rewrite("0s", &anonymous_route("a", "/new/", &up.url()));
+    assert_eq!(s.handle.reload().await, Outcome::Applied { routes: 1 });
+    assert_eq!(s.status("/new/x").await, 200);
+    let seen = up.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].peer, seen[1].peer, "the same gateway-side connection");
+    s.stop().await;
+}
