@@ -99,6 +99,15 @@ impl ReloadHandle {
         }
     }
 
+    /// The settings that changed in the file at the last reload that read it, and that only
+    /// a restart applies (each also logged).
+    pub fn pending_restart(&self) -> Vec<&'static str> {
+        match &*self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(r) => r.pending_restart.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            None => Vec::new(),
+        }
+    }
+
     /// Counts of applied and rejected reloads.
     pub fn stats(&self) -> ReloadStats {
         match &*self.0.lock().unwrap_or_else(|p| p.into_inner()) {
@@ -166,6 +175,7 @@ pub(super) struct Reloader {
     state: tokio::sync::Mutex<State>,
     applied: AtomicU64,
     rejected: AtomicU64,
+    pending_restart: Mutex<Vec<&'static str>>,
 }
 
 /// The gateway section as far as a reload applies it: everything but `listen` and `tls`.
@@ -220,6 +230,7 @@ impl Reloader {
             state: tokio::sync::Mutex::new(State { loaded: source.map_or_else(|| running.clone(), |s| s.loaded.clone()), tasks, stop }),
             applied: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            pending_restart: Mutex::default(),
         }
     }
 
@@ -242,9 +253,11 @@ impl Reloader {
             Ok(c) => c,
             Err(errors) => return self.reject(errors),
         };
-        for key in needing_restart(&state.loaded, &next) {
+        let restart = needing_restart(&state.loaded, &next);
+        for key in &restart {
             tracing::warn!(key, "configuration reload: this setting changed in the file but takes effect only after a restart");
         }
+        *self.pending_restart.lock().unwrap_or_else(|p| p.into_inner()) = restart;
         if reloadable(&state.loaded.gateway) == reloadable(&next.gateway) {
             tracing::debug!("configuration reload: the gateway section did not change");
             return Outcome::Unchanged;

@@ -382,3 +382,21 @@ async fn an_unchanged_upstream_keeps_its_connections_across_a_reload() {
     assert_eq!(seen[0].peer, seen[1].peer, "the same gateway-side connection");
     s.stop().await;
 }
+
+/// Settings only a restart applies — here the gateway's listen address, `[log]` and
+/// `[http]` — are reported (and logged), not applied: the listener stays where it is, and
+/// the routes changed in the same file are applied.
+#[tokio::test]
+async fn settings_that_need_a_restart_are_reported_not_applied() {
+    let up = Upstream::start().await;
+    let s = FromFile::start("0s", &anonymous_route("a", "/old/", &up.url())).await;
+    let dir = s.file.parent().unwrap().to_owned();
+    let text = config_text(&dir, "0s", &anonymous_route("a", "/new/", &up.url()))
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:1\"")
+        .replace("level = \"warn\"", "level = \"debug\"\n[http]\nmax_connections = 7");
+    std::fs::write(&s.file, text).unwrap();
+    assert_eq!(s.handle.reload().await, Outcome::Applied { routes: 1 });
+    assert_eq!(s.handle.pending_restart(), ["http", "gateway.listen", "log"]);
+    assert_eq!(s.status("/new/x").await, 200, "still on the address it started on, with the new routes");
+    s.stop().await;
+}
