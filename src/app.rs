@@ -2,6 +2,8 @@
 //! and serves them until `shutdown` fires (mini-redis `server::run`). `main` and the
 //! integration tests call the same functions, the tests with listeners on port 0.
 
+pub mod reload;
+
 use crate::config::{Config, Role};
 use crate::http::layers::{self, Surface};
 use crate::http::serve::serve_with;
@@ -186,6 +188,18 @@ fn listen_addr(cfg: &Config, role: Role) -> SocketAddr {
 
 /// Serves every listener until `shutdown` is cancelled, then lets in-flight requests finish.
 pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: CancellationToken) -> Result<(), AppError> {
+    run_with(cfg, core, listeners, shutdown, None).await
+}
+
+/// [`run`]; with a `source`, the gateway's configuration also reloads on `SIGHUP` and when
+/// the file changes (`app/reload.rs`).
+pub async fn run_with(
+    cfg: Config,
+    core: Core,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+    source: Option<reload::ConfigSource>,
+) -> Result<(), AppError> {
     let ring = Arc::new(KeyRing::default());
     let fallback = oauth::keys::ensure(&core.store, &core.master, &cfg.oauth, &ring).await?;
     let mut provider = Provider::new(cfg.oauth.clone(), core.store.clone(), core.master.clone(), ring);
@@ -196,20 +210,20 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
 
     let mut servers = tokio::task::JoinSet::new();
     let trusted = Arc::new(cfg.trusted_proxies.clone());
-    let mut gateway_tasks = tokio::task::JoinSet::new();
+    let mut reloader = None;
     let gateway = match cfg.roles.contains(&Role::Gateway) {
         true => {
             // The gateway accepts this deployment's tokens with the provider's own key ring
             // (refreshed by the housekeeping loop on every node, gateway-only ones included)
-            // and a revocation set fed from the same store.
-            let warden = crate::gateway::WardenTokens {
+            // and a revocation set fed from the same store; both outlive reloads.
+            let warden = reload::WardenParts {
                 ring: provider.ring.clone(),
                 revocations: Arc::default(),
                 issuer: cfg.oauth.issuer.clone(),
                 audience: cfg.oauth.default_audience.clone(),
                 clock_skew: cfg.oauth.clock_skew,
             };
-            let g = crate::gateway::Gateway::new(&cfg.gateway, trusted.clone(), Some(warden)).map_err(|errors| {
+            let g = crate::gateway::Gateway::new(&cfg.gateway, trusted.clone(), Some(warden.tokens())).map_err(|errors| {
                 let describe = |e: &crate::gateway::route::RouteError| match e.index {
                     usize::MAX => format!("{} ({})", e.message, e.key),
                     i => format!("routes[{i}].{}: {}", e.key, e.message),
@@ -217,11 +231,29 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
                 AppError::Gateway(errors.iter().map(describe).collect::<Vec<_>>().join("; "))
             })?;
             g.prepare(Some(&core.store)).await;
-            gateway_tasks = g.spawn_background(Some(core.store.clone()), shutdown.clone());
-            Some(Arc::new(g))
+            let stop = shutdown.child_token();
+            let tasks = g.spawn_background(Some(core.store.clone()), stop.clone());
+            let live = Arc::new(crate::gateway::LiveGateway::new(Arc::new(g)));
+            let r = Arc::new(reload::Reloader::new(
+                source.as_ref(),
+                &cfg,
+                live.clone(),
+                trusted.clone(),
+                warden,
+                core.store.clone(),
+                shutdown.clone(),
+                tasks,
+                stop,
+            ));
+            if let Some(s) = &source {
+                s.handle.attach(r.clone());
+            }
+            reloader = Some(r);
+            Some(live)
         }
         false => None,
     };
+    let triggers = source.as_ref().map(|s| reload::spawn_triggers(s, shutdown.clone()));
     let gateway_tls = match (&cfg.gateway.tls, cfg.roles.contains(&Role::Gateway)) {
         (Some(files), true) => Some(crate::http::tls::acceptor(files).map_err(AppError::Tls)?),
         _ => None,
@@ -234,7 +266,7 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
             Role::Provider => layers::apply(oauth::handler::routes(provider.clone()).merge(health), Surface::OAuth, timeout),
             Role::Gateway => {
                 let gateway = gateway.clone().expect("built above for the gateway role");
-                layers::apply(crate::gateway::router(gateway).merge(health), Surface::Problem, timeout)
+                layers::apply(crate::gateway::live_router(gateway).merge(health), Surface::Problem, timeout)
             }
             Role::Admin => layers::apply(crate::admin::router().merge(health), Surface::Problem, timeout),
         };
@@ -257,7 +289,12 @@ pub async fn run(cfg: Config, core: Core, listeners: Listeners, shutdown: Cancel
     shutdown.cancel();
     let _ = background.await;
     let _ = probe.await;
-    while gateway_tasks.join_next().await.is_some() {}
+    if let Some(t) = triggers {
+        let _ = t.await;
+    }
+    if let Some(r) = reloader {
+        r.finish().await;
+    }
     result
 }
 

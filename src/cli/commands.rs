@@ -79,8 +79,17 @@ async fn on_store(cli: &Cli) -> anyhow::Result<Ctx> {
 }
 
 async fn serve(cli: &Cli, roles: Option<Vec<crate::config::Role>>) -> anyhow::Result<()> {
-    let mut cfg = load_config(cli, roles)?;
+    let mut cfg = load_config(cli, roles.clone())?;
     crate::telemetry::init(&cfg.log);
+    // With a file, the gateway's section reloads on SIGHUP and when the file changes.
+    let source = cli.config.clone().map(|file| app::reload::ConfigSource {
+        file,
+        env: app::reload::ConfigSource::warden_env(),
+        overrides: Overrides { data_dir: cli.data_dir.clone(), roles },
+        loaded: cfg.clone(),
+        poll: cfg.gateway.config_watch_interval,
+        handle: Default::default(),
+    });
     let core = open(&cfg).await?;
     let listeners = Listeners::bind(&cfg).await?;
     listeners.adopt_ephemeral_ports(&mut cfg);
@@ -101,7 +110,7 @@ async fn serve(cli: &Cli, roles: Option<Vec<crate::config::Role>>) -> anyhow::Re
         trigger.cancel();
         say!("shutting down: finishing in-flight requests");
     });
-    app::run(cfg, core, listeners, shutdown).await?;
+    app::run_with(cfg, core, listeners, shutdown, source).await?;
     Ok(())
 }
 

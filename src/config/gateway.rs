@@ -44,6 +44,10 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
     let ip_rules = resolve_ip_rules(&mut r);
     let dpop_proof_max_age = r.duration("dpop_proof_max_age", "60s");
     let access_log = r.bool("access_log", false);
+    let config_watch_interval = r.duration("config_watch_interval", "1s");
+    if !config_watch_interval.is_zero() && !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&config_watch_interval) {
+        r.invalid("config_watch_interval", "must be 0s (reload on SIGHUP only) or between 100ms and 1h");
+    }
     let mut issuers = Vec::new();
     r.tables("issuers", |_, t| {
         if let Some(c) = resolve_issuer(t) {
@@ -98,6 +102,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         dpop_proof_max_age,
         ip_rules,
         access_log,
+        config_watch_interval,
     }
 }
 
@@ -345,9 +350,26 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
         check_timeouts(&mut r, &timeouts, Some(http));
     }
     let ip_rules = resolve_ip_rules(&mut r);
+    let resource = resolve_resource(&mut r, auth.as_ref().map(|(a, _, _)| a.as_slice()), &mut ok);
     r.finish();
     let (auth, audience, rules) = auth?;
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules }).filter(|_| ok)
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, resource }).filter(|_| ok)
+}
+
+/// `resource` and `resource_name` (RFC 9728 protected-resource metadata).
+fn resolve_resource(r: &mut Reader<'_>, auth: Option<&[Auth]>, ok: &mut bool) -> gateway::ProtectedResource {
+    let identifier = Some(r.string("resource", "")).filter(|s| !s.is_empty());
+    let name = Some(r.string("resource_name", "")).filter(|s| !s.is_empty());
+    if let Some(id) = &identifier {
+        if gateway::metadata::split_identifier(id).is_none() {
+            r.invalid("resource", "an absolute http(s) URL without query, fragment or user info (e.g. \"https://api.example.com/cars\")");
+            *ok = false;
+        } else if auth.is_some_and(|a| a.iter().all(|a| *a == Auth::Anonymous)) {
+            r.invalid("resource", "only for a route that accepts tokens (auth = [\"warden\"] or [\"issuer:NAME\"])");
+            *ok = false;
+        }
+    }
+    gateway::ProtectedResource { identifier, name }
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ const WARDEN_REQUIRED: &[&str] = &["sub", "aud", "iat", "jti", "client_id"];
 #[derive(Debug)]
 enum Source {
     Warden(WardenTokens),
-    Issuer { cfg: IssuerConfig, keys: Box<RemoteKeys> },
+    Issuer { cfg: IssuerConfig, keys: Arc<RemoteKeys> },
 }
 
 impl Source {
@@ -140,8 +140,9 @@ impl std::fmt::Debug for Verified {
 pub struct Verifiers {
     sources: Vec<(Arc<str>, Source)>,
     cache: Mutex<LruCache<[u8; 32], Arc<Verified>>>,
-    /// DPoP proofs seen (`jkt:jti` → until when a replay would still pass).
-    proofs: Mutex<LruCache<String, i64>>,
+    /// DPoP proofs seen (`jkt:jti` → until when a replay would still pass); handed on to
+    /// the gateway that replaces this one on a reload, so a proof cannot be replayed across it.
+    proofs: Arc<Mutex<LruCache<String, i64>>>,
     max_token_size: usize,
     dpop_max_age: u64,
     revocation_poll: Duration,
@@ -203,18 +204,35 @@ impl Verifiers {
         for (i, c) in issuers.iter().enumerate() {
             let keys = RemoteKeys::new(&c.jwks_url, c.jwks_ca_file.clone(), cfg.jwks_refetch_cooldown).map_err(|e| (i, e))?;
             refresh_intervals.push(c.refresh_interval);
-            sources.push((format!("issuer:{}", c.name).into(), Source::Issuer { cfg: c.clone(), keys: Box::new(keys) }));
+            sources.push((format!("issuer:{}", c.name).into(), Source::Issuer { cfg: c.clone(), keys: Arc::new(keys) }));
         }
         let size = NonZeroUsize::new(cfg.token_cache_size.max(1)).expect("at least 1");
         Ok(Self {
             sources,
             cache: Mutex::new(LruCache::new(size)),
-            proofs: Mutex::new(LruCache::new(NonZeroUsize::new(100_000).expect("not zero"))),
+            proofs: Arc::new(Mutex::new(LruCache::new(NonZeroUsize::new(100_000).expect("not zero")))),
             max_token_size: cfg.max_token_size,
             dpop_max_age: cfg.dpop_proof_max_age.as_secs(),
             revocation_poll: cfg.revocation_poll_interval,
             refresh_intervals,
         })
+    }
+
+    /// After a configuration reload: takes over `previous`'s DPoP replay memory and the
+    /// fetched key sets of issuers whose settings did not change (no refetch, no gap).
+    pub fn reusing(mut self, previous: &Verifiers) -> Self {
+        self.proofs = previous.proofs.clone();
+        for (name, source) in &mut self.sources {
+            let Source::Issuer { cfg, keys } = source else { continue };
+            let same = previous.sources.iter().find_map(|(n, s)| match s {
+                Source::Issuer { cfg: old, keys: old_keys } if n == name && old == cfg && old_keys.cooldown() == keys.cooldown() => Some(old_keys),
+                _ => None,
+            });
+            if let Some(old_keys) = same {
+                *keys = old_keys.clone();
+            }
+        }
+        self
     }
 
     /// The index of the source a route's `auth` entry names.
@@ -243,7 +261,10 @@ impl Verifiers {
             tracing::warn!(error = %e, "revocation list: first load failed; Warden's tokens get 503 until it loads");
         }
         for (_, s) in &self.sources {
-            if let Source::Issuer { keys, .. } = s {
+            // A set taken over on a reload is loaded already: its refresh loop keeps it.
+            if let Source::Issuer { keys, .. } = s
+                && !keys.is_loaded()
+            {
                 let _ = keys.refresh().await;
             }
         }

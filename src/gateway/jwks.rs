@@ -79,6 +79,11 @@ impl RemoteKeys {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Least time between two fetches triggered by an unknown `kid`.
+    pub fn cooldown(&self) -> Duration {
+        self.cooldown
+    }
+
     /// Whether a set has loaded.
     pub fn is_loaded(&self) -> bool {
         !self.current().keys.is_empty()

@@ -19,6 +19,9 @@
 //! - `jwks.rs`: another issuer's JWK Set: fetched, cached, refreshed, last-known-good;
 //! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules;
 //! - `audit.rs`: every request's outcome recorded — counters and audit / access events.
+//! - `live.rs`: [`LiveGateway`], the gateway in service, swapped whole on a reload;
+//! - `metadata.rs`: RFC 9728 protected-resource metadata and the `resource_metadata`
+//!   challenge parameter.
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -39,6 +42,8 @@ pub mod authz;
 pub mod context;
 mod credentials;
 pub mod jwks;
+pub mod live;
+pub mod metadata;
 pub mod ip_rules;
 pub mod path;
 mod pipeline;
@@ -51,6 +56,7 @@ mod route_props;
 pub use authn::WardenTokens;
 pub use authz::{ClaimCondition, ObjectRule, ParamSource, Rules};
 pub use context::{Denial, Flow, Policy, RequestContext};
+pub use live::LiveGateway;
 pub use pipeline::Gateway;
 pub use proxy::Upstream;
 
@@ -91,6 +97,9 @@ pub struct Config {
     /// `access_log`: forwarded requests are logged (`target: "access"`) at info rather than
     /// debug. Refusals are always audit events at info (`audit.rs`).
     pub access_log: bool,
+    /// How often `warden serve --config FILE` looks at the file for a change to reload
+    /// (`config_watch_interval`; zero: only on `SIGHUP`). Read at start.
+    pub config_watch_interval: Duration,
 }
 
 /// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
@@ -141,6 +150,7 @@ impl Default for Config {
             dpop_proof_max_age: Duration::from_secs(60),
             ip_rules: IpRules::default(),
             access_log: false,
+            config_watch_interval: Duration::from_secs(1),
         }
     }
 }
@@ -203,14 +213,39 @@ pub struct RouteConfig {
     pub timeouts: Timeouts,
     /// The route's IP rules (applied with the global ones).
     pub ip_rules: IpRules,
+    /// How the route describes itself as an RFC 9728 protected resource (`metadata.rs`).
+    pub resource: ProtectedResource,
+}
+
+/// A route's `resource` and `resource_name` (RFC 9728 §2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProtectedResource {
+    /// The resource identifier clients use (`https://api.example.com/cars`); `None`: derived
+    /// from each request's scheme and host and the route's path.
+    pub identifier: Option<String>,
+    /// Human-readable name (default: the route's id).
+    pub name: Option<String>,
 }
 
 /// The gateway's router: every request that is not a health check goes through the pipeline.
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new().fallback(proxy).with_state(gateway)
+    live_router(Arc::new(LiveGateway::new(gateway)))
 }
 
-async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Response {
+/// [`router`] over a gateway that a configuration reload may replace: each request reads the
+/// current one once and finishes on it.
+pub fn live_router(live: Arc<LiveGateway>) -> Router {
+    Router::new().fallback(proxy).with_state(live)
+}
+
+async fn proxy(State(live): State<Arc<LiveGateway>>, req: Request) -> Response {
+    let gateway = live.current();
+    if let Some(answer) = gateway.protected_resource_metadata(&req) {
+        return match answer {
+            Ok(resp) => resp.map(Body::from),
+            Err(denial) => denial_response(denial),
+        };
+    }
     let req = req.map(|b| b.map_err(Into::into).boxed_unsync());
     match gateway.handle(req).await {
         Ok(resp) => resp.map(Body::new),

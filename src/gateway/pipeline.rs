@@ -4,6 +4,7 @@ use super::authn::{Authenticate, Verifiers, WardenTokens};
 use super::audit::{self, GatewayStats};
 use super::authz::Authorize;
 use super::context::{Denial, Flow, Policy, RequestContext};
+use super::metadata::Resources;
 use super::path;
 use super::proxy::{self, RequestBody, ResponseBody, UpstreamClient};
 use super::route::{Matched, RouteError, RouteTable, host_without_port};
@@ -28,10 +29,14 @@ pub struct Gateway {
     runtimes: Vec<RouteRuntime>,
     trusted: Arc<TrustedProxies>,
     verifiers: Arc<Verifiers>,
-    /// Outcome counters (`audit.rs`).
-    stats: GatewayStats,
+    /// Outcome counters (`audit.rs`), carried over by a reload.
+    stats: Arc<GatewayStats>,
     /// `gateway.access_log`: forwarded requests logged at info, not debug.
     access_log: bool,
+    /// RFC 9728 metadata of the routes that accept tokens.
+    resources: Resources,
+    /// The upstream connection pools, handed on to the gateway that replaces this one.
+    clients: proxy::Clients,
 }
 
 impl Gateway {
@@ -40,12 +45,26 @@ impl Gateway {
     /// client. `warden`: how to accept this deployment's own tokens (`None`: routes that
     /// name `"warden"` are refused). Errors on issuers carry the index `usize::MAX`.
     pub fn new(cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>) -> Result<Gateway, Vec<RouteError>> {
+        Self::build(cfg, trusted, warden, None)
+    }
+
+    /// [`new`](Self::new) for a configuration reload: the new gateway takes over this one's
+    /// DPoP replay memory, the outcome counters, the key sets of unchanged issuers (`Verifiers::reusing`) and the
+    /// connection pools of upstreams still reached the same way (`Clients::reusing`).
+    pub fn rebuild(&self, cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>) -> Result<Gateway, Vec<RouteError>> {
+        Self::build(cfg, trusted, warden, Some(self))
+    }
+
+    fn build(cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>, previous: Option<&Gateway>) -> Result<Gateway, Vec<RouteError>> {
         let routes = RouteTable::build(&cfg.routes)?;
-        let verifiers = Arc::new(
-            Verifiers::new(warden, &cfg.issuers, cfg)
-                .map_err(|(i, message)| vec![RouteError { index: usize::MAX, key: "jwks_url", message: format!("issuers[{i}]: {message}") }])?,
-        );
-        let mut clients = proxy::Clients::default();
+        let resources = Resources::build(cfg, warden.as_ref().map(|w| w.issuer.as_str()));
+        let verifiers = Verifiers::new(warden, &cfg.issuers, cfg)
+            .map_err(|(i, message)| vec![RouteError { index: usize::MAX, key: "jwks_url", message: format!("issuers[{i}]: {message}") }])?;
+        let verifiers = Arc::new(match previous {
+            Some(p) => verifiers.reusing(&p.verifiers),
+            None => verifiers,
+        });
+        let mut clients = previous.map_or_else(proxy::Clients::default, |p| proxy::Clients::reusing(&p.clients));
         let mut runtimes = Vec::with_capacity(cfg.routes.len());
         let mut errors = Vec::new();
         for (index, r) in cfg.routes.iter().enumerate() {
@@ -74,7 +93,8 @@ impl Gateway {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Gateway { routes, runtimes, trusted, verifiers, stats: GatewayStats::default(), access_log: cfg.access_log })
+        clients.settle();
+        Ok(Gateway { routes, runtimes, trusted, verifiers, stats: previous.map_or_else(Arc::default, |p| p.stats.clone()), access_log: cfg.access_log, resources, clients })
     }
 
     /// Before serving: loads the revocation list and fetches the issuers' JWK Sets once.
@@ -90,6 +110,16 @@ impl Gateway {
     /// The outcome counters: route × deciding policy × status family.
     pub fn stats(&self) -> &GatewayStats {
         &self.stats
+    }
+
+    /// RFC 9728 protected-resource metadata, answered before route matching and without
+    /// authentication (`metadata.rs`); `None`: not a metadata request for a resource here.
+    pub fn protected_resource_metadata<B>(&self, req: &Request<B>) -> Option<Result<Response<bytes::Bytes>, Denial>> {
+        if !req.uri().path().starts_with(super::metadata::WELL_KNOWN) {
+            return None;
+        }
+        let path = path::normalise(req.uri().path()).ok()?;
+        self.resources.answer(req, &path)
     }
 
     /// One request through every phase. A denial never reached the upstream (except the
@@ -158,10 +188,12 @@ impl Gateway {
         };
         let runtime = &self.runtimes[route.index()];
         for policy in &runtime.policies {
-            if let Flow::Stop(denial) = policy.on_request(ctx, &mut head).await {
+            if let Flow::Stop(mut denial) = policy.on_request(ctx, &mut head).await {
                 if ctx.decision.is_none() {
                     ctx.decide(policy.name(), audit::reason(&denial));
                 }
+                let probe = Request::from_parts(head, ());
+                self.resources.annotate(route.index(), &probe, &mut denial);
                 return Err(denial);
             }
         }
@@ -232,6 +264,7 @@ mod tests {
                 rules: Default::default(),
                 timeouts: Timeouts::default(),
                 ip_rules: Default::default(),
+                resource: Default::default(),
             }],
             ..Config::default()
         };

@@ -167,12 +167,37 @@ pub struct UpstreamClient {
 pub struct Clients {
     pools: std::collections::HashMap<PoolKey, PooledClient>,
     system_roots: Option<Arc<RootCertStore>>,
+    /// A replaced gateway's pools, taken over by the routes that still use them.
+    carried: std::collections::HashMap<PoolKey, PooledClient>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clients").field("pools", &self.pools.len()).finish()
+    }
 }
 
 impl Clients {
+    /// For a configuration reload: the pools of `previous` (open keep-alive connections
+    /// included) go on serving the upstreams still reached the same way — except those with
+    /// an `upstream_ca_file`, whose file is read again — and the system roots are not read
+    /// again. Pools no route uses any more are dropped with the old gateway.
+    pub fn reusing(previous: &Clients) -> Clients {
+        let carried = previous.pools.iter().filter(|(k, _)| k.2.is_none()).map(|(k, v)| (k.clone(), v.clone())).collect();
+        Clients { pools: Default::default(), system_roots: previous.system_roots.clone(), carried }
+    }
+
+    /// Ends the carrying over: what no route took is dropped.
+    pub fn settle(&mut self) {
+        self.carried.clear();
+    }
+
     /// The client of a route; the error names a CA file that does not load.
     pub fn client(&mut self, upstream: &Upstream, timeouts: Timeouts, http2: bool) -> Result<UpstreamClient, String> {
         let key = (upstream.authority.clone(), upstream.tls, upstream.ca_file.clone(), http2, timeouts.connect);
+        if let Some(c) = self.carried.remove(&key) {
+            self.pools.insert(key.clone(), c);
+        }
         let client = match self.pools.get(&key) {
             Some(c) => c.clone(),
             None => {

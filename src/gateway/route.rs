@@ -341,6 +341,7 @@ mod tests {
             rules: Default::default(),
             timeouts: Timeouts::default(),
             ip_rules: Default::default(),
+            resource: Default::default(),
         }
     }
 

@@ -325,7 +325,9 @@ async fn required_scopes_are_checked_exactly() {
     assert_eq!(up.seen().len(), 3);
     up.clear();
     let challenge = refused(get(&s, "/both/x", Some(&auth(&read))).await, 403).await;
-    assert_eq!(challenge, "Bearer error=\"insufficient_scope\", scope=\"read write\"");
+    // (RFC 9728 §5.1: the route's metadata URL comes last, `rfc9728_metadata.rs`.)
+    let metadata = format!("{}/.well-known/oauth-protected-resource/both", base(&s));
+    assert_eq!(challenge, format!("Bearer error=\"insufficient_scope\", scope=\"read write\", resource_metadata=\"{metadata}\""));
     let challenge = refused(get(&s, "/any/x", Some(&auth(&read))).await, 403).await;
     assert!(challenge.contains("scope=\"admin write\""), "{challenge}");
     refused(get(&s, "/prefix/x", Some(&auth(&read))).await, 403).await;

@@ -8,6 +8,8 @@ mod example_vin;
 mod network;
 mod paths;
 mod proxy;
+mod reload;
+mod rfc9728_metadata;
 mod smuggling;
 mod tls;
 mod upstream;
@@ -35,6 +37,7 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         rules: Default::default(),
         timeouts: Timeouts::default(),
         ip_rules: Default::default(),
+        resource: Default::default(),
     }
 }
 
