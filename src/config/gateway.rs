@@ -43,6 +43,10 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
     let jwks_refetch_cooldown = r.duration("jwks_refetch_cooldown", "30s");
     let ip_rules = resolve_ip_rules(&mut r);
     let dpop_proof_max_age = r.duration("dpop_proof_max_age", "60s");
+    let api_key_header = r.string("api_key_header", "x-api-key").to_ascii_lowercase();
+    if let Err(why) = check_api_key_header(&api_key_header) {
+        r.invalid("api_key_header", why);
+    }
     let mut issuers = Vec::new();
     r.tables("issuers", |_, t| {
         if let Some(c) = resolve_issuer(t) {
@@ -96,7 +100,21 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         jwks_refetch_cooldown,
         dpop_proof_max_age,
         ip_rules,
+        api_key_header,
     }
+}
+
+/// A header name (RFC 9110 token) that is not one the gateway or HTTP itself gives a meaning.
+fn check_api_key_header(name: &str) -> Result<(), String> {
+    let token = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token {
+        return Err(format!("\"{name}\" is not a header name"));
+    }
+    let reserved = ["authorization", "host", "cookie", "connection", "content-length", "transfer-encoding", "te", "upgrade", "dpop", "forwarded"];
+    if reserved.contains(&name) || name.starts_with("x-forwarded-") || name.starts_with("x-warden-") {
+        return Err(format!("\"{name}\" has another meaning; use a header of its own, e.g. \"x-api-key\""));
+    }
+    Ok(())
 }
 
 /// `allow_ips` and `deny_ips`: CIDR blocks or single addresses.
@@ -186,6 +204,8 @@ fn resolve_auth(r: &mut Reader<'_>, path: &str, issuers: &[&str]) -> Option<(Vec
         match a.as_str() {
             "warden" => auth.push(Auth::Warden),
             "anonymous" => auth.push(Auth::Anonymous),
+            "api_key" => auth.push(Auth::ApiKey),
+            "basic" => auth.push(Auth::Basic),
             other => match other.strip_prefix("issuer:") {
                 Some(name) if issuers.contains(&name) => auth.push(Auth::Issuer(name.to_owned())),
                 Some(name) => {
@@ -193,7 +213,7 @@ fn resolve_auth(r: &mut Reader<'_>, path: &str, issuers: &[&str]) -> Option<(Vec
                     ok = false;
                 }
                 None => {
-                    r.invalid("auth", format!("\"{other}\" is not \"warden\", \"issuer:NAME\" or \"anonymous\""));
+                    r.invalid("auth", format!("\"{other}\" is not \"warden\", \"issuer:NAME\", \"api_key\", \"basic\" or \"anonymous\""));
                     ok = false;
                 }
             },
@@ -261,7 +281,7 @@ fn resolve_auth(r: &mut Reader<'_>, path: &str, issuers: &[&str]) -> Option<(Vec
         t.finish();
     });
     let rules = Rules { scopes_all, scopes_any, claims, objects };
-    if !rules.is_empty() && auth.iter().all(|a| *a == Auth::Anonymous) && ok {
+    if !rules.is_empty() && !auth.iter().any(|a| matches!(a, Auth::Warden | Auth::Issuer(_))) && ok {
         r.invalid("auth", "authorization rules need a token: add \"warden\" or \"issuer:NAME\"");
         ok = false;
     }

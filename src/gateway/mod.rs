@@ -17,6 +17,8 @@
 //!   revocation set), other issuers' tokens (`jwks.rs`), DPoP, the verified-claims cache;
 //! - `revocation.rs`: the in-memory set of revoked `jti`s, fed from the store;
 //! - `jwks.rs`: another issuer's JWK Set: fetched, cached, refreshed, last-known-good;
+//! - `consumers.rs`: consumers — API keys and Basic authentication, the in-memory index fed
+//!   from the store, the Basic cache and throttle;
 //! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules.
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
@@ -34,6 +36,7 @@
 
 pub mod authn;
 pub mod authz;
+pub mod consumers;
 pub mod context;
 mod credentials;
 pub mod jwks;
@@ -84,6 +87,9 @@ pub struct Config {
     pub dpop_proof_max_age: Duration,
     /// IP rules for every route.
     pub ip_rules: IpRules,
+    /// The request header that carries a consumer's API key (routes with `auth =
+    /// ["api_key"]`); removed before forwarding.
+    pub api_key_header: String,
 }
 
 /// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
@@ -133,6 +139,7 @@ impl Default for Config {
             jwks_refetch_cooldown: Duration::from_secs(30),
             dpop_proof_max_age: Duration::from_secs(60),
             ip_rules: IpRules::default(),
+            api_key_header: "x-api-key".into(),
         }
     }
 }
@@ -165,6 +172,10 @@ pub enum Auth {
     /// `"anonymous"`: callers without credentials are let through (a caller that sends a
     /// token must still send a good one).
     Anonymous,
+    /// `"api_key"`: a consumer's API key in the `api_key_header`.
+    ApiKey,
+    /// `"basic"`: a consumer's name and password (RFC 7617), over TLS or from loopback.
+    Basic,
 }
 
 /// One `[[gateway.routes]]` entry.

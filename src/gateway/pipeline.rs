@@ -2,11 +2,12 @@
 
 use super::authn::{Authenticate, Verifiers, WardenTokens};
 use super::authz::Authorize;
+use super::consumers::{ConsumerAuth, ConsumerAuthenticate, ConsumerIndex};
 use super::context::{Denial, Flow, Policy, RequestContext};
 use super::path;
 use super::proxy::{self, RequestBody, ResponseBody, UpstreamClient};
 use super::route::{Matched, RouteError, RouteTable, host_without_port};
-use super::Config;
+use super::{Auth, Config};
 use crate::http::client_ip::{ClientAddr, TrustedProxies};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response};
@@ -27,6 +28,10 @@ pub struct Gateway {
     runtimes: Vec<RouteRuntime>,
     trusted: Arc<TrustedProxies>,
     verifiers: Arc<Verifiers>,
+    /// API keys and Basic (`consumers.rs`); `None`: routes naming them are refused.
+    consumers: Option<Arc<ConsumerAuth>>,
+    /// How often the consumer index is refreshed (`revocation_poll_interval`).
+    poll_interval: std::time::Duration,
 }
 
 impl Gateway {
@@ -35,6 +40,21 @@ impl Gateway {
     /// client. `warden`: how to accept this deployment's own tokens (`None`: routes that
     /// name `"warden"` are refused). Errors on issuers carry the index `usize::MAX`.
     pub fn new(cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>) -> Result<Gateway, Vec<RouteError>> {
+        Self::with_consumers(cfg, trusted, warden, None)
+    }
+
+    /// [`Gateway::new`] with the consumer index that routes with `auth = ["api_key"]` or
+    /// `["basic"]` need (`app.rs` builds it from the store and the master key).
+    pub fn with_consumers(
+        cfg: &Config,
+        trusted: Arc<TrustedProxies>,
+        warden: Option<WardenTokens>,
+        consumers: Option<Arc<ConsumerIndex>>,
+    ) -> Result<Gateway, Vec<RouteError>> {
+        let consumers = match consumers.map(|i| ConsumerAuth::new(i, &cfg.api_key_header)).transpose() {
+            Ok(c) => c.map(Arc::new),
+            Err(message) => return Err(vec![RouteError { index: usize::MAX, key: "api_key_header", message }]),
+        };
         let routes = RouteTable::build(&cfg.routes)?;
         let verifiers = Arc::new(
             Verifiers::new(warden, &cfg.issuers, cfg)
@@ -56,9 +76,21 @@ impl Gateway {
             if let Some(ip) = super::ip_rules::IpPolicy::new(&cfg.ip_rules, &r.ip_rules) {
                 policies.push(Arc::new(ip));
             }
-            policies.push(Arc::new(auth));
+            let (api_key, basic) = (r.auth.contains(&Auth::ApiKey), r.auth.contains(&Auth::Basic));
+            if api_key || basic {
+                let Some(shared) = &consumers else {
+                    errors.push(RouteError { index, key: "auth", message: "\"api_key\" and \"basic\" need the store's consumer list, not available here".into() });
+                    continue;
+                };
+                // The route's other kinds answer requests without a consumer credential.
+                let others = r.auth.iter().any(|a| !matches!(a, Auth::ApiKey | Auth::Basic));
+                let inner = others.then(|| Arc::new(auth) as Arc<dyn Policy>);
+                policies.push(Arc::new(ConsumerAuthenticate::new(shared.clone(), api_key, basic, inner)));
+            } else {
+                policies.push(Arc::new(auth));
+            }
             if !r.rules.is_empty() {
-                let tokens = r.auth.iter().any(|a| *a != super::Auth::Anonymous);
+                let tokens = r.auth.iter().any(|a| matches!(a, Auth::Warden | Auth::Issuer(_)));
                 policies.push(Arc::new(Authorize::new(r.rules.clone(), tokens)));
             }
             match clients.client(&r.upstream, r.timeouts, r.http2) {
@@ -69,17 +101,27 @@ impl Gateway {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Gateway { routes, runtimes, trusted, verifiers })
+        Ok(Gateway { routes, runtimes, trusted, verifiers, consumers, poll_interval: cfg.revocation_poll_interval })
     }
 
     /// Before serving: loads the revocation list and fetches the issuers' JWK Sets once.
     pub async fn prepare(&self, store: Option<&crate::store::Store>) {
         self.verifiers.prepare(store).await;
+        if let (Some(c), Some(store)) = (&self.consumers, store)
+            && let Err(e) = c.index().poll(store).await
+        {
+            tracing::warn!(error = %e, "consumer index: first load failed; API keys and Basic get 503 until it loads");
+        }
     }
 
     /// Starts the background loops (revocation polling, JWKS refresh) until `shutdown`.
     pub fn spawn_background(&self, store: Option<crate::store::Store>, shutdown: tokio_util::sync::CancellationToken) -> tokio::task::JoinSet<()> {
-        self.verifiers.spawn(store, shutdown)
+        let mut tasks = self.verifiers.spawn(store.clone(), shutdown.clone());
+        if let (Some(c), Some(store)) = (&self.consumers, store) {
+            let (index, every) = (c.index().clone(), self.poll_interval);
+            tasks.spawn(async move { index.follow(&store, every, shutdown).await });
+        }
+        tasks
     }
 
     /// One request through every phase. A denial never reached the upstream (except the

@@ -3,6 +3,7 @@
 //! checked to have left the upstream untouched.
 
 mod auth;
+mod consumers;
 mod network;
 mod paths;
 mod proxy;
