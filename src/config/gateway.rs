@@ -393,6 +393,23 @@ mod tests {
     }
 
     #[test]
+    fn consumer_kinds_and_the_api_key_header_resolve_and_a_bad_header_is_named() {
+        let c = load(&ROUTE.replace("[\"anonymous\"]", "[\"api_key\", \"basic\"]")).unwrap();
+        assert_eq!(c.gateway.routes[0].auth, [Auth::ApiKey, Auth::Basic]);
+        assert_eq!(c.gateway.api_key_header, "x-api-key");
+        let c = load(&ROUTE.replace("version = 1\n", "version = 1\n[gateway]\napi_key_header = \"X-App-Key\"\n")).unwrap();
+        assert_eq!(c.gateway.api_key_header, "x-app-key");
+        for bad in ["authorization", "x api key", "", "x-forwarded-key", "x-warden-sub"] {
+            let text = ROUTE.replace("version = 1\n", &format!("version = 1\n[gateway]\napi_key_header = \"{bad}\"\n"));
+            let errors = load(&text).unwrap_err();
+            assert_eq!(errors[0].key, "gateway.api_key_header", "{bad}: {errors:?}");
+        }
+        // Consumers carry no token: scopes and claim rules need one.
+        let errors = load(&format!("{}scopes_all = [\"a\"]\n", ROUTE.replace("[\"anonymous\"]", "[\"api_key\"]"))).unwrap_err();
+        assert!(errors[0].message.contains("need a token"), "{errors:?}");
+    }
+
+    #[test]
     fn a_route_resolves_with_the_default_timeouts() {
         let c = load(ROUTE).unwrap();
         let r = &c.gateway.routes[0];

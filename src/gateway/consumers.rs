@@ -40,7 +40,7 @@ use super::context::{Caller, Denial, Flow, Identity, Policy, RequestContext};
 use super::credentials::{self, IDENTITY_HEADERS};
 use super::revocation::MARGIN;
 use crate::http::throttle::Throttle;
-use crate::model::{ApiKey, Consumer, PasswordHash, consumer_name_key};
+use crate::model::{ApiKey, Consumer, PasswordHash, check_consumer_name, consumer_name_key};
 use crate::secrets::MasterKey;
 use crate::secrets::password::{self, Password};
 use crate::store::{Store, StoreError};
@@ -209,8 +209,8 @@ impl ConsumerIndex {
 pub struct ConsumerAuth {
     index: Arc<ConsumerIndex>,
     header: HeaderName,
-    /// HMAC(name, password) → (consumer id, the password hash that verified, until when).
-    cache: Mutex<LruCache<[u8; 32], (Box<str>, PasswordHash, Instant)>>,
+    /// HMAC(name, password) → (the password hash that verified, until when).
+    cache: Mutex<LruCache<[u8; 32], (PasswordHash, Instant)>>,
     throttle: Throttle,
 }
 
@@ -285,7 +285,7 @@ impl ConsumerAuthenticate {
         if self.api_key && head.headers.contains_key(&shared.header) {
             let mut values = head.headers.get_all(&shared.header).iter();
             let (Some(value), None) = (values.next(), values.next()) else {
-                return Err(credentials::bad_request("more than one API key header"));
+                return Err(bad_request("more than one API key header"));
             };
             if !shared.index.is_loaded() {
                 return Err(credentials::unavailable("the consumer list is not loaded yet; retry shortly"));
@@ -304,7 +304,11 @@ impl ConsumerAuthenticate {
                 ctx.decide("basic", "Basic over plain HTTP from a non-loopback address");
                 return Err(tls_required());
             }
+            // A name that no consumer can have, or a password longer than any policy allows, is
+            // malformed: never looked up, hashed or logged.
+            let basic = basic.filter(|(n, p)| check_consumer_name(n).is_ok() && p.chars().count() <= password::MAX_CHARS);
             let Some((name, password)) = basic else {
+                ctx.decide("basic", "malformed credentials");
                 return Err(self.unauthorized(ctx, "the Basic credentials are malformed"));
             };
             let entry = self.check_basic(ctx, &name, password).await?;
@@ -337,7 +341,7 @@ impl ConsumerAuthenticate {
         if let Some(e) = &entry {
             let now = Instant::now();
             let hit = shared.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&cache_key).cloned();
-            if let Some((_, hash, until)) = hit
+            if let Some((hash, until)) = hit
                 && until > now
                 && !e.disabled
                 && e.password_hash.as_ref() == Some(&hash)
@@ -350,7 +354,7 @@ impl ConsumerAuthenticate {
         match (&entry, ok, hash) {
             (Some(e), true, Some(hash)) if !e.disabled => {
                 let until = Instant::now() + BASIC_CACHE_TTL;
-                shared.cache.lock().unwrap_or_else(|p| p.into_inner()).put(cache_key, (name_key.into(), hash, until));
+                shared.cache.lock().unwrap_or_else(|p| p.into_inner()).put(cache_key, (hash, until));
                 Ok(e.clone())
             }
             _ => {
@@ -363,6 +367,10 @@ impl ConsumerAuthenticate {
             }
         }
     }
+}
+
+fn bad_request(detail: &str) -> Denial {
+    Denial::new(400, "urn:warden:problem:bad-request", "Bad Request", detail).with_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
 fn tls_required() -> Denial {
@@ -385,10 +393,12 @@ fn too_many(wait: Duration) -> Denial {
     }
 }
 
+/// A Basic user-id and password.
+type BasicPair = (String, Zeroizing<String>);
+
 /// The request's Basic credential: `None` when `Authorization` is absent or another scheme;
 /// `Some(None)` when it is Basic but malformed; two `Authorization` headers are a 400.
-#[allow(clippy::type_complexity)]
-fn basic_credential(head: &Parts) -> Result<Option<Option<(String, Zeroizing<String>)>>, Denial> {
+fn basic_credential(head: &Parts) -> Result<Option<Option<BasicPair>>, Denial> {
     let mut values = head.headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else { return Ok(None) };
     let Some((scheme, rest)) = value.to_str().ok().and_then(|t| t.split_once(' ')) else { return Ok(None) };
@@ -396,7 +406,7 @@ fn basic_credential(head: &Parts) -> Result<Option<Option<(String, Zeroizing<Str
         return Ok(None);
     }
     if values.next().is_some() {
-        return Err(credentials::bad_request("more than one Authorization header"));
+        return Err(bad_request("more than one Authorization header"));
     }
     let decoded = STANDARD.decode(rest.trim()).ok().map(Zeroizing::new);
     let text = decoded.as_ref().and_then(|d| std::str::from_utf8(d).ok());

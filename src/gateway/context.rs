@@ -29,11 +29,11 @@ pub enum Identity {
     Unknown,
     /// The route allows anonymous access, and the caller used it.
     Anonymous,
-    /// The caller presented a token that verified.
+    /// The caller presented a token that verified, or a consumer credential (API key, Basic).
     Token(Arc<Caller>),
 }
 
-/// A caller identified by a verified token: what later policies (authorization, rate limits,
+/// A caller identified by a verified token or a consumer credential: what later policies (authorization, rate limits,
 /// audit) read. Never holds the token itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {

@@ -220,6 +220,25 @@ async fn basic_from_loopback_works_and_wrong_passwords_are_refused_then_throttle
     assert!(up.seen().is_empty(), "a refused request reached the upstream: {:?}", up.seen());
 }
 
+/// A verified Basic credential is remembered for a while, but never past a change: a new
+/// password or a disabled consumer ends it on the next refresh of the index.
+#[tokio::test]
+async fn a_remembered_basic_credential_ends_with_a_new_password_or_a_disabled_consumer() {
+    let up = Upstream::start().await;
+    let s = basic_gateway(&up).await;
+    ops::create(&s.store, "erp", None).await.unwrap();
+    ops::set_password(&s.store, "erp", Password::new(PASSWORD.into())).await.unwrap();
+    let old = basic("erp", PASSWORD);
+    until_basic(&s, "/legacy/x", &old, 200).await;
+    assert_eq!(get(&s, "/legacy/x", &[("authorization", &old)]).await.status(), 200, "remembered");
+    ops::set_password(&s.store, "erp", Password::new("another long passphrase".into())).await.unwrap();
+    until_basic(&s, "/legacy/x", &old, 401).await;
+    let new = basic("erp", "another long passphrase");
+    assert_eq!(get(&s, "/legacy/x", &[("authorization", &new)]).await.status(), 200);
+    ops::set_disabled(&s.store, "erp", true).await.unwrap();
+    until_basic(&s, "/legacy/x", &new, 401).await;
+}
+
 /// Basic over plain HTTP from anywhere but loopback is refused before the password is looked
 /// at, right or wrong (the client address is the one behind the trusted proxy).
 #[tokio::test]
