@@ -58,7 +58,8 @@ use zeroize::Zeroizing;
 
 /// How long a verified Basic credential is remembered.
 pub const BASIC_CACHE_TTL: Duration = Duration::from_secs(60);
-/// The header that names the consumer to the upstream (incoming copies are always removed).
+/// The header that names the consumer to the upstream (one of `IDENTITY_HEADERS`, whose
+/// incoming copies every route removes).
 pub const CONSUMER_HEADER: HeaderName = HeaderName::from_static("x-warden-consumer");
 
 /// One live consumer, as requests need it.
@@ -420,7 +421,7 @@ impl Policy for ConsumerAuthenticate {
     }
 
     async fn on_request(&self, ctx: &mut RequestContext, head: &mut Parts) -> Flow {
-        for h in IDENTITY_HEADERS.iter().chain([&CONSUMER_HEADER]) {
+        for h in &IDENTITY_HEADERS {
             head.headers.remove(h);
         }
         match self.run(ctx, head).await {

@@ -146,6 +146,16 @@ async fn revoked_keys_and_disabled_consumers_are_refused_within_a_second_on_ever
     assert!(up.seen().is_empty());
 }
 
+/// No route lets a caller name a consumer itself: an incoming `x-warden-consumer` is removed
+/// on every route, anonymous ones included.
+#[tokio::test]
+async fn a_forged_consumer_header_never_reaches_the_upstream() {
+    let up = Upstream::start().await;
+    let s = gateway(vec![route("open", "/open/", &["GET"], &up.url())], |_| {}).await;
+    assert_eq!(get(&s, "/open/x", &[("x-warden-consumer", "cons_admin")]).await.status(), 200);
+    assert!(!up.one().headers.contains_key("x-warden-consumer"));
+}
+
 #[tokio::test]
 async fn the_api_key_header_name_is_configurable() {
     let up = Upstream::start().await;
