@@ -223,7 +223,10 @@ pub async fn run_with(
                 audience: cfg.oauth.default_audience.clone(),
                 clock_skew: cfg.oauth.clock_skew,
             };
-            let g = crate::gateway::Gateway::new(&cfg.gateway, trusted.clone(), Some(warden.tokens())).map_err(|errors| {
+            // API keys and Basic: an in-memory index of the store's consumers, keyed hashes
+            // under the master key, followed like the revocation set.
+            let consumers = Arc::new(crate::gateway::consumers::ConsumerIndex::new(core.master.clone()));
+            let g = crate::gateway::Gateway::with_consumers(&cfg.gateway, trusted.clone(), Some(warden), Some(consumers)).map_err(|errors| {
                 let describe = |e: &crate::gateway::route::RouteError| match e.index {
                     usize::MAX => format!("{} ({})", e.message, e.key),
                     i => format!("routes[{i}].{}: {}", e.key, e.message),

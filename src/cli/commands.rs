@@ -39,7 +39,7 @@ async fn open(cfg: &Config) -> anyhow::Result<Core> {
 }
 
 /// Prints `value` as JSON, or `text` for people.
-fn print(json_mode: bool, value: &Value, text: impl FnOnce() -> String) {
+pub(super) fn print(json_mode: bool, value: &Value, text: impl FnOnce() -> String) {
     if json_mode {
         out!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
     } else {
@@ -56,6 +56,10 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RegistrationToken(cmd) => registration_token_command(&cli, &on_store(&cli).await?, cmd).await,
         Command::Resource(cmd) => resource_command(&cli, &on_store(&cli).await?, cmd).await,
         Command::User(cmd) => user_command(&cli, &on_store(&cli).await?, cmd).await,
+        Command::Consumer(cmd) => {
+            let ctx = on_store(&cli).await?;
+            super::consumers::command(cli.json, &ctx.core.store, &ctx.core.master, cmd).await
+        }
     }
 }
 
@@ -140,7 +144,7 @@ fn config_check(cli: &Cli, file: Option<std::path::PathBuf>) -> anyhow::Result<(
     }
 }
 
-fn ts(t: i64) -> String {
+pub(super) fn ts(t: i64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64)).to_string()
 }
 
@@ -532,7 +536,7 @@ fn apply_claims(claims: &mut Claims, args: &ClaimArgs, clear: &[String]) -> anyh
 /// A new password: one line of standard input with `--password-stdin`, else typed twice at
 /// the terminal (not echoed). Never from the command line, where `ps` and shell history
 /// would keep it.
-fn read_password(from_stdin: bool) -> anyhow::Result<Password> {
+pub(super) fn read_password(from_stdin: bool) -> anyhow::Result<Password> {
     use std::io::IsTerminal;
     if from_stdin {
         let mut text = zeroize::Zeroizing::new(String::new());

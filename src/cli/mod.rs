@@ -20,6 +20,7 @@ macro_rules! out {
 }
 
 mod commands;
+pub mod consumers;
 
 use crate::config::Role;
 use clap::{Args, Parser, Subcommand};
@@ -31,6 +32,7 @@ Examples:
   warden client create --name billing --scope invoices:read --json
   curl -u ID:SECRET -d grant_type=client_credentials http://127.0.0.1:8080/token
   warden user create alice --email alice@example.com --name \"Alice Smith\"
+  warden consumer create billing --plan gold && warden consumer key add billing
   warden keys rotate
   warden config check warden.toml";
 
@@ -74,6 +76,9 @@ enum Command {
     /// Manage users who sign in at the provider (passwords from a prompt or stdin, never argv).
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage gateway consumers: apps known by an API key, legacy callers by a Basic password.
+    #[command(subcommand)]
+    Consumer(consumers::ConsumerCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -48,6 +48,10 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
     if !config_watch_interval.is_zero() && !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&config_watch_interval) {
         r.invalid("config_watch_interval", "must be 0s (reload on SIGHUP only) or between 100ms and 1h");
     }
+    let api_key_header = r.string("api_key_header", "x-api-key").to_ascii_lowercase();
+    if let Err(why) = check_api_key_header(&api_key_header) {
+        r.invalid("api_key_header", why);
+    }
     let mut issuers = Vec::new();
     r.tables("issuers", |_, t| {
         if let Some(c) = resolve_issuer(t) {
@@ -103,7 +107,21 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         ip_rules,
         access_log,
         config_watch_interval,
+        api_key_header,
     }
+}
+
+/// A header name (RFC 9110 token) that is not one the gateway or HTTP itself gives a meaning.
+fn check_api_key_header(name: &str) -> Result<(), String> {
+    let token = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token {
+        return Err(format!("\"{name}\" is not a header name"));
+    }
+    let reserved = ["authorization", "host", "cookie", "connection", "content-length", "transfer-encoding", "te", "upgrade", "dpop", "forwarded"];
+    if reserved.contains(&name) || name.starts_with("x-forwarded-") || name.starts_with("x-warden-") {
+        return Err(format!("\"{name}\" has another meaning; use a header of its own, e.g. \"x-api-key\""));
+    }
+    Ok(())
 }
 
 /// `allow_ips` and `deny_ips`: CIDR blocks or single addresses.
@@ -193,6 +211,8 @@ fn resolve_auth(r: &mut Reader<'_>, path: &str, issuers: &[&str]) -> Option<(Vec
         match a.as_str() {
             "warden" => auth.push(Auth::Warden),
             "anonymous" => auth.push(Auth::Anonymous),
+            "api_key" => auth.push(Auth::ApiKey),
+            "basic" => auth.push(Auth::Basic),
             other => match other.strip_prefix("issuer:") {
                 Some(name) if issuers.contains(&name) => auth.push(Auth::Issuer(name.to_owned())),
                 Some(name) => {
@@ -200,7 +220,7 @@ fn resolve_auth(r: &mut Reader<'_>, path: &str, issuers: &[&str]) -> Option<(Vec
                     ok = false;
                 }
                 None => {
-                    r.invalid("auth", format!("\"{other}\" is not \"warden\", \"issuer:NAME\" or \"anonymous\""));
+                    r.invalid("auth", format!("\"{other}\" is not \"warden\", \"issuer:NAME\", \"api_key\", \"basic\" or \"anonymous\""));
                     ok = false;
                 }
             },
@@ -268,7 +288,7 @@ fn resolve_auth(r: &mut Reader<'_>, path: &str, issuers: &[&str]) -> Option<(Vec
         t.finish();
     });
     let rules = Rules { scopes_all, scopes_any, claims, objects };
-    if !rules.is_empty() && auth.iter().all(|a| *a == Auth::Anonymous) && ok {
+    if !rules.is_empty() && !auth.iter().any(|a| matches!(a, Auth::Warden | Auth::Issuer(_))) && ok {
         r.invalid("auth", "authorization rules need a token: add \"warden\" or \"issuer:NAME\"");
         ok = false;
     }
@@ -394,6 +414,23 @@ mod tests {
         let keys: Vec<String> = load(&text).unwrap_err().iter().map(|e| e.key.clone()).collect();
         assert!(keys.contains(&"gateway.deny_ips".to_owned()), "{keys:?}");
         assert!(keys.contains(&"gateway.routes[0].allow_ips".to_owned()), "{keys:?}");
+    }
+
+    #[test]
+    fn consumer_kinds_and_the_api_key_header_resolve_and_a_bad_header_is_named() {
+        let c = load(&ROUTE.replace("[\"anonymous\"]", "[\"api_key\", \"basic\"]")).unwrap();
+        assert_eq!(c.gateway.routes[0].auth, [Auth::ApiKey, Auth::Basic]);
+        assert_eq!(c.gateway.api_key_header, "x-api-key");
+        let c = load(&ROUTE.replace("version = 1\n", "version = 1\n[gateway]\napi_key_header = \"X-App-Key\"\n")).unwrap();
+        assert_eq!(c.gateway.api_key_header, "x-app-key");
+        for bad in ["authorization", "x api key", "", "x-forwarded-key", "x-warden-sub"] {
+            let text = ROUTE.replace("version = 1\n", &format!("version = 1\n[gateway]\napi_key_header = \"{bad}\"\n"));
+            let errors = load(&text).unwrap_err();
+            assert_eq!(errors[0].key, "gateway.api_key_header", "{bad}: {errors:?}");
+        }
+        // Consumers carry no token: scopes and claim rules need one.
+        let errors = load(&format!("{}scopes_all = [\"a\"]\n", ROUTE.replace("[\"anonymous\"]", "[\"api_key\"]"))).unwrap_err();
+        assert!(errors[0].message.contains("need a token"), "{errors:?}");
     }
 
     #[test]

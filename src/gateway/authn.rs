@@ -240,7 +240,7 @@ impl Verifiers {
         let name = match auth {
             Auth::Warden => "warden".to_owned(),
             Auth::Issuer(n) => format!("issuer:{n}"),
-            Auth::Anonymous => return None,
+            Auth::Anonymous | Auth::ApiKey | Auth::Basic => return None,
         };
         self.sources.iter().position(|(n, _)| **n == name)
     }
@@ -381,6 +381,7 @@ impl Verifiers {
             sub: text("sub"),
             client_id: text("client_id").or_else(|| text("azp")),
             consumer: None,
+            plan: None,
             scopes,
             claims: claims.clone(),
         };
@@ -450,7 +451,7 @@ impl Authenticate {
         let mut allowed = Vec::new();
         let mut audiences = Vec::new();
         for a in auth {
-            if *a == Auth::Anonymous {
+            if matches!(a, Auth::Anonymous | Auth::ApiKey | Auth::Basic) {
                 continue;
             }
             let i = verifiers.index(a).ok_or_else(|| format!("{a:?} names no configured token source"))?;

@@ -205,7 +205,7 @@ mod tests {
     fn caller(claims: Value) -> Caller {
         let claims = claims.as_object().unwrap().clone();
         let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-        Caller { source: "warden".into(), sub: claims.get("sub").and_then(Value::as_str).map(str::to_owned), client_id: None, consumer: None, scopes, claims }
+        Caller { source: "warden".into(), sub: claims.get("sub").and_then(Value::as_str).map(str::to_owned), client_id: None, consumer: None, plan: None, scopes, claims }
     }
 
     fn ctx(params: &[(&str, &str)]) -> RequestContext {

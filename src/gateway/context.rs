@@ -29,15 +29,16 @@ pub enum Identity {
     Unknown,
     /// The route allows anonymous access, and the caller used it.
     Anonymous,
-    /// The caller presented a token that verified.
+    /// The caller presented a token that verified, or a consumer credential (API key, Basic).
     Token(Arc<Caller>),
 }
 
-/// A caller identified by a verified token: what later policies (authorization, rate limits,
+/// A caller identified by a verified token or a consumer credential: what later policies (authorization, rate limits,
 /// audit) read. Never holds the token itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
-    /// Who issued the token (`warden` or `issuer:NAME`).
+    /// Who issued the token (`warden` or `issuer:NAME`), or how a consumer authenticated
+    /// (`api_key`, `basic`).
     pub source: Arc<str>,
     /// `sub`.
     pub sub: Option<String>,
@@ -46,6 +47,8 @@ pub struct Caller {
     /// The gateway consumer (an app known by its API key or Basic credentials), when the
     /// caller authenticated as one.
     pub consumer: Option<Arc<str>>,
+    /// The consumer's plan (`warden consumer create --plan`), for per-plan policies.
+    pub plan: Option<Arc<str>>,
     /// The space-delimited `scope` (or `scp` array) split into scopes.
     pub scopes: Vec<String>,
     /// Every claim of the token, for claim conditions and object rules.

@@ -163,10 +163,12 @@ pub fn unavailable(detail: &str) -> Denial {
 }
 
 /// Headers the gateway sets from the caller's identity; incoming copies are always removed.
-pub const IDENTITY_HEADERS: [HeaderName; 3] = [
+/// (`x-warden-consumer` is set by `consumers.rs`, the others from a token.)
+pub const IDENTITY_HEADERS: [HeaderName; 4] = [
     HeaderName::from_static("x-warden-sub"),
     HeaderName::from_static("x-warden-client-id"),
     HeaderName::from_static("x-warden-scope"),
+    HeaderName::from_static("x-warden-consumer"),
 ];
 
 #[cfg(test)]

@@ -22,6 +22,9 @@
 //! - `live.rs`: [`LiveGateway`], the gateway in service, swapped whole on a reload;
 //! - `metadata.rs`: RFC 9728 protected-resource metadata and the `resource_metadata`
 //!   challenge parameter.
+//! - `consumers.rs`: consumers — API keys and Basic authentication, the in-memory index fed
+//!   from the store, the Basic cache and throttle;
+//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules.
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -39,6 +42,7 @@
 pub mod audit;
 pub mod authn;
 pub mod authz;
+pub mod consumers;
 pub mod context;
 mod credentials;
 pub mod jwks;
@@ -100,6 +104,9 @@ pub struct Config {
     /// How often `warden serve --config FILE` looks at the file for a change to reload
     /// (`config_watch_interval`; zero: only on `SIGHUP`). Read at start.
     pub config_watch_interval: Duration,
+    /// The request header that carries a consumer's API key (routes with `auth =
+    /// ["api_key"]`); removed before forwarding.
+    pub api_key_header: String,
 }
 
 /// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
@@ -151,6 +158,7 @@ impl Default for Config {
             ip_rules: IpRules::default(),
             access_log: false,
             config_watch_interval: Duration::from_secs(1),
+            api_key_header: "x-api-key".into(),
         }
     }
 }
@@ -183,6 +191,10 @@ pub enum Auth {
     /// `"anonymous"`: callers without credentials are let through (a caller that sends a
     /// token must still send a good one).
     Anonymous,
+    /// `"api_key"`: a consumer's API key in the `api_key_header`.
+    ApiKey,
+    /// `"basic"`: a consumer's name and password (RFC 7617), over TLS or from loopback.
+    Basic,
 }
 
 /// One `[[gateway.routes]]` entry.

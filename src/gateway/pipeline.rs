@@ -3,12 +3,13 @@
 use super::authn::{Authenticate, Verifiers, WardenTokens};
 use super::audit::{self, GatewayStats};
 use super::authz::Authorize;
+use super::consumers::{ConsumerAuth, ConsumerAuthenticate, ConsumerIndex};
 use super::context::{Denial, Flow, Policy, RequestContext};
 use super::metadata::Resources;
 use super::path;
 use super::proxy::{self, RequestBody, ResponseBody, UpstreamClient};
 use super::route::{Matched, RouteError, RouteTable, host_without_port};
-use super::Config;
+use super::{Auth, Config};
 use crate::http::client_ip::{ClientAddr, TrustedProxies};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response};
@@ -37,6 +38,10 @@ pub struct Gateway {
     resources: Resources,
     /// The upstream connection pools, handed on to the gateway that replaces this one.
     clients: proxy::Clients,
+    /// API keys and Basic (`consumers.rs`); `None`: routes naming them are refused.
+    consumers: Option<Arc<ConsumerAuth>>,
+    /// How often the consumer index is refreshed (`revocation_poll_interval`).
+    poll_interval: std::time::Duration,
 }
 
 impl Gateway {
@@ -45,17 +50,45 @@ impl Gateway {
     /// client. `warden`: how to accept this deployment's own tokens (`None`: routes that
     /// name `"warden"` are refused). Errors on issuers carry the index `usize::MAX`.
     pub fn new(cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>) -> Result<Gateway, Vec<RouteError>> {
-        Self::build(cfg, trusted, warden, None)
+        Self::with_consumers(cfg, trusted, warden, None)
+    }
+
+    /// [`Gateway::new`] with the consumer index that routes with `auth = ["api_key"]` or
+    /// `["basic"]` need (`app.rs` builds it from the store and the master key).
+    pub fn with_consumers(
+        cfg: &Config,
+        trusted: Arc<TrustedProxies>,
+        warden: Option<WardenTokens>,
+        consumers: Option<Arc<ConsumerIndex>>,
+    ) -> Result<Gateway, Vec<RouteError>> {
+        Self::build(cfg, trusted, warden, consumers, None)
     }
 
     /// [`new`](Self::new) for a configuration reload: the new gateway takes over this one's
-    /// DPoP replay memory, the outcome counters, the key sets of unchanged issuers (`Verifiers::reusing`) and the
-    /// connection pools of upstreams still reached the same way (`Clients::reusing`).
+    /// DPoP replay memory, the outcome counters, the consumer index with its Basic cache and
+    /// throttle, the key sets of unchanged issuers (`Verifiers::reusing`) and the connection
+    /// pools of upstreams still reached the same way (`Clients::reusing`).
     pub fn rebuild(&self, cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>) -> Result<Gateway, Vec<RouteError>> {
-        Self::build(cfg, trusted, warden, Some(self))
+        Self::build(cfg, trusted, warden, None, Some(self))
     }
 
-    fn build(cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>, previous: Option<&Gateway>) -> Result<Gateway, Vec<RouteError>> {
+    fn build(
+        cfg: &Config,
+        trusted: Arc<TrustedProxies>,
+        warden: Option<WardenTokens>,
+        consumers: Option<Arc<ConsumerIndex>>,
+        previous: Option<&Gateway>,
+    ) -> Result<Gateway, Vec<RouteError>> {
+        // A reload keeps the consumer index, and its Basic cache and throttle while the header stays.
+        let kept = previous.and_then(|p| p.consumers.clone());
+        let index = kept.as_ref().map(|c| c.index().clone()).or(consumers);
+        let consumers = match (kept, index) {
+            (Some(c), _) if c.header_is(&cfg.api_key_header) => Some(c),
+            (_, Some(i)) => Some(Arc::new(
+                ConsumerAuth::new(i, &cfg.api_key_header).map_err(|message| vec![RouteError { index: usize::MAX, key: "api_key_header", message }])?,
+            )),
+            (_, None) => None,
+        };
         let routes = RouteTable::build(&cfg.routes)?;
         let resources = Resources::build(cfg, warden.as_ref().map(|w| w.issuer.as_str()));
         let verifiers = Verifiers::new(warden, &cfg.issuers, cfg)
@@ -80,9 +113,21 @@ impl Gateway {
             if let Some(ip) = super::ip_rules::IpPolicy::new(&cfg.ip_rules, &r.ip_rules) {
                 policies.push(Arc::new(ip));
             }
-            policies.push(Arc::new(auth));
+            let (api_key, basic) = (r.auth.contains(&Auth::ApiKey), r.auth.contains(&Auth::Basic));
+            if api_key || basic {
+                let Some(shared) = &consumers else {
+                    errors.push(RouteError { index, key: "auth", message: "\"api_key\" and \"basic\" need the store's consumer list, not available here".into() });
+                    continue;
+                };
+                // The route's other kinds answer requests without a consumer credential.
+                let others = r.auth.iter().any(|a| !matches!(a, Auth::ApiKey | Auth::Basic));
+                let inner = others.then(|| Arc::new(auth) as Arc<dyn Policy>);
+                policies.push(Arc::new(ConsumerAuthenticate::new(shared.clone(), api_key, basic, inner)));
+            } else {
+                policies.push(Arc::new(auth));
+            }
             if !r.rules.is_empty() {
-                let tokens = r.auth.iter().any(|a| *a != super::Auth::Anonymous);
+                let tokens = r.auth.iter().any(|a| matches!(a, Auth::Warden | Auth::Issuer(_)));
                 policies.push(Arc::new(Authorize::new(r.rules.clone(), tokens)));
             }
             match clients.client(&r.upstream, r.timeouts, r.http2) {
@@ -94,17 +139,38 @@ impl Gateway {
             return Err(errors);
         }
         clients.settle();
-        Ok(Gateway { routes, runtimes, trusted, verifiers, stats: previous.map_or_else(Arc::default, |p| p.stats.clone()), access_log: cfg.access_log, resources, clients })
+        Ok(Gateway {
+            routes,
+            runtimes,
+            trusted,
+            verifiers,
+            stats: previous.map_or_else(Arc::default, |p| p.stats.clone()),
+            access_log: cfg.access_log,
+            resources,
+            clients,
+            consumers,
+            poll_interval: cfg.revocation_poll_interval,
+        })
     }
 
     /// Before serving: loads the revocation list and fetches the issuers' JWK Sets once.
     pub async fn prepare(&self, store: Option<&crate::store::Store>) {
         self.verifiers.prepare(store).await;
+        if let (Some(c), Some(store)) = (&self.consumers, store)
+            && let Err(e) = c.index().poll(store).await
+        {
+            tracing::warn!(error = %e, "consumer index: first load failed; API keys and Basic get 503 until it loads");
+        }
     }
 
     /// Starts the background loops (revocation polling, JWKS refresh) until `shutdown`.
     pub fn spawn_background(&self, store: Option<crate::store::Store>, shutdown: tokio_util::sync::CancellationToken) -> tokio::task::JoinSet<()> {
-        self.verifiers.spawn(store, shutdown)
+        let mut tasks = self.verifiers.spawn(store.clone(), shutdown.clone());
+        if let (Some(c), Some(store)) = (&self.consumers, store) {
+            let (index, every) = (c.index().clone(), self.poll_interval);
+            tasks.spawn(async move { index.follow(&store, every, shutdown).await });
+        }
+        tasks
     }
 
     /// The outcome counters: route × deciding policy × status family.

@@ -49,6 +49,9 @@ macro_rules! string_id {
 }
 
 mod user;
+mod consumer;
+
+pub use consumer::{ApiKey, CONSUMER_NAME_MAX, Consumer, ConsumerId, check_consumer_name, consumer_name_key};
 
 pub use user::{
     Address, CLAIM_MAX, Claims, PasswordHash, USERNAME_MAX, User, UserId, Username, username_key,

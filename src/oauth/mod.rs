@@ -32,7 +32,7 @@ mod params;
 pub mod register;
 pub mod resources;
 mod revoke;
-mod throttle;
+use crate::http::throttle;
 mod token;
 pub mod userinfo;
 pub mod users;

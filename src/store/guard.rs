@@ -104,7 +104,7 @@ impl Health {
 
 /// A backend behind one deadline per call; failures feed [`Health`].
 pub(super) struct Guarded<S> {
-    inner: Arc<S>,
+    pub(super) inner: Arc<S>,
     health: Arc<Health>,
     timeout: Duration,
 }
@@ -114,7 +114,7 @@ impl<S> Guarded<S> {
         Self { inner, health, timeout }
     }
 
-    async fn run<T>(&self, op: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    pub(super) async fn run<T>(&self, op: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         let result = match tokio::time::timeout(self.timeout, op).await {
             Ok(r) => r,
             Err(_) => Err(StoreError::Unavailable("the store did not answer in time".into())),

@@ -7,6 +7,7 @@
 //!
 //! Both backends run the same SQL (`sql.rs`) and the same test suite (`suite.rs`).
 
+mod consumers;
 mod guard;
 mod sql;
 mod sqlite;
@@ -20,6 +21,7 @@ use crate::model::{
     SigningKeyRecord, User, UserId,
 };
 use async_trait::async_trait;
+pub use consumers::Consumers;
 pub use guard::Health;
 use std::path::Path;
 use std::sync::Arc;
@@ -273,6 +275,8 @@ pub struct Store {
     pub catalog: Arc<dyn Catalog>,
     /// Ephemeral records.
     pub artifacts: Arc<dyn Artifacts>,
+    /// Gateway consumers and their API keys.
+    pub consumers: Arc<dyn Consumers>,
     /// Which backend, for logs.
     pub backend: &'static str,
     /// Whether the database answers (read without a query; see [`Health`]).
@@ -326,11 +330,11 @@ impl Store {
     /// Puts every call of `backend` under `timeout` and wires its failures to the health.
     fn guarded<S>(backend: Arc<S>, name: &'static str, timeout: Duration) -> Store
     where
-        S: Catalog + Artifacts + guard::Probe + 'static,
+        S: Catalog + Artifacts + Consumers + guard::Probe + 'static,
     {
         let health = Arc::new(Health::new(backend.clone(), timeout));
         let g = Arc::new(guard::Guarded::new(backend, health.clone(), timeout));
-        Store { catalog: g.clone(), artifacts: g, backend: name, health }
+        Store { catalog: g.clone(), artifacts: g.clone(), consumers: g, backend: name, health }
     }
 
     /// Deletes expired artifacts and signing keys no longer published.
@@ -365,6 +369,7 @@ macro_rules! migrations {
             (4, "settings", include_str!(concat!("../../migrations/", $backend, "/0004_settings.sql"))),
             (5, "users", include_str!(concat!("../../migrations/", $backend, "/0005_users.sql"))),
             (6, "artifact_changes", include_str!(concat!("../../migrations/", $backend, "/0006_artifact_changes.sql"))),
+            (7, "consumers", include_str!(concat!("../../migrations/", $backend, "/0007_consumers.sql"))),
         ]
     };
 }

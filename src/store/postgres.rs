@@ -90,3 +90,4 @@ impl super::guard::Probe for PgStore {
 }
 
 sql::impl_sql_store!(PgStore);
+super::consumers::impl_consumers_store!(PgStore);

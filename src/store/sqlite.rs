@@ -98,3 +98,4 @@ impl super::guard::Probe for SqliteStore {
 }
 
 sql::impl_sql_store!(SqliteStore);
+super::consumers::impl_consumers_store!(SqliteStore);

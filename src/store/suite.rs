@@ -68,6 +68,7 @@ pub async fn run(store: &Store) {
     artifacts(store).await;
     revoked_since(store).await;
     consume_is_atomic(store).await;
+    consumers(store).await;
 }
 
 /// Settings hold the master-key check value: written once, never replaced by a racer.
@@ -377,4 +378,85 @@ async fn consume_is_atomic(store: &Store) {
         }
         assert_eq!(inserted, 1, "exactly one put_new wins");
     }
+}
+
+/// Consumers: names unique ignoring case among live ones; keys only for live consumers;
+/// every change (disable, password, revoke, delete) moves `changed_at`, so a gateway that
+/// follows the changes sees each of them, deletions included.
+async fn consumers(store: &Store) {
+    use crate::model::{ApiKey, Consumer, ConsumerId};
+    let c = store.consumers.as_ref();
+    let now = 1_700_000_000;
+    let consumer = |id: &str, name: &str| Consumer {
+        id: ConsumerId(id.into()),
+        name: name.into(),
+        plan: Some("gold".into()),
+        disabled: false,
+        password_hash: None,
+        deleted: false,
+        created_at: now,
+        updated_at: now,
+        changed_at: 0,
+    };
+    let key = |id: &str, consumer: &str, byte: u8| ApiKey {
+        id: id.into(),
+        consumer_id: ConsumerId(consumer.into()),
+        key_hash: SecretHash([byte; 32]),
+        prefix: "wk_abcd".into(),
+        created_at: now,
+        revoked_at: None,
+        changed_at: 0,
+    };
+    let before = super::now_millis() - 1;
+    c.insert_consumer(&consumer("c1", "Billing")).await.unwrap();
+    assert!(matches!(c.insert_consumer(&consumer("c2", "billing")).await, Err(StoreError::Conflict)), "names are unique ignoring case");
+    assert!(matches!(c.insert_consumer(&consumer("c1", "other")).await, Err(StoreError::Conflict)));
+    let got = c.consumer_by_name("BILLING").await.unwrap().unwrap();
+    assert_eq!((got.id.as_str(), got.name.as_str(), got.plan.as_deref(), got.deleted), ("c1", "Billing", Some("gold"), false));
+    assert!(got.changed_at > before);
+    assert_eq!(c.consumer(&ConsumerId("c1".into())).await.unwrap().unwrap().name, "Billing");
+    assert!(c.consumer(&ConsumerId("nope".into())).await.unwrap().is_none());
+
+    c.insert_api_key(&key("k1", "c1", 1)).await.unwrap();
+    c.insert_api_key(&key("k2", "c1", 2)).await.unwrap();
+    assert!(matches!(c.insert_api_key(&key("k3", "c1", 1)).await, Err(StoreError::Conflict)), "a hash is unique");
+    assert!(matches!(c.insert_api_key(&key("k3", "nope", 3)).await, Err(StoreError::NotFound)));
+    let keys = c.api_keys(&ConsumerId("c1".into())).await.unwrap();
+    assert_eq!(keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), ["k1", "k2"]);
+    assert_eq!(keys[0].key_hash, SecretHash([1; 32]));
+
+    let changed = c.consumers_changed_since(before).await.unwrap();
+    assert_eq!(changed.len(), 1);
+    let mark = changed[0].changed_at;
+    let key_mark = c.api_keys_changed_since(before).await.unwrap().iter().map(|k| k.changed_at).max().unwrap();
+    assert!(c.consumers_changed_since(mark).await.unwrap().is_empty());
+    assert!(c.api_keys_changed_since(key_mark).await.unwrap().is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+
+    let id = ConsumerId("c1".into());
+    c.set_consumer_disabled(&id, true, now + 1).await.unwrap();
+    c.set_consumer_password(&id, Some(&PasswordHash("$argon2id$x".into())), now + 1).await.unwrap();
+    let got = c.consumer(&id).await.unwrap().unwrap();
+    assert!(got.disabled);
+    assert_eq!(got.password_hash, Some(PasswordHash("$argon2id$x".into())));
+    assert_eq!(c.consumers_changed_since(mark).await.unwrap().len(), 1, "a change moves changed_at");
+    assert!(matches!(c.set_consumer_disabled(&ConsumerId("nope".into()), true, now).await, Err(StoreError::NotFound)));
+
+    c.revoke_api_key(&id, "k1", now + 2).await.unwrap();
+    assert!(matches!(c.revoke_api_key(&id, "k1", now + 2).await, Err(StoreError::NotFound)), "revoked once");
+    let revoked = c.api_keys_changed_since(key_mark).await.unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!((revoked[0].id.as_str(), revoked[0].revoked_at), ("k1", Some(now + 2)));
+
+    c.delete_consumer(&id, now + 3).await.unwrap();
+    assert!(matches!(c.delete_consumer(&id, now + 3).await, Err(StoreError::NotFound)));
+    assert!(c.consumer(&id).await.unwrap().is_none());
+    assert!(c.consumers().await.unwrap().is_empty());
+    let tomb = c.consumers_changed_since(mark).await.unwrap();
+    assert!(tomb[0].deleted && tomb[0].password_hash.is_none(), "the deletion is seen by followers");
+    let keys = c.api_keys_changed_since(key_mark).await.unwrap();
+    assert!(keys.iter().all(|k| k.revoked_at.is_some()) && keys.iter().any(|k| k.id == "k2"), "its keys are revoked with it");
+    assert!(matches!(c.insert_api_key(&key("k4", "c1", 4)).await, Err(StoreError::NotFound)), "no key for a deleted consumer");
+    c.insert_consumer(&consumer("c3", "billing")).await.unwrap();
+    assert_eq!(c.consumers().await.unwrap().len(), 1, "a deleted consumer's name is free again");
 }

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod example_vin;
+mod consumers;
 mod network;
 mod paths;
 mod proxy;

@@ -1,5 +1,6 @@
 //! Fixed-window counters per (client id, source address) and per source address: failed
-//! client authentications, and registration requests.
+//! client authentications, logins and registration requests at the provider, failed Basic
+//! authentications at the gateway (the "client id" is then the consumer name).
 //!
 //! The counters never stand between a valid credential and its token: client authentication
 //! verifies first and counts only failures, so a stranger who floods bogus attempts from the
@@ -27,7 +28,8 @@ enum Key {
 /// Most keys tracked at once.
 const MAX_KEYS: usize = 100_000;
 
-pub(super) struct Throttle {
+/// The counters (the module doc says what they count and why).
+pub struct Throttle {
     window: Duration,
     per_client: u32,
     per_ip: u32,
@@ -46,7 +48,8 @@ fn group(ip: IpAddr) -> IpAddr {
 }
 
 impl Throttle {
-    pub(super) fn new(window: Duration, per_client: u32, per_ip: u32) -> Self {
+    /// `per_client` failures per (client, address) and `per_ip` per address in each `window`.
+    pub fn new(window: Duration, per_client: u32, per_ip: u32) -> Self {
         Self::with_capacity(window, per_client, per_ip, MAX_KEYS)
     }
 
@@ -71,7 +74,7 @@ impl Throttle {
     /// its allowance in the current window. Does not count. (Client authentication never
     /// asks: a valid generated secret is never refused. The login page asks first: a human
     /// password can be guessed, so a throttled attempt must not get to try it.)
-    pub(super) fn blocked(&self, client: Option<&str>, ip: IpAddr) -> Option<Duration> {
+    pub fn blocked(&self, client: Option<&str>, ip: IpAddr) -> Option<Duration> {
         let now = Instant::now();
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         Self::keys(client, ip).find_map(|key| {
@@ -83,7 +86,7 @@ impl Throttle {
 
     /// Counts one event against the client id at this address and the address; then
     /// `Err(retry_after)` if either is over its allowance.
-    pub(super) fn count(&self, client: Option<&str>, ip: IpAddr) -> Result<(), Duration> {
+    pub fn count(&self, client: Option<&str>, ip: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let mut over = None;
@@ -103,7 +106,7 @@ impl Throttle {
     }
 
     /// How many events the client id at this address has had in the current window.
-    pub(super) fn failures(&self, client: Option<&str>, ip: IpAddr) -> u32 {
+    pub fn failures(&self, client: Option<&str>, ip: IpAddr) -> u32 {
         let now = Instant::now();
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let key = Self::keys(client, ip).next();
@@ -111,7 +114,7 @@ impl Throttle {
     }
 
     /// Drops finished windows.
-    pub(super) fn sweep(&self) {
+    pub fn sweep(&self) {
         let now = Instant::now();
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let done: Vec<Key> = counts
