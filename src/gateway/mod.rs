@@ -17,7 +17,9 @@
 //!   revocation set), other issuers' tokens (`jwks.rs`), DPoP, the verified-claims cache;
 //! - `revocation.rs`: the in-memory set of revoked `jti`s, fed from the store;
 //! - `jwks.rs`: another issuer's JWK Set: fetched, cached, refreshed, last-known-good;
-//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules.
+//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules;
+//! - `rate_limit/`: the rate-limit policy — GCRA (`gcra.rs`) over a [`RateLimitStore`]
+//!   (`store.rs`: the trait and the sharded in-memory store).
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -41,6 +43,7 @@ pub mod ip_rules;
 pub mod path;
 mod pipeline;
 pub mod proxy;
+pub mod rate_limit;
 pub mod revocation;
 pub mod route;
 
@@ -49,6 +52,8 @@ pub use authz::{ClaimCondition, ObjectRule, ParamSource, Rules};
 pub use context::{Denial, Flow, Policy, RequestContext};
 pub use pipeline::Gateway;
 pub use proxy::Upstream;
+pub use rate_limit::store::RateLimitStore;
+pub use rate_limit::{MissingKey, RateKey, RateLimitConfig};
 
 use axum::Router;
 use axum::body::Body;
@@ -84,6 +89,9 @@ pub struct Config {
     pub dpop_proof_max_age: Duration,
     /// IP rules for every route.
     pub ip_rules: IpRules,
+    /// Most rate-limit buckets kept in memory (all routes together); past it, buckets whose
+    /// limit has fully refilled go first, then the least recently used.
+    pub rate_limit_max_keys: usize,
 }
 
 /// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
@@ -133,6 +141,7 @@ impl Default for Config {
             jwks_refetch_cooldown: Duration::from_secs(30),
             dpop_proof_max_age: Duration::from_secs(60),
             ip_rules: IpRules::default(),
+            rate_limit_max_keys: 100_000,
         }
     }
 }
@@ -195,6 +204,8 @@ pub struct RouteConfig {
     pub timeouts: Timeouts,
     /// The route's IP rules (applied with the global ones).
     pub ip_rules: IpRules,
+    /// `[[gateway.routes.rate_limits]]`: every one applies, in order.
+    pub rate_limits: Vec<RateLimitConfig>,
 }
 
 /// The gateway's router: every request that is not a health check goes through the pipeline.

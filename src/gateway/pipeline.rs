@@ -41,6 +41,7 @@ impl Gateway {
                 .map_err(|(i, message)| vec![RouteError { index: usize::MAX, key: "jwks_url", message: format!("issuers[{i}]: {message}") }])?,
         );
         let mut clients = proxy::Clients::default();
+        let rate_limits: Arc<dyn super::rate_limit::store::RateLimitStore> = Arc::new(super::rate_limit::MemoryStore::new(cfg.rate_limit_max_keys));
         let mut runtimes = Vec::with_capacity(cfg.routes.len());
         let mut errors = Vec::new();
         for (index, r) in cfg.routes.iter().enumerate() {
@@ -60,6 +61,10 @@ impl Gateway {
             if !r.rules.is_empty() {
                 let tokens = r.auth.iter().any(|a| *a != super::Auth::Anonymous);
                 policies.push(Arc::new(Authorize::new(r.rules.clone(), tokens)));
+            }
+            // Rate limits count callers, so they run once the caller is known.
+            if let Some(limits) = super::rate_limit::RateLimit::new(&r.id, &r.rate_limits, rate_limits.clone()) {
+                policies.push(Arc::new(limits));
             }
             match clients.client(&r.upstream, r.timeouts, r.http2) {
                 Ok(client) => runtimes.push(RouteRuntime { policies, client }),
@@ -101,6 +106,7 @@ impl Gateway {
             params: Vec::new(),
             identity: Default::default(),
             decision: None,
+            response_headers: Vec::new(),
         };
         let result = self.phases(&mut ctx, head, body).await;
         if let Err(denial) = &result {
@@ -157,7 +163,11 @@ impl Gateway {
             }
         }
         let body = proxy::prime(body).await.inspect_err(|_| ctx.decide("body", "malformed request body"))?;
-        runtime.client.forward(ctx, head, body, &self.trusted).await
+        let mut resp = runtime.client.forward(ctx, head, body, &self.trusted).await?;
+        for (name, value) in ctx.response_headers.drain(..) {
+            resp.headers_mut().append(name, value);
+        }
+        Ok(resp)
     }
 }
 
@@ -223,6 +233,7 @@ mod tests {
                 rules: Default::default(),
                 timeouts: Timeouts::default(),
                 ip_rules: Default::default(),
+                rate_limits: Vec::new(),
             }],
             ..Config::default()
         };
