@@ -253,8 +253,11 @@ async fn every_limit_of_a_route_applies_and_the_headers_name_the_tightest() {
     assert_eq!(up.seen().len(), 2);
 }
 
-/// 64 concurrent callers hammer `rate = 200 per 1s, burst = 20` for about 2 s: the number
+/// 64 concurrent callers hammer `rate = 100 per 1s, burst = 10` for about 2 s: the number
 /// let through is within 3 % of burst + rate × time, and the upstream saw exactly those.
+/// (100/s rather than more: the callers must saturate the limit throughout, on a 2-core
+/// machine running a debug build and the rest of the suite at the same time, where they
+/// reach about 200 requests/s; the limiter's arithmetic does not depend on the rate.)
 ///
 /// "Time" is the span over which the gateway let requests through, measured where they
 /// arrive — at the upstream, a short hop after each decision — rather than at the callers,
@@ -265,7 +268,7 @@ async fn every_limit_of_a_route_applies_and_the_headers_name_the_tightest() {
 async fn accuracy_under_concurrency_is_within_a_few_percent() {
     const CALLERS: usize = 64;
     let up = Upstream::start().await;
-    let l = RateLimitConfig { burst: Some(20), ..limit(RateKey::Route, 200, 1) };
+    let l = RateLimitConfig { burst: Some(10), ..limit(RateKey::Route, 100, 1) };
     let routes = vec![limited(route("api", "/api/", &["GET"], &up.url()), vec![l]), route("warm", "/warm/", &["GET"], &up.url())];
     let s = gateway(routes, |_| {}).await;
     let ready = Arc::new(tokio::sync::Barrier::new(CALLERS));
@@ -301,7 +304,7 @@ async fn accuracy_under_concurrency_is_within_a_few_percent() {
     let arrivals: Vec<Instant> = up.seen().iter().filter(|r| r.path == "/api/x").map(|r| r.at).collect();
     assert_eq!(arrivals.len(), allowed, "the upstream saw exactly the allowed requests");
     let span = *arrivals.iter().max().unwrap() - *arrivals.iter().min().unwrap();
-    let theory = 20.0 + 200.0 * span.as_secs_f64();
+    let theory = 10.0 + 100.0 * span.as_secs_f64();
     let error = (allowed as f64 - theory).abs() / theory;
     assert!(error <= 0.03, "{allowed} allowed ({refused} refused) over {span:?}: theory {theory:.1}, {:.1} % off", error * 100.0);
 }
