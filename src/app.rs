@@ -226,7 +226,7 @@ pub async fn run_with(
             // API keys and Basic: an in-memory index of the store's consumers, keyed hashes
             // under the master key, followed like the revocation set.
             let consumers = Arc::new(crate::gateway::consumers::ConsumerIndex::new(core.master.clone()));
-            let g = crate::gateway::Gateway::with_consumers(&cfg.gateway, trusted.clone(), Some(warden), Some(consumers)).map_err(|errors| {
+            let g = crate::gateway::Gateway::with_consumers(&cfg.gateway, trusted.clone(), Some(warden.tokens()), Some(consumers)).map_err(|errors| {
                 let describe = |e: &crate::gateway::route::RouteError| match e.index {
                     usize::MAX => format!("{} ({})", e.message, e.key),
                     i => format!("routes[{i}].{}: {}", e.key, e.message),

@@ -4,7 +4,7 @@
 
 use super::raw::Reader;
 use crate::gateway::route::RouteTable;
-use crate::gateway::{self, Auth, ClaimCondition, IssuerConfig, ObjectRule, ParamSource, RouteConfig, Rules, Timeouts, Upstream};
+use crate::gateway::{self, Auth, ClaimCondition, IssuerConfig, MissingKey, ObjectRule, ParamSource, RateKey, RateLimitConfig, RouteConfig, Rules, Timeouts, Upstream};
 use crate::jose::Alg;
 use crate::http::serve::ServeConfig;
 use crate::http::tls::TlsFiles;
@@ -52,6 +52,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
     if let Err(why) = check_api_key_header(&api_key_header) {
         r.invalid("api_key_header", why);
     }
+    let rate_limit_max_keys = r.uint("rate_limit_max_keys", 100_000, 1_000..=100_000_000) as usize;
     let mut issuers = Vec::new();
     r.tables("issuers", |_, t| {
         if let Some(c) = resolve_issuer(t) {
@@ -108,6 +109,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         access_log,
         config_watch_interval,
         api_key_header,
+        rate_limit_max_keys,
     }
 }
 
@@ -371,9 +373,13 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
     }
     let ip_rules = resolve_ip_rules(&mut r);
     let resource = resolve_resource(&mut r, auth.as_ref().map(|(a, _, _)| a.as_slice()), &mut ok);
+    let anonymous_only = auth.as_ref().is_some_and(|(a, _, _)| a.iter().all(|a| *a == Auth::Anonymous));
+    let rate_limits = resolve_rate_limits(&mut r, anonymous_only);
     r.finish();
     let (auth, audience, rules) = auth?;
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, resource }).filter(|_| ok)
+    let rate_limits = rate_limits?;
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, resource, rate_limits })
+        .filter(|_| ok)
 }
 
 /// `resource` and `resource_name` (RFC 9728 protected-resource metadata).
@@ -392,10 +398,86 @@ fn resolve_resource(r: &mut Reader<'_>, auth: Option<&[Auth]>, ok: &mut bool) ->
     gateway::ProtectedResource { identifier, name }
 }
 
+/// A name usable as a structured-field string and in a bucket key.
+fn plain_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// `[[gateway.routes.rate_limits]]`; `None` when one was unusable (its errors are recorded).
+fn resolve_rate_limits(r: &mut Reader<'_>, anonymous_only: bool) -> Option<Vec<RateLimitConfig>> {
+    const RATES: std::ops::RangeInclusive<u64> = 1..=1_000_000_000;
+    let mut ok = true;
+    let mut limits: Vec<RateLimitConfig> = Vec::new();
+    r.tables("rate_limits", |_, mut t| {
+        let mut good = true;
+        let key_text = t.string("key", "");
+        let key = RateKey::parse(&key_text);
+        if key.is_none() {
+            t.invalid("key", format!("\"{key_text}\" is not one of consumer, client_id, sub, api_key, ip, route"));
+            good = false;
+        }
+        let name = t.string("name", key.map_or("", |k| k.as_str()));
+        if !plain_name(&name) {
+            t.invalid("name", "letters, digits, -, _ and . (at most 64)");
+            good = false;
+        } else if limits.iter().any(|l| l.name == name) {
+            t.invalid("name", format!("\"{name}\" is used twice in this route (give each limit its own name)"));
+            good = false;
+        }
+        if !t.has("rate") {
+            t.invalid("rate", "required: requests per `per`, e.g. rate = 100");
+            good = false;
+        }
+        let rate = t.uint("rate", 1, RATES);
+        if !t.has("per") {
+            t.invalid("per", "required: the period of `rate`, e.g. per = \"1m\"");
+            good = false;
+        }
+        let per = t.duration("per", "1s");
+        if per.subsec_nanos() != 0 || !(Duration::from_secs(1)..=MAX).contains(&per) {
+            t.invalid("per", "whole seconds between 1s and 24h");
+            good = false;
+        }
+        let burst = t.has("burst").then(|| t.uint("burst", 1, RATES));
+        let missing_key = match t.choice("missing_key", "refuse", &["refuse", "anonymous"]).as_str() {
+            "anonymous" => MissingKey::Anonymous,
+            _ => MissingKey::Refuse,
+        };
+        if anonymous_only && missing_key == MissingKey::Refuse && key.is_some_and(RateKey::needs_caller) {
+            t.invalid("key", "the route takes no tokens, so every request would be refused: key = \"ip\" or \"route\", missing_key = \"anonymous\", or add \"warden\" / \"issuer:NAME\" to auth");
+            good = false;
+        }
+        let plan_claim = Some(t.string("plan_claim", "")).filter(|c| !c.is_empty());
+        let mut plans = Vec::new();
+        if t.has("plans") {
+            let mut p = t.section("plans");
+            for plan in p.keys() {
+                let rate = p.uint(&plan, 1, RATES);
+                if plan.is_empty() {
+                    p.invalid(&plan, "a plan needs a name");
+                    good = false;
+                }
+                plans.push((plan, rate));
+            }
+            p.finish();
+        }
+        if plans.is_empty() != plan_claim.is_none() {
+            t.invalid("plans", "plans and plan_claim go together: plan_claim = \"plan\" and plans = { gold = 1000 }");
+            good = false;
+        }
+        t.finish();
+        match key {
+            Some(key) if good => limits.push(RateLimitConfig { name, key, rate, per, burst, missing_key, plan_claim, plans }),
+            _ => ok = false,
+        }
+    });
+    ok.then_some(limits)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::{Config, ConfigError, Overrides};
-    use crate::gateway::{Auth, ObjectRule, ParamSource};
+    use crate::gateway::{Auth, MissingKey, ObjectRule, ParamSource, RateKey};
     use crate::jose::Alg;
     use std::time::Duration;
 
@@ -486,6 +568,43 @@ mod tests {
             let errors = load(&bad).unwrap_err();
             assert!(errors.iter().any(|e| e.key == key), "{key}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn rate_limits_resolve_with_plans_and_name_every_bad_key() {
+        let text = format!(
+            "{}auth = [\"warden\"]\n[[gateway.routes.rate_limits]]\nkey = \"client_id\"\nrate = 100\nper = \"1m\"\nburst = 10\n\
+             plan_claim = \"plan\"\nplans = {{ gold = 1000 }}\n[[gateway.routes.rate_limits]]\nkey = \"ip\"\nname = \"per-ip\"\nrate = 5\nper = \"1s\"\n",
+            ROUTE.replace("auth = [\"anonymous\"]\n", "")
+        );
+        let c = load(&text).unwrap();
+        let l = &c.gateway.routes[0].rate_limits;
+        assert_eq!((l[0].name.as_str(), l[0].key, l[0].rate, l[0].per, l[0].burst), ("client_id", RateKey::ClientId, 100, Duration::from_secs(60), Some(10)));
+        assert_eq!((l[0].plan_claim.as_deref(), l[0].plans.as_slice()), (Some("plan"), &[("gold".to_owned(), 1000)][..]));
+        assert_eq!((l[1].name.as_str(), l[1].missing_key, l[1].burst), ("per-ip", MissingKey::Refuse, None));
+        assert_eq!(c.gateway.rate_limit_max_keys, 100_000);
+        for (bad, key) in [
+            (text.replace("\"client_id\"", "\"path\""), "gateway.routes[0].rate_limits[0].key"),
+            (text.replace("rate = 100\n", ""), "gateway.routes[0].rate_limits[0].rate"),
+            (text.replace("rate = 100", "rate = 0"), "gateway.routes[0].rate_limits[0].rate"),
+            (text.replace("per = \"1m\"", "per = \"1500ms\""), "gateway.routes[0].rate_limits[0].per"),
+            (text.replace("per = \"1s\"\n", ""), "gateway.routes[0].rate_limits[1].per"),
+            (text.replace("gold = 1000", "gold = \"lots\""), "gateway.routes[0].rate_limits[0].plans.gold"),
+            (text.replace("plan_claim = \"plan\"\n", ""), "gateway.routes[0].rate_limits[0].plans"),
+            (text.replace("name = \"per-ip\"", "name = \"client_id\""), "gateway.routes[0].rate_limits[1].name"),
+            (text.replace("name = \"per-ip\"", "name = \"a b\""), "gateway.routes[0].rate_limits[1].name"),
+            (text.replace("burst = 10", "burst = 10\nmissing_key = \"allow\""), "gateway.routes[0].rate_limits[0].missing_key"),
+            (text.replace("burst = 10", "bust = 10"), "gateway.routes[0].rate_limits[0].bust"),
+            // A route without tokens cannot count per caller and refuse the rest.
+            (text.replace("auth = [\"warden\"]", "auth = [\"anonymous\"]"), "gateway.routes[0].rate_limits[0].key"),
+            (text.replacen("version = 1\n", "version = 1\n[gateway]\nrate_limit_max_keys = 10\n", 1), "gateway.rate_limit_max_keys"),
+        ] {
+            let errors = load(&bad).unwrap_err();
+            assert!(errors.iter().any(|e| e.key == key), "{key}: {errors:?}");
+        }
+        // …but it can share one anonymous bucket.
+        let open = text.replace("auth = [\"warden\"]", "auth = [\"anonymous\"]").replace("burst = 10", "burst = 10\nmissing_key = \"anonymous\"");
+        assert_eq!(load(&open).unwrap().gateway.routes[0].rate_limits[0].missing_key, MissingKey::Anonymous);
     }
 
     #[test]

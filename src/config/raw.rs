@@ -197,6 +197,11 @@ impl<'s> Reader<'s> {
         })
     }
 
+    /// The keys of this table (for tables whose keys are names, like `plans = { gold = 1000 }`).
+    pub(crate) fn keys(&self) -> Vec<String> {
+        self.table.keys().cloned().collect()
+    }
+
     /// Whether the table has `key` (without reading it).
     pub(crate) fn has(&self, key: &str) -> bool {
         self.table.contains_key(key)

@@ -219,6 +219,7 @@ mod tests {
             params: params.iter().map(|(k, v)| (Arc::from(*k), v.to_string())).collect(),
             identity: Identity::Unknown,
             decision: None,
+            response_headers: Vec::new(),
         }
     }
 

@@ -85,6 +85,9 @@ pub struct RequestContext {
     pub identity: Identity,
     /// The phase or policy that decided the outcome.
     pub decision: Option<Decision>,
+    /// Headers a request policy adds to the upstream's response when it passes (the rate
+    /// limit's `RateLimit` / `RateLimit-Policy`).
+    pub response_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl RequestContext {

@@ -135,7 +135,7 @@ impl Resources {
                     let s = match a {
                         Auth::Warden => warden_issuer.map(str::to_owned),
                         Auth::Issuer(name) => cfg.issuers.iter().find(|i| i.name == *name).map(|i| i.issuer.clone()),
-                        Auth::Anonymous => None,
+                        Auth::Anonymous | Auth::ApiKey | Auth::Basic => None,
                     };
                     if let Some(s) = s.filter(|s| !servers.contains(s)) {
                         servers.push(s);

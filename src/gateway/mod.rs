@@ -24,7 +24,8 @@
 //!   challenge parameter.
 //! - `consumers.rs`: consumers — API keys and Basic authentication, the in-memory index fed
 //!   from the store, the Basic cache and throttle;
-//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules.
+//! - `rate_limit/`: the rate-limit policy — GCRA (`gcra.rs`) over a [`RateLimitStore`]
+//!   (`store.rs`: the trait and the sharded in-memory store).
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -52,6 +53,7 @@ pub mod ip_rules;
 pub mod path;
 mod pipeline;
 pub mod proxy;
+pub mod rate_limit;
 pub mod revocation;
 pub mod route;
 #[cfg(test)]
@@ -63,6 +65,8 @@ pub use context::{Denial, Flow, Policy, RequestContext};
 pub use live::LiveGateway;
 pub use pipeline::Gateway;
 pub use proxy::Upstream;
+pub use rate_limit::store::RateLimitStore;
+pub use rate_limit::{MissingKey, RateKey, RateLimitConfig};
 
 use axum::Router;
 use axum::body::Body;
@@ -107,6 +111,9 @@ pub struct Config {
     /// The request header that carries a consumer's API key (routes with `auth =
     /// ["api_key"]`); removed before forwarding.
     pub api_key_header: String,
+    /// Most rate-limit buckets kept in memory (all routes together); past it, buckets whose
+    /// limit has fully refilled go first, then the least recently used.
+    pub rate_limit_max_keys: usize,
 }
 
 /// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
@@ -159,6 +166,7 @@ impl Default for Config {
             access_log: false,
             config_watch_interval: Duration::from_secs(1),
             api_key_header: "x-api-key".into(),
+            rate_limit_max_keys: 100_000,
         }
     }
 }
@@ -225,6 +233,8 @@ pub struct RouteConfig {
     pub timeouts: Timeouts,
     /// The route's IP rules (applied with the global ones).
     pub ip_rules: IpRules,
+    /// `[[gateway.routes.rate_limits]]`: every one applies, in order.
+    pub rate_limits: Vec<RateLimitConfig>,
     /// How the route describes itself as an RFC 9728 protected resource (`metadata.rs`).
     pub resource: ProtectedResource,
 }

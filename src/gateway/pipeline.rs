@@ -42,6 +42,10 @@ pub struct Gateway {
     consumers: Option<Arc<ConsumerAuth>>,
     /// How often the consumer index is refreshed (`revocation_poll_interval`).
     poll_interval: std::time::Duration,
+    /// The rate-limit buckets of every route, carried over by a reload.
+    rate_limits: Arc<dyn super::rate_limit::store::RateLimitStore>,
+    /// `gateway.rate_limit_max_keys` the buckets were made for.
+    rate_limit_max_keys: usize,
 }
 
 impl Gateway {
@@ -65,7 +69,7 @@ impl Gateway {
     }
 
     /// [`new`](Self::new) for a configuration reload: the new gateway takes over this one's
-    /// DPoP replay memory, the outcome counters, the consumer index with its Basic cache and
+    /// DPoP replay memory, the outcome counters, the rate-limit buckets, the consumer index with its Basic cache and
     /// throttle, the key sets of unchanged issuers (`Verifiers::reusing`) and the connection
     /// pools of upstreams still reached the same way (`Clients::reusing`).
     pub fn rebuild(&self, cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>) -> Result<Gateway, Vec<RouteError>> {
@@ -98,6 +102,11 @@ impl Gateway {
             None => verifiers,
         });
         let mut clients = previous.map_or_else(proxy::Clients::default, |p| proxy::Clients::reusing(&p.clients));
+        // A reload keeps the rate-limit buckets while their bound stays.
+        let rate_limits = match previous {
+            Some(p) if p.rate_limit_max_keys == cfg.rate_limit_max_keys => p.rate_limits.clone(),
+            _ => Arc::new(super::rate_limit::MemoryStore::new(cfg.rate_limit_max_keys)) as Arc<dyn super::rate_limit::store::RateLimitStore>,
+        };
         let mut runtimes = Vec::with_capacity(cfg.routes.len());
         let mut errors = Vec::new();
         for (index, r) in cfg.routes.iter().enumerate() {
@@ -130,6 +139,10 @@ impl Gateway {
                 let tokens = r.auth.iter().any(|a| matches!(a, Auth::Warden | Auth::Issuer(_)));
                 policies.push(Arc::new(Authorize::new(r.rules.clone(), tokens)));
             }
+            // Rate limits count callers, so they run once the caller is known.
+            if let Some(limits) = super::rate_limit::RateLimit::new(&r.id, &r.rate_limits, rate_limits.clone()) {
+                policies.push(Arc::new(limits));
+            }
             match clients.client(&r.upstream, r.timeouts, r.http2) {
                 Ok(client) => runtimes.push(RouteRuntime { policies, client }),
                 Err(message) => errors.push(RouteError { index, key: "upstream_ca_file", message }),
@@ -150,6 +163,8 @@ impl Gateway {
             clients,
             consumers,
             poll_interval: cfg.revocation_poll_interval,
+            rate_limits,
+            rate_limit_max_keys: cfg.rate_limit_max_keys,
         })
     }
 
@@ -208,6 +223,7 @@ impl Gateway {
             params: Vec::new(),
             identity: Default::default(),
             decision: None,
+            response_headers: Vec::new(),
         };
         let (method, uri) = (head.method.clone(), head.uri.clone());
         let result = self.phases(&mut ctx, head, body).await;
@@ -264,7 +280,11 @@ impl Gateway {
             }
         }
         let body = proxy::prime(body).await.inspect_err(|_| ctx.decide("body", "malformed request body"))?;
-        runtime.client.forward(ctx, head, body, &self.trusted).await
+        let mut resp = runtime.client.forward(ctx, head, body, &self.trusted).await?;
+        for (name, value) in ctx.response_headers.drain(..) {
+            resp.headers_mut().append(name, value);
+        }
+        Ok(resp)
     }
 }
 
@@ -331,6 +351,7 @@ mod tests {
                 timeouts: Timeouts::default(),
                 ip_rules: Default::default(),
                 resource: Default::default(),
+                rate_limits: Vec::new(),
             }],
             ..Config::default()
         };

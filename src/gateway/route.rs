@@ -342,6 +342,7 @@ mod tests {
             timeouts: Timeouts::default(),
             ip_rules: Default::default(),
             resource: Default::default(),
+            rate_limits: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ mod paths;
 mod proxy;
 mod reload;
 mod rfc9728_metadata;
+mod rate_limits;
 mod smuggling;
 mod tls;
 mod upstream;
@@ -39,6 +40,7 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         timeouts: Timeouts::default(),
         ip_rules: Default::default(),
         resource: Default::default(),
+        rate_limits: Vec::new(),
     }
 }
 

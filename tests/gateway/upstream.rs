@@ -23,6 +23,8 @@ pub struct Seen {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 /// How the upstream answers.
@@ -122,6 +124,7 @@ async fn record(State(shared): State<Shared>, req: Request) -> Response {
         query: parts.uri.query().map(str::to_owned),
         headers: parts.headers.clone(),
         body: body.clone(),
+        at: std::time::Instant::now(),
     });
     let mode = *shared.mode.lock().unwrap();
     if parts.uri.path().ends_with("/stream") {
