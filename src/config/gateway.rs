@@ -4,7 +4,9 @@
 
 use super::raw::Reader;
 use crate::gateway::route::RouteTable;
-use crate::gateway::{self, Auth, ClaimCondition, IssuerConfig, ObjectRule, ParamSource, RouteConfig, Rules, Timeouts, Upstream};
+use crate::gateway::{
+    self, AttestationConfig, Auth, ClaimCondition, ClientSecret, IntrospectionConfig, IssuerConfig, ObjectRule, ParamSource, RouteConfig, Rules, Timeouts, Upstream,
+};
 use crate::jose::Alg;
 use crate::http::serve::ServeConfig;
 use crate::http::tls::TlsFiles;
@@ -43,6 +45,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
     let jwks_refetch_cooldown = r.duration("jwks_refetch_cooldown", "30s");
     let ip_rules = resolve_ip_rules(&mut r);
     let dpop_proof_max_age = r.duration("dpop_proof_max_age", "60s");
+    let public_url = resolve_public_url(&mut r);
     let mut issuers = Vec::new();
     r.tables("issuers", |_, t| {
         if let Some(c) = resolve_issuer(t) {
@@ -96,6 +99,24 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         jwks_refetch_cooldown,
         dpop_proof_max_age,
         ip_rules,
+        public_url,
+    }
+}
+
+/// `public_url`: `https://host[:port]`, no path, query or user.
+fn resolve_public_url(r: &mut Reader<'_>) -> Option<String> {
+    let text = r.string("public_url", "");
+    if text.is_empty() {
+        return None;
+    }
+    match url::Url::parse(&text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" && u.query().is_none() && u.fragment().is_none() && u.username().is_empty() => {
+            Some(text.trim_end_matches('/').to_owned())
+        }
+        _ => {
+            r.invalid("public_url", "an origin such as \"https://api.example.com\" (scheme, host, optional port; no path)");
+            None
+        }
     }
 }
 
@@ -132,7 +153,10 @@ fn resolve_issuer(mut r: Reader<'_>) -> Option<IssuerConfig> {
         ok = false;
     }
     let jwks_url = r.string("jwks_url", "");
-    if let Err(why) = Upstream::parse(&jwks_url) {
+    let introspection = resolve_introspection(&mut r, &mut ok);
+    if jwks_url.is_empty() && introspection.is_some() {
+        // Introspected only.
+    } else if let Err(why) = Upstream::parse(&jwks_url) {
         r.invalid("jwks_url", if jwks_url.is_empty() { "required: e.g. \"https://idp.example/jwks\"".into() } else { why });
         ok = false;
     }
@@ -175,7 +199,83 @@ fn resolve_issuer(mut r: Reader<'_>) -> Option<IssuerConfig> {
         ok = false;
     }
     r.finish();
-    ok.then_some(IssuerConfig { name, issuer, jwks_url, jwks_ca_file, algorithms, audience, types, clock_skew, refresh_interval })
+    ok.then_some(IssuerConfig { name, issuer, jwks_url, jwks_ca_file, algorithms, audience, types, clock_skew, refresh_interval, introspection })
+}
+
+/// The `introspection_*` keys of an issuer; `None` without `introspection_url`.
+fn resolve_introspection(r: &mut Reader<'_>, ok: &mut bool) -> Option<IntrospectionConfig> {
+    let url = r.string("introspection_url", "");
+    let client_id = r.string("introspection_client_id", "");
+    let secret_file = r.string("introspection_client_secret_file", "");
+    let secret_env = r.string("introspection_client_secret_env", "");
+    let ca = r.string("introspection_ca_file", "");
+    let always = r.choice("introspect", "opaque", &["opaque", "always"]) == "always";
+    let cache_max = r.duration("introspection_cache_max", "60s");
+    let negative_cache = r.duration("introspection_negative_cache", "5s");
+    if url.is_empty() {
+        let given = [("introspection_client_id", &client_id), ("introspection_client_secret_file", &secret_file), ("introspection_client_secret_env", &secret_env), ("introspection_ca_file", &ca)];
+        for (key, value) in given {
+            if !value.is_empty() {
+                r.invalid(key, "only with introspection_url");
+                *ok = false;
+            }
+        }
+        return None;
+    }
+    let mut good = true;
+    let mut fail = |r: &mut Reader<'_>, key: &str, message: String| {
+        r.invalid(key, message);
+        good = false;
+    };
+    let up = match Upstream::parse(&url) {
+        Ok(u) => Some(u),
+        Err(why) => {
+            fail(r, "introspection_url", why);
+            None
+        }
+    };
+    if client_id.is_empty() {
+        fail(r, "introspection_client_id", "required with introspection_url: the gateway's client at the issuer".into());
+    }
+    let secret = match (secret_file.is_empty(), secret_env.is_empty()) {
+        (false, true) => std::fs::read_to_string(&secret_file)
+            .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+            .map_err(|e| ("introspection_client_secret_file", format!("{secret_file}: cannot read it: {}", e.kind()))),
+        (true, false) => std::env::var(&secret_env).map_err(|_| ("introspection_client_secret_env", format!("the environment variable {secret_env} is not set"))),
+        _ => Err(("introspection_client_secret_file", "exactly one of introspection_client_secret_file and introspection_client_secret_env".into())),
+    };
+    let secret = match secret {
+        Ok(s) if !s.is_empty() => Some(s),
+        Ok(_) => {
+            let key = if secret_file.is_empty() { "introspection_client_secret_env" } else { "introspection_client_secret_file" };
+            fail(r, key, "the secret is empty".into());
+            None
+        }
+        Err((key, message)) => {
+            fail(r, key, message);
+            None
+        }
+    };
+    let ca_file = (!ca.is_empty()).then(|| std::path::PathBuf::from(&ca));
+    if let (Some(file), Some(mut up)) = (&ca_file, up.clone()) {
+        up.ca_file = Some(file.clone());
+        if !up.tls {
+            fail(r, "introspection_ca_file", "only for an https:// introspection_url".into());
+        } else if let Err(message) = gateway::proxy::roots(&up, &mut None) {
+            fail(r, "introspection_ca_file", message);
+        }
+    }
+    if cache_max > Duration::from_secs(3600) {
+        fail(r, "introspection_cache_max", "at most 1h (an answer is never reused past the token's exp either)".into());
+    }
+    if negative_cache > Duration::from_secs(60) {
+        fail(r, "introspection_negative_cache", "at most 60s".into());
+    }
+    if !good {
+        *ok = false;
+        return None;
+    }
+    Some(IntrospectionConfig { url, client_id, client_secret: ClientSecret::new(secret?), ca_file, always, cache_max, negative_cache })
 }
 
 /// `auth = [...]`, `audience`, and the authorization rules of a route.
@@ -343,9 +443,88 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
         check_timeouts(&mut r, &timeouts, Some(http));
     }
     let ip_rules = resolve_ip_rules(&mut r);
+    let attestation = if r.has("attestation") { resolve_attestation(r.section("attestation"), &mut ok) } else { None };
+    if attestation.is_some() && auth.as_ref().is_some_and(|(a, _, _)| a.iter().all(|a| *a == Auth::Anonymous)) {
+        r.invalid("attestation", "an attestation is bound to the authenticated caller: add \"warden\" or \"issuer:NAME\" to auth");
+        ok = false;
+    }
     r.finish();
     let (auth, audience, rules) = auth?;
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules }).filter(|_| ok)
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, attestation }).filter(|_| ok)
+}
+
+/// `[gateway.routes.attestation]`; the keys are checked by the gateway's own policy
+/// constructor, as `serve` will.
+fn resolve_attestation(mut r: Reader<'_>, ok: &mut bool) -> Option<AttestationConfig> {
+    let mut good = true;
+    let header = r.string("header", "x-app-attestation").to_ascii_lowercase();
+    if hyper::header::HeaderName::from_bytes(header.as_bytes()).is_err()
+        || ["authorization", "dpop", "cookie", "host"].contains(&header.as_str())
+        || header.starts_with("x-warden-")
+    {
+        r.invalid("header", format!("\"{header}\" cannot carry attestations (a header name, not Authorization, DPoP, Cookie, Host or x-warden-*)"));
+        good = false;
+    }
+    let file = r.string("jwks_file", "");
+    let inline = r.string("jwks", "");
+    let jwks = match (file.is_empty(), inline.is_empty()) {
+        (false, true) => std::fs::read_to_string(&file)
+            .map_err(|e| ("jwks_file", format!("{file}: cannot read it: {}", e.kind())))
+            .and_then(|t| serde_json::from_str(&t).map_err(|_| ("jwks_file", format!("{file}: not JSON")))),
+        (true, false) => serde_json::from_str(&inline).map_err(|_| ("jwks", "not a JSON JWK Set".to_owned())),
+        _ => Err(("jwks_file", "exactly one of jwks_file and jwks (the attestation service's public keys)".to_owned())),
+    };
+    let jwks: serde_json::Value = match jwks {
+        Ok(v) => v,
+        Err((key, message)) => {
+            r.invalid(key, message);
+            good = false;
+            serde_json::Value::Null
+        }
+    };
+    let jwks_key = if file.is_empty() { "jwks" } else { "jwks_file" };
+    let mut algorithms = Vec::new();
+    for a in r.strings("algorithms", &["ES256", "EdDSA"]) {
+        match Alg::parse(&a) {
+            Some(alg) => algorithms.push(alg),
+            None => {
+                r.invalid("algorithms", format!("\"{a}\" is not one of ES256, RS256, PS256, EdDSA"));
+                good = false;
+            }
+        }
+    }
+    let issuer = r.string("issuer", "");
+    if issuer.is_empty() {
+        r.invalid("issuer", "required: the attestation service's exact iss");
+        good = false;
+    }
+    let audience = r.string("audience", "");
+    if audience.is_empty() {
+        r.invalid("audience", "required: the aud attestations for this API carry");
+        good = false;
+    }
+    let max_age = r.duration("max_age", "5m");
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&max_age) {
+        r.invalid("max_age", "must be between 1s and 1h");
+        good = false;
+    }
+    let client_claim = r.string("client_claim", "sub");
+    if client_claim.is_empty() {
+        r.invalid("client_claim", "required: the claim naming the app");
+        good = false;
+    }
+    let bind_token = r.bool("bind_token", false);
+    let clock_skew = r.duration("clock_skew", "30s");
+    let cfg = AttestationConfig { header, jwks, algorithms, issuer, audience, max_age, client_claim, bind_token, clock_skew };
+    if good && let Err(message) = gateway::attestation::Attest::new(&cfg) {
+        r.invalid(jwks_key, message);
+        good = false;
+    }
+    r.finish();
+    if !good {
+        *ok = false;
+    }
+    good.then_some(cfg)
 }
 
 #[cfg(test)]

@@ -17,6 +17,10 @@
 //!   revocation set), other issuers' tokens (`jwks.rs`), DPoP, the verified-claims cache;
 //! - `revocation.rs`: the in-memory set of revoked `jti`s, fed from the store;
 //! - `jwks.rs`: another issuer's JWK Set: fetched, cached, refreshed, last-known-good;
+//! - `introspection.rs`: opaque tokens, asked about at the issuer's RFC 7662 endpoint, with
+//!   a cache bounded by the token's `exp`;
+//! - `attestation.rs`: app attestation — a short-lived, single-use JWT from an attestation
+//!   service, bound to the calling client (WHAT is calling, not only WHO);
 //! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules.
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
@@ -37,6 +41,8 @@ pub mod authz;
 pub mod context;
 mod credentials;
 pub mod jwks;
+pub mod introspection;
+pub mod attestation;
 pub mod ip_rules;
 pub mod path;
 mod pipeline;
@@ -49,6 +55,8 @@ pub use authz::{ClaimCondition, ObjectRule, ParamSource, Rules};
 pub use context::{Denial, Flow, Policy, RequestContext};
 pub use pipeline::Gateway;
 pub use proxy::Upstream;
+pub use introspection::{ClientSecret, IntrospectionConfig};
+pub use attestation::AttestationConfig;
 
 use axum::Router;
 use axum::body::Body;
@@ -84,6 +92,10 @@ pub struct Config {
     pub dpop_proof_max_age: Duration,
     /// IP rules for every route.
     pub ip_rules: IpRules,
+    /// `public_url`: the scheme and authority clients use to reach the gateway (behind a
+    /// TLS proxy), for DPoP proofs' `htu`. `None`: the request's own, or the forwarded
+    /// proto and host when the peer is a trusted proxy.
+    pub public_url: Option<String>,
 }
 
 /// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
@@ -102,7 +114,8 @@ pub struct IssuerConfig {
     pub name: String,
     /// Required `iss`, exactly.
     pub issuer: String,
-    /// Where its JWK Set is fetched (never from a URL a token names).
+    /// Where its JWK Set is fetched (never from a URL a token names); empty for an issuer
+    /// whose tokens are introspected only.
     pub jwks_url: String,
     /// PEM roots for an https `jwks_url` (default: the system's).
     pub jwks_ca_file: Option<std::path::PathBuf>,
@@ -116,6 +129,8 @@ pub struct IssuerConfig {
     pub clock_skew: Duration,
     /// How often the JWK Set is fetched again.
     pub refresh_interval: Duration,
+    /// RFC 7662 introspection of its opaque tokens (`introspection_url` and its keys).
+    pub introspection: Option<IntrospectionConfig>,
 }
 
 impl Default for Config {
@@ -133,6 +148,7 @@ impl Default for Config {
             jwks_refetch_cooldown: Duration::from_secs(30),
             dpop_proof_max_age: Duration::from_secs(60),
             ip_rules: IpRules::default(),
+            public_url: None,
         }
     }
 }
@@ -195,6 +211,8 @@ pub struct RouteConfig {
     pub timeouts: Timeouts,
     /// The route's IP rules (applied with the global ones).
     pub ip_rules: IpRules,
+    /// `[gateway.routes.attestation]`: an app attestation required after authentication.
+    pub attestation: Option<AttestationConfig>,
 }
 
 /// The gateway's router: every request that is not a health check goes through the pipeline.

@@ -38,7 +38,8 @@ impl Gateway {
         let routes = RouteTable::build(&cfg.routes)?;
         let verifiers = Arc::new(
             Verifiers::new(warden, &cfg.issuers, cfg)
-                .map_err(|(i, message)| vec![RouteError { index: usize::MAX, key: "jwks_url", message: format!("issuers[{i}]: {message}") }])?,
+                .map_err(|(i, message)| vec![RouteError { index: usize::MAX, key: "jwks_url", message: format!("issuers[{i}]: {message}") }])?
+                .behind(trusted.clone(), cfg.public_url.clone()),
         );
         let mut clients = proxy::Clients::default();
         let mut runtimes = Vec::with_capacity(cfg.routes.len());
@@ -57,6 +58,16 @@ impl Gateway {
                 policies.push(Arc::new(ip));
             }
             policies.push(Arc::new(auth));
+            // App attestation binds to the caller authentication found.
+            if let Some(a) = &r.attestation {
+                match super::attestation::Attest::new(a) {
+                    Ok(a) => policies.push(Arc::new(a)),
+                    Err(message) => {
+                        errors.push(RouteError { index, key: "attestation", message });
+                        continue;
+                    }
+                }
+            }
             if !r.rules.is_empty() {
                 let tokens = r.auth.iter().any(|a| *a != super::Auth::Anonymous);
                 policies.push(Arc::new(Authorize::new(r.rules.clone(), tokens)));
@@ -223,6 +234,7 @@ mod tests {
                 rules: Default::default(),
                 timeouts: Timeouts::default(),
                 ip_rules: Default::default(),
+                attestation: None,
             }],
             ..Config::default()
         };

@@ -2,7 +2,10 @@
 //! sockets against an in-process upstream that records what it receives. Every refusal is
 //! checked to have left the upstream untouched.
 
+mod attestation;
 mod auth;
+mod forwarded_dpop;
+mod introspection;
 mod network;
 mod paths;
 mod proxy;
@@ -33,6 +36,7 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         rules: Default::default(),
         timeouts: Timeouts::default(),
         ip_rules: Default::default(),
+        attestation: None,
     }
 }
 
