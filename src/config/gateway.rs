@@ -68,6 +68,13 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
             indexes.push(i);
         }
     });
+    // An opaque token names no issuer: a route may send it to one introspection endpoint.
+    for (route, i) in routes.iter().zip(&indexes) {
+        let introspecting = route.auth.iter().filter(|a| matches!(a, Auth::Issuer(n) if issuers.iter().any(|c| &c.name == n && c.introspection.is_some()))).count();
+        if introspecting > 1 {
+            r.invalid(&format!("routes[{i}].auth"), "more than one issuer with an introspection_url: an opaque token would be shown to all of them; list one");
+        }
+    }
     // Against http.request_timeout only when a route uses the defaults: a shorter listener
     // timeout on a deployment without routes is no error.
     let used = routes.iter().any(|c| c.timeouts.first_byte == timeouts.first_byte);
@@ -458,7 +465,9 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
 fn resolve_attestation(mut r: Reader<'_>, ok: &mut bool) -> Option<AttestationConfig> {
     let mut good = true;
     let header = r.string("header", "x-app-attestation").to_ascii_lowercase();
-    if hyper::header::HeaderName::from_bytes(header.as_bytes()).is_err()
+    // RFC 9110 §5.1: a field name is a token.
+    let token = !header.is_empty() && header.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token
         || ["authorization", "dpop", "cookie", "host"].contains(&header.as_str())
         || header.starts_with("x-warden-")
     {
@@ -604,6 +613,53 @@ mod tests {
             let errors = load(&bad).unwrap_err();
             assert!(errors.iter().any(|e| e.key == key), "{key}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn an_introspecting_issuer_reads_its_secret_from_a_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let text = format!(
+            "version = 1\n[[gateway.issuers]]\nname = \"as\"\nissuer = \"https://as.example\"\naudience = \"https://api.example\"\n\
+             introspection_url = \"https://as.example/introspect\"\nintrospection_client_id = \"gw\"\nintrospection_client_secret_file = \"{}\"\n",
+            file.display()
+        );
+        let c = load(&text).unwrap();
+        let i = c.gateway.issuers[0].introspection.as_ref().unwrap();
+        assert_eq!(i.client_secret, crate::gateway::ClientSecret::new("s3cret".into()), "read, the line end dropped");
+        assert!(!format!("{:?}", c.gateway.issuers[0]).contains("s3cret"), "never in Debug");
+        assert_eq!((i.always, i.cache_max, i.negative_cache), (false, Duration::from_secs(60), Duration::from_secs(5)));
+        assert!(c.gateway.issuers[0].jwks_url.is_empty(), "introspected only: no jwks_url needed");
+        // PATH stands for a variable the operator set (tests cannot set one: no unsafe).
+        let path = std::env::var("PATH").unwrap();
+        let env = text.replace(&format!("introspection_client_secret_file = \"{}\"", file.display()), "introspection_client_secret_env = \"PATH\"\nintrospect = \"always\"");
+        let c = load(&env).unwrap();
+        let i = c.gateway.issuers[0].introspection.as_ref().unwrap();
+        assert_eq!((i.client_secret.clone(), i.always), (crate::gateway::ClientSecret::new(path), true));
+        for (bad, key) in [
+            (text.replace("introspection_client_id = \"gw\"\n", ""), "gateway.issuers[0].introspection_client_id"),
+            (text.replace(&file.display().to_string(), "/nonexistent/secret"), "gateway.issuers[0].introspection_client_secret_file"),
+            (env.replace("\"PATH\"", "\"WARDEN_TEST_UNSET_VARIABLE\""), "gateway.issuers[0].introspection_client_secret_env"),
+            (format!("{text}introspection_client_secret_env = \"X\"\n"), "gateway.issuers[0].introspection_client_secret_file"),
+            (text.replace("https://as.example/introspect", "ftp://x"), "gateway.issuers[0].introspection_url"),
+            (format!("{text}introspection_cache_max = \"2h\"\n"), "gateway.issuers[0].introspection_cache_max"),
+            (format!("{text}introspect = \"sometimes\"\n"), "gateway.issuers[0].introspect"),
+            (text.replace("introspection_url = \"https://as.example/introspect\"\n", ""), "gateway.issuers[0].jwks_url"),
+        ] {
+            let errors = load(&bad).unwrap_err();
+            assert!(errors.iter().any(|e| e.key == key), "{key}: {errors:?}");
+        }
+        let two = format!(
+            "{text}{}\n[[gateway.routes]]\nid = \"r\"\npath = \"/r/\"\nmethods = [\"GET\"]\nupstream = \"http://x\"\nauth = [\"issuer:as\", \"issuer:as2\"]\n",
+            text.replace("version = 1\n", "").replace("\"as\"", "\"as2\"")
+        );
+        let errors = load(&two).unwrap_err();
+        assert!(errors.iter().any(|e| e.key == "gateway.routes[0].auth" && e.message.contains("more than one issuer")), "{errors:?}");
+        let public = "version = 1\n[gateway]\npublic_url = \"https://api.example.com/\"\n";
+        assert_eq!(load(public).unwrap().gateway.public_url.as_deref(), Some("https://api.example.com"));
+        let errors = load(&public.replace(".com/", ".com/v1")).unwrap_err();
+        assert_eq!(errors[0].key, "gateway.public_url");
     }
 
     #[test]

@@ -224,3 +224,166 @@ impl Policy for Attest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::context::Caller;
+    use crate::jose::{SigningKey, generate_key_record};
+    use crate::secrets::MasterKey;
+    use serde_json::json;
+
+    /// The test's "now": `jose::verify` checks `exp` against the clock, the policy's own
+    /// checks against the `now` they are given.
+    static START: std::sync::LazyLock<i64> = std::sync::LazyLock::new(unix_now);
+
+    fn key(alg: Alg) -> (SigningKey, Value) {
+        let master = MasterKey::from_bytes(&[7; 32]);
+        let rec = generate_key_record(alg, &master, 0, 0).unwrap();
+        let pkcs8 = master.open(&rec.sealed_private, rec.kid.as_str().as_bytes()).unwrap();
+        (SigningKey::from_pkcs8(rec.kid.clone(), alg, &pkcs8).unwrap(), rec.public_jwk)
+    }
+
+    fn config(jwk: &Value) -> AttestationConfig {
+        AttestationConfig {
+            header: "x-app-attestation".into(),
+            jwks: json!({"keys": [jwk]}),
+            algorithms: vec![Alg::ES256, Alg::EdDSA],
+            issuer: "https://attest.example".into(),
+            audience: "api".into(),
+            max_age: Duration::from_secs(300),
+            client_claim: "sub".into(),
+            bind_token: false,
+            clock_skew: Duration::from_secs(10),
+        }
+    }
+
+    fn ctx(client_id: Option<&str>, consumer: Option<&str>) -> RequestContext {
+        let caller = Caller {
+            source: "warden".into(),
+            sub: None,
+            client_id: client_id.map(str::to_owned),
+            consumer: consumer.map(Arc::from),
+            scopes: vec![],
+            claims: Map::new(),
+        };
+        RequestContext {
+            request_id: String::new(),
+            client: crate::http::client_ip::ClientAddr { peer: ([127, 0, 0, 1], 1).into(), ip: [127, 0, 0, 1].into() },
+            secure: false,
+            host: String::new(),
+            path: String::new(),
+            route: None,
+            params: vec![],
+            identity: Identity::Token(Arc::new(caller)),
+            decision: None,
+        }
+    }
+
+    fn head(attestations: &[&str]) -> Parts {
+        let mut b = hyper::Request::get("/").header("authorization", "Bearer tok");
+        for a in attestations {
+            b = b.header("x-app-attestation", *a);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn claims(extra: Value) -> Value {
+        let mut c = json!({"iss": "https://attest.example", "aud": "api", "sub": "app-1", "iat": *START, "exp": *START + 60, "jti": "j1"});
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    }
+
+    /// The status and detail of a check at `now`.
+    fn outcome(a: &Attest, ctx: &RequestContext, token: &str, now: i64) -> (u16, String) {
+        match a.check(ctx, &head(&[token]), now) {
+            Ok(()) => (200, String::new()),
+            Err(d) => (d.problem.status, d.problem.detail.unwrap_or_default()),
+        }
+    }
+
+    /// Each check of the module doc, at its boundary where it has one.
+    #[test]
+    fn every_check_refuses_on_its_own() {
+        let (k, jwk) = key(Alg::EdDSA);
+        let a = Attest::new(&config(&jwk)).unwrap();
+        let caller = ctx(Some("app-1"), None);
+        let sign = |extra: Value| k.sign_jwt("JWT", &claims(extra)).unwrap();
+        let mut jti = 0;
+        let mut fresh = |extra: Value| {
+            jti += 1;
+            let mut e = extra;
+            if e.get("jti").is_none() {
+                e["jti"] = format!("j{jti}").into();
+            }
+            sign(e)
+        };
+        assert_eq!(outcome(&a, &caller, &fresh(json!({})), *START).0, 200);
+        // 1. an authenticated caller.
+        let mut anonymous = ctx(None, None);
+        anonymous.identity = Identity::Anonymous;
+        assert_eq!(outcome(&a, &anonymous, &fresh(json!({})), *START).0, 401);
+        // 2. exactly one, not too large.
+        assert_eq!(a.check(&caller, &head(&[]), *START).unwrap_err().problem.status, 401);
+        let t = fresh(json!({}));
+        assert_eq!(a.check(&caller, &head(&[&t, &t]), *START).unwrap_err().problem.status, 401);
+        assert_eq!(outcome(&a, &caller, &"a".repeat(MAX_SIZE + 1), *START).1, "the app attestation is too large");
+        // 3. the trusted key and algorithms, iss, aud, exp with the skew.
+        let (other, _) = key(Alg::EdDSA);
+        assert!(outcome(&a, &caller, &other.sign_jwt("JWT", &claims(json!({"jti": "x1"}))).unwrap(), *START).1.contains("trusted attestation key"));
+        assert!(outcome(&a, &caller, &fresh(json!({"iss": "https://x"})), *START).1.contains("trusted attestation service"));
+        assert!(outcome(&a, &caller, &fresh(json!({"aud": ["other"]})), *START).1.contains("not meant for this API"));
+        assert_eq!(outcome(&a, &caller, &fresh(json!({"exp": *START - 5})), *START).0, 200, "exp within the skew");
+        assert!(outcome(&a, &caller, &fresh(json!({"exp": *START - 30})), *START).1.contains("expired"));
+        // 4. iat: present, at most max_age (+ skew) old, not in the future beyond the skew.
+        assert!(outcome(&a, &caller, &fresh(json!({"iat": null})), *START).1.contains("lacks a required claim"));
+        assert_eq!(outcome(&a, &caller, &fresh(json!({"iat": *START - 310})), *START).0, 200);
+        assert!(outcome(&a, &caller, &fresh(json!({"iat": *START - 311})), *START).1.contains("too old"));
+        assert_eq!(outcome(&a, &caller, &fresh(json!({"iat": *START + 10})), *START).0, 200);
+        assert!(outcome(&a, &caller, &fresh(json!({"iat": *START + 11})), *START).1.contains("in the future"));
+        // 5. bound to the caller's client id, or its consumer.
+        assert_eq!(outcome(&a, &caller, &fresh(json!({"sub": "app-2"})), *START).0, 403);
+        assert_eq!(outcome(&a, &ctx(None, Some("app-1")), &fresh(json!({})), *START).0, 200, "the consumer of an API key");
+        assert_eq!(outcome(&a, &ctx(Some("app-2"), Some("app-1")), &fresh(json!({})), *START).0, 200);
+        assert!(outcome(&a, &caller, &fresh(json!({"sub": 7})), *START).1.contains("malformed"));
+        // 7. single use, remembered while it could pass (here until iat + max_age + skew).
+        let once = fresh(json!({"jti": "once", "exp": *START + 3600}));
+        assert_eq!(outcome(&a, &caller, &once, *START).0, 200);
+        assert!(outcome(&a, &caller, &once, *START + 1).1.contains("used before"));
+        assert!(outcome(&a, &caller, &once, *START + 310).1.contains("used before"));
+        assert!(outcome(&a, &caller, &once, *START + 311).1.contains("too old"), "forgotten only once it cannot pass anyway");
+        assert!(outcome(&a, &caller, &fresh(json!({"jti": null})), *START).1.contains("lacks a required claim"));
+    }
+
+    #[test]
+    fn bind_token_requires_the_hash_of_the_access_token_sent() {
+        let (k, jwk) = key(Alg::ES256);
+        let a = Attest::new(&AttestationConfig { bind_token: true, ..config(&jwk) }).unwrap();
+        let caller = ctx(Some("app-1"), None);
+        let ath = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, b"tok"));
+        let t = |extra: Value| k.sign_jwt("JWT", &claims(extra)).unwrap();
+        assert_eq!(outcome(&a, &caller, &t(json!({"jti": "1", "ath": ath})), *START).0, 200);
+        assert_eq!(outcome(&a, &caller, &t(json!({"jti": "2", "ath": "AAAA"})), *START).0, 403);
+        assert_eq!(outcome(&a, &caller, &t(json!({"jti": "3"})), *START).0, 403);
+        let mut no_token = head(&[&t(json!({"jti": "4", "ath": ath}))]);
+        no_token.headers.remove("authorization");
+        assert_eq!(a.check(&caller, &no_token, *START).unwrap_err().problem.status, 403);
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused() {
+        let (_, jwk) = key(Alg::EdDSA);
+        assert!(Attest::new(&AttestationConfig { header: "bad header".into(), ..config(&jwk) }).is_err());
+        assert!(Attest::new(&AttestationConfig { algorithms: vec![Alg::ES256], ..config(&jwk) }).unwrap_err().contains("no key"));
+        let mut private = jwk.clone();
+        private["d"] = "AAAA".into();
+        assert!(Attest::new(&config(&private)).is_err(), "private key material refuses the set");
+        assert!(Attest::new(&AttestationConfig { jwks: json!({}), ..config(&jwk) }).is_err());
+    }
+}

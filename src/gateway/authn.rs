@@ -97,7 +97,7 @@ enum Source {
     Warden(WardenTokens),
     /// `keys`: its JWK Set, when it has a `jwks_url`; `introspector`: when it has an
     /// `introspection_url` (`introspection.rs`).
-    Issuer { cfg: IssuerConfig, keys: Option<Box<RemoteKeys>>, introspector: Option<Box<Introspector<Arc<Verified>>>> },
+    Issuer { cfg: Box<IssuerConfig>, keys: Option<Box<RemoteKeys>>, introspector: Option<Box<Introspector<Arc<Verified>>>> },
 }
 
 impl Source {
@@ -246,7 +246,7 @@ impl Verifiers {
                 Some(ic) => Some(Box::new(Introspector::new(ic, cfg.token_cache_size).map_err(|e| (i, format!("introspection_url: {e}")))?)),
             };
             refresh_intervals.push(c.refresh_interval);
-            sources.push((format!("issuer:{}", c.name).into(), Source::Issuer { cfg: c.clone(), keys, introspector }));
+            sources.push((format!("issuer:{}", c.name).into(), Source::Issuer { cfg: Box::new(c.clone()), keys, introspector }));
         }
         let size = NonZeroUsize::new(cfg.token_cache_size.max(1)).expect("at least 1");
         Ok(Self {
