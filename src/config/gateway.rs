@@ -4,7 +4,10 @@
 
 use super::raw::Reader;
 use crate::gateway::route::RouteTable;
-use crate::gateway::{self, Auth, ClaimCondition, IssuerConfig, MissingKey, ObjectRule, ParamSource, RateKey, RateLimitConfig, RouteConfig, Rules, Timeouts, Upstream};
+use crate::gateway::{
+    self, AttestationConfig, Auth, ClaimCondition, ClientSecret, IntrospectionConfig, IssuerConfig, MissingKey, ObjectRule, ParamSource, RateKey, RateLimitConfig,
+    RouteConfig, Rules, Timeouts, Upstream,
+};
 use crate::jose::Alg;
 use crate::http::serve::ServeConfig;
 use crate::http::tls::TlsFiles;
@@ -53,6 +56,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         r.invalid("api_key_header", why);
     }
     let rate_limit_max_keys = r.uint("rate_limit_max_keys", 100_000, 1_000..=100_000_000) as usize;
+    let public_url = resolve_public_url(&mut r);
     let mut issuers = Vec::new();
     r.tables("issuers", |_, t| {
         if let Some(c) = resolve_issuer(t) {
@@ -75,6 +79,13 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
             indexes.push(i);
         }
     });
+    // An opaque token names no issuer: a route may send it to one introspection endpoint.
+    for (route, i) in routes.iter().zip(&indexes) {
+        let introspecting = route.auth.iter().filter(|a| matches!(a, Auth::Issuer(n) if issuers.iter().any(|c| &c.name == n && c.introspection.is_some()))).count();
+        if introspecting > 1 {
+            r.invalid(&format!("routes[{i}].auth"), "more than one issuer with an introspection_url: an opaque token would be shown to all of them; list one");
+        }
+    }
     // Against http.request_timeout only when a route uses the defaults: a shorter listener
     // timeout on a deployment without routes is no error.
     let used = routes.iter().any(|c| c.timeouts.first_byte == timeouts.first_byte);
@@ -110,6 +121,24 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         config_watch_interval,
         api_key_header,
         rate_limit_max_keys,
+        public_url,
+    }
+}
+
+/// `public_url`: `https://host[:port]`, no path, query or user.
+fn resolve_public_url(r: &mut Reader<'_>) -> Option<String> {
+    let text = r.string("public_url", "");
+    if text.is_empty() {
+        return None;
+    }
+    match url::Url::parse(&text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" && u.query().is_none() && u.fragment().is_none() && u.username().is_empty() => {
+            Some(text.trim_end_matches('/').to_owned())
+        }
+        _ => {
+            r.invalid("public_url", "an origin such as \"https://api.example.com\" (scheme, host, optional port; no path)");
+            None
+        }
     }
 }
 
@@ -159,7 +188,10 @@ fn resolve_issuer(mut r: Reader<'_>) -> Option<IssuerConfig> {
         ok = false;
     }
     let jwks_url = r.string("jwks_url", "");
-    if let Err(why) = Upstream::parse(&jwks_url) {
+    let introspection = resolve_introspection(&mut r, &mut ok);
+    if jwks_url.is_empty() && introspection.is_some() {
+        // Introspected only.
+    } else if let Err(why) = Upstream::parse(&jwks_url) {
         r.invalid("jwks_url", if jwks_url.is_empty() { "required: e.g. \"https://idp.example/jwks\"".into() } else { why });
         ok = false;
     }
@@ -202,7 +234,83 @@ fn resolve_issuer(mut r: Reader<'_>) -> Option<IssuerConfig> {
         ok = false;
     }
     r.finish();
-    ok.then_some(IssuerConfig { name, issuer, jwks_url, jwks_ca_file, algorithms, audience, types, clock_skew, refresh_interval })
+    ok.then_some(IssuerConfig { name, issuer, jwks_url, jwks_ca_file, algorithms, audience, types, clock_skew, refresh_interval, introspection })
+}
+
+/// The `introspection_*` keys of an issuer; `None` without `introspection_url`.
+fn resolve_introspection(r: &mut Reader<'_>, ok: &mut bool) -> Option<IntrospectionConfig> {
+    let url = r.string("introspection_url", "");
+    let client_id = r.string("introspection_client_id", "");
+    let secret_file = r.string("introspection_client_secret_file", "");
+    let secret_env = r.string("introspection_client_secret_env", "");
+    let ca = r.string("introspection_ca_file", "");
+    let always = r.choice("introspect", "opaque", &["opaque", "always"]) == "always";
+    let cache_max = r.duration("introspection_cache_max", "60s");
+    let negative_cache = r.duration("introspection_negative_cache", "5s");
+    if url.is_empty() {
+        let given = [("introspection_client_id", &client_id), ("introspection_client_secret_file", &secret_file), ("introspection_client_secret_env", &secret_env), ("introspection_ca_file", &ca)];
+        for (key, value) in given {
+            if !value.is_empty() {
+                r.invalid(key, "only with introspection_url");
+                *ok = false;
+            }
+        }
+        return None;
+    }
+    let mut good = true;
+    let mut fail = |r: &mut Reader<'_>, key: &str, message: String| {
+        r.invalid(key, message);
+        good = false;
+    };
+    let up = match Upstream::parse(&url) {
+        Ok(u) => Some(u),
+        Err(why) => {
+            fail(r, "introspection_url", why);
+            None
+        }
+    };
+    if client_id.is_empty() {
+        fail(r, "introspection_client_id", "required with introspection_url: the gateway's client at the issuer".into());
+    }
+    let secret = match (secret_file.is_empty(), secret_env.is_empty()) {
+        (false, true) => std::fs::read_to_string(&secret_file)
+            .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+            .map_err(|e| ("introspection_client_secret_file", format!("{secret_file}: cannot read it: {}", e.kind()))),
+        (true, false) => std::env::var(&secret_env).map_err(|_| ("introspection_client_secret_env", format!("the environment variable {secret_env} is not set"))),
+        _ => Err(("introspection_client_secret_file", "exactly one of introspection_client_secret_file and introspection_client_secret_env".into())),
+    };
+    let secret = match secret {
+        Ok(s) if !s.is_empty() => Some(s),
+        Ok(_) => {
+            let key = if secret_file.is_empty() { "introspection_client_secret_env" } else { "introspection_client_secret_file" };
+            fail(r, key, "the secret is empty".into());
+            None
+        }
+        Err((key, message)) => {
+            fail(r, key, message);
+            None
+        }
+    };
+    let ca_file = (!ca.is_empty()).then(|| std::path::PathBuf::from(&ca));
+    if let (Some(file), Some(mut up)) = (&ca_file, up.clone()) {
+        up.ca_file = Some(file.clone());
+        if !up.tls {
+            fail(r, "introspection_ca_file", "only for an https:// introspection_url".into());
+        } else if let Err(message) = gateway::proxy::roots(&up, &mut None) {
+            fail(r, "introspection_ca_file", message);
+        }
+    }
+    if cache_max > Duration::from_secs(3600) {
+        fail(r, "introspection_cache_max", "at most 1h (an answer is never reused past the token's exp either)".into());
+    }
+    if negative_cache > Duration::from_secs(60) {
+        fail(r, "introspection_negative_cache", "at most 60s".into());
+    }
+    if !good {
+        *ok = false;
+        return None;
+    }
+    Some(IntrospectionConfig { url, client_id, client_secret: ClientSecret::new(secret?), ca_file, always, cache_max, negative_cache })
 }
 
 /// `auth = [...]`, `audience`, and the authorization rules of a route.
@@ -375,10 +483,15 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
     let resource = resolve_resource(&mut r, auth.as_ref().map(|(a, _, _)| a.as_slice()), &mut ok);
     let anonymous_only = auth.as_ref().is_some_and(|(a, _, _)| a.iter().all(|a| *a == Auth::Anonymous));
     let rate_limits = resolve_rate_limits(&mut r, anonymous_only);
+    let attestation = if r.has("attestation") { resolve_attestation(r.section("attestation"), &mut ok) } else { None };
+    if attestation.is_some() && auth.as_ref().is_some_and(|(a, _, _)| a.iter().all(|a| *a == Auth::Anonymous)) {
+        r.invalid("attestation", "an attestation is bound to the authenticated caller: add \"warden\" or \"issuer:NAME\" to auth");
+        ok = false;
+    }
     r.finish();
     let (auth, audience, rules) = auth?;
     let rate_limits = rate_limits?;
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, resource, rate_limits })
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, resource, rate_limits, attestation })
         .filter(|_| ok)
 }
 
@@ -472,6 +585,82 @@ fn resolve_rate_limits(r: &mut Reader<'_>, anonymous_only: bool) -> Option<Vec<R
         }
     });
     ok.then_some(limits)
+}
+
+/// `[gateway.routes.attestation]`; the keys are checked by the gateway's own policy
+/// constructor, as `serve` will.
+fn resolve_attestation(mut r: Reader<'_>, ok: &mut bool) -> Option<AttestationConfig> {
+    let mut good = true;
+    let header = r.string("header", "x-app-attestation").to_ascii_lowercase();
+    // RFC 9110 §5.1: a field name is a token.
+    let token = !header.is_empty() && header.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token
+        || ["authorization", "dpop", "cookie", "host"].contains(&header.as_str())
+        || header.starts_with("x-warden-")
+    {
+        r.invalid("header", format!("\"{header}\" cannot carry attestations (a header name, not Authorization, DPoP, Cookie, Host or x-warden-*)"));
+        good = false;
+    }
+    let file = r.string("jwks_file", "");
+    let inline = r.string("jwks", "");
+    let jwks = match (file.is_empty(), inline.is_empty()) {
+        (false, true) => std::fs::read_to_string(&file)
+            .map_err(|e| ("jwks_file", format!("{file}: cannot read it: {}", e.kind())))
+            .and_then(|t| serde_json::from_str(&t).map_err(|_| ("jwks_file", format!("{file}: not JSON")))),
+        (true, false) => serde_json::from_str(&inline).map_err(|_| ("jwks", "not a JSON JWK Set".to_owned())),
+        _ => Err(("jwks_file", "exactly one of jwks_file and jwks (the attestation service's public keys)".to_owned())),
+    };
+    let jwks: serde_json::Value = match jwks {
+        Ok(v) => v,
+        Err((key, message)) => {
+            r.invalid(key, message);
+            good = false;
+            serde_json::Value::Null
+        }
+    };
+    let jwks_key = if file.is_empty() { "jwks" } else { "jwks_file" };
+    let mut algorithms = Vec::new();
+    for a in r.strings("algorithms", &["ES256", "EdDSA"]) {
+        match Alg::parse(&a) {
+            Some(alg) => algorithms.push(alg),
+            None => {
+                r.invalid("algorithms", format!("\"{a}\" is not one of ES256, RS256, PS256, EdDSA"));
+                good = false;
+            }
+        }
+    }
+    let issuer = r.string("issuer", "");
+    if issuer.is_empty() {
+        r.invalid("issuer", "required: the attestation service's exact iss");
+        good = false;
+    }
+    let audience = r.string("audience", "");
+    if audience.is_empty() {
+        r.invalid("audience", "required: the aud attestations for this API carry");
+        good = false;
+    }
+    let max_age = r.duration("max_age", "5m");
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&max_age) {
+        r.invalid("max_age", "must be between 1s and 1h");
+        good = false;
+    }
+    let client_claim = r.string("client_claim", "sub");
+    if client_claim.is_empty() {
+        r.invalid("client_claim", "required: the claim naming the app");
+        good = false;
+    }
+    let bind_token = r.bool("bind_token", false);
+    let clock_skew = r.duration("clock_skew", "30s");
+    let cfg = AttestationConfig { header, jwks, algorithms, issuer, audience, max_age, client_claim, bind_token, clock_skew };
+    if good && let Err(message) = gateway::attestation::Attest::new(&cfg) {
+        r.invalid(jwks_key, message);
+        good = false;
+    }
+    r.finish();
+    if !good {
+        *ok = false;
+    }
+    good.then_some(cfg)
 }
 
 #[cfg(test)]
@@ -605,6 +794,53 @@ mod tests {
         // …but it can share one anonymous bucket.
         let open = text.replace("auth = [\"warden\"]", "auth = [\"anonymous\"]").replace("burst = 10", "burst = 10\nmissing_key = \"anonymous\"");
         assert_eq!(load(&open).unwrap().gateway.routes[0].rate_limits[0].missing_key, MissingKey::Anonymous);
+    }
+
+    #[test]
+    fn an_introspecting_issuer_reads_its_secret_from_a_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let text = format!(
+            "version = 1\n[[gateway.issuers]]\nname = \"as\"\nissuer = \"https://as.example\"\naudience = \"https://api.example\"\n\
+             introspection_url = \"https://as.example/introspect\"\nintrospection_client_id = \"gw\"\nintrospection_client_secret_file = \"{}\"\n",
+            file.display()
+        );
+        let c = load(&text).unwrap();
+        let i = c.gateway.issuers[0].introspection.as_ref().unwrap();
+        assert_eq!(i.client_secret, crate::gateway::ClientSecret::new("s3cret".into()), "read, the line end dropped");
+        assert!(!format!("{:?}", c.gateway.issuers[0]).contains("s3cret"), "never in Debug");
+        assert_eq!((i.always, i.cache_max, i.negative_cache), (false, Duration::from_secs(60), Duration::from_secs(5)));
+        assert!(c.gateway.issuers[0].jwks_url.is_empty(), "introspected only: no jwks_url needed");
+        // PATH stands for a variable the operator set (tests cannot set one: no unsafe).
+        let path = std::env::var("PATH").unwrap();
+        let env = text.replace(&format!("introspection_client_secret_file = \"{}\"", file.display()), "introspection_client_secret_env = \"PATH\"\nintrospect = \"always\"");
+        let c = load(&env).unwrap();
+        let i = c.gateway.issuers[0].introspection.as_ref().unwrap();
+        assert_eq!((i.client_secret.clone(), i.always), (crate::gateway::ClientSecret::new(path), true));
+        for (bad, key) in [
+            (text.replace("introspection_client_id = \"gw\"\n", ""), "gateway.issuers[0].introspection_client_id"),
+            (text.replace(&file.display().to_string(), "/nonexistent/secret"), "gateway.issuers[0].introspection_client_secret_file"),
+            (env.replace("\"PATH\"", "\"WARDEN_TEST_UNSET_VARIABLE\""), "gateway.issuers[0].introspection_client_secret_env"),
+            (format!("{text}introspection_client_secret_env = \"X\"\n"), "gateway.issuers[0].introspection_client_secret_file"),
+            (text.replace("https://as.example/introspect", "ftp://x"), "gateway.issuers[0].introspection_url"),
+            (format!("{text}introspection_cache_max = \"2h\"\n"), "gateway.issuers[0].introspection_cache_max"),
+            (format!("{text}introspect = \"sometimes\"\n"), "gateway.issuers[0].introspect"),
+            (text.replace("introspection_url = \"https://as.example/introspect\"\n", ""), "gateway.issuers[0].jwks_url"),
+        ] {
+            let errors = load(&bad).unwrap_err();
+            assert!(errors.iter().any(|e| e.key == key), "{key}: {errors:?}");
+        }
+        let two = format!(
+            "{text}{}\n[[gateway.routes]]\nid = \"r\"\npath = \"/r/\"\nmethods = [\"GET\"]\nupstream = \"http://x\"\nauth = [\"issuer:as\", \"issuer:as2\"]\n",
+            text.replace("version = 1\n", "").replace("\"as\"", "\"as2\"")
+        );
+        let errors = load(&two).unwrap_err();
+        assert!(errors.iter().any(|e| e.key == "gateway.routes[0].auth" && e.message.contains("more than one issuer")), "{errors:?}");
+        let public = "version = 1\n[gateway]\npublic_url = \"https://api.example.com/\"\n";
+        assert_eq!(load(public).unwrap().gateway.public_url.as_deref(), Some("https://api.example.com"));
+        let errors = load(&public.replace(".com/", ".com/v1")).unwrap_err();
+        assert_eq!(errors[0].key, "gateway.public_url");
     }
 
     #[test]

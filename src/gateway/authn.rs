@@ -10,14 +10,21 @@
 //!    `anonymous` skips steps 2–7: it does not look at credentials, which reach the
 //!    upstream untouched;
 //! 4. the token is verified ([`Verifiers::verify`]) by the source whose issuer its `iss`
-//!    names among the route's sources — or found in the verified-claims cache;
+//!    names among the route's sources — or found in the verified-claims cache; a token that
+//!    is not a JWT (or any token of an issuer that says `introspect = "always"`) is asked
+//!    about at the issuer's RFC 7662 endpoint instead (`introspection.rs`: cached no longer
+//!    than its `exp`, 503 when the endpoint is down). A route lists at most one introspecting
+//!    issuer, so an opaque token is never shown to an issuer it may not belong to;
 //! 5. `aud` contains the route's audience (or the source's default);
 //! 6. Warden's tokens: not revoked (the in-memory set, checked on every request, cached or
 //!    not; 503 until the set has loaded once);
 //! 7. DPoP (RFC 9449 §7): a token bound to a key (`cnf.jkt`) must come with the `DPoP`
 //!    scheme and one `DPoP` proof for this request, signed by that key, carrying the token's
 //!    hash (`ath`), not seen before; a bound token sent as Bearer, or an unbound one as
-//!    DPoP, is refused;
+//!    DPoP, is refused. The proof's `htu` is compared with the URL the client used: the
+//!    configured `public_url`, or behind a trusted proxy its forwarded proto and host. The
+//!    memory of proofs seen is per node: behind a load balancer without affinity a proof
+//!    could be replayed once at each other node within its short lifetime;
 //! 8. the caller goes into the context, and `x-warden-sub`, `x-warden-client-id` and
 //!    `x-warden-scope` are set for the upstream.
 //!
@@ -38,10 +45,12 @@
 
 use super::context::{Caller, Flow, Identity, Policy, RequestContext};
 use super::credentials::{self, IDENTITY_HEADERS, Presented, Scheme};
+use super::introspection::{self, Failure as IntrospectionFailure, Introspector};
 use super::jwks::{RemoteKeys, Snapshot};
 use super::revocation::Revocations;
 use super::{Auth, IssuerConfig};
 use crate::jose::{self, Alg, Expectations, KeyLookup, KeyRing, VerificationKey};
+use crate::http::client_ip::TrustedProxies;
 use crate::model::unix_now;
 use crate::store::Store;
 use aws_lc_rs::digest;
@@ -86,7 +95,9 @@ const WARDEN_REQUIRED: &[&str] = &["sub", "aud", "iat", "jti", "client_id"];
 #[derive(Debug)]
 enum Source {
     Warden(WardenTokens),
-    Issuer { cfg: IssuerConfig, keys: Arc<RemoteKeys> },
+    /// `keys`: its JWK Set, when it has a `jwks_url`; `introspector`: when it has an
+    /// `introspection_url` (`introspection.rs`).
+    Issuer { cfg: Box<IssuerConfig>, keys: Option<Arc<RemoteKeys>>, introspector: Option<Box<Introspector<Arc<Verified>>>> },
 }
 
 impl Source {
@@ -108,17 +119,19 @@ impl Source {
     fn current_key(&self, kid: Option<&str>, alg: Alg) -> Option<Arc<VerificationKey>> {
         match self {
             Self::Warden(w) => w.ring.current().find(kid, alg),
-            Self::Issuer { keys, .. } => keys.find(kid, alg),
+            Self::Issuer { keys, .. } => keys.as_ref()?.find(kid, alg),
         }
     }
 }
 
-/// A token that verified, as cached. (`Debug` leaves the key out.)
-struct Verified {
+/// A token that verified (or that its issuer's introspection endpoint vouched for), as
+/// cached. (`Debug` leaves the key out.)
+pub(super) struct Verified {
     source: usize,
     kid: Option<String>,
     alg: Alg,
-    key: Arc<VerificationKey>,
+    /// The key that verified it; `None` for an introspected token.
+    key: Option<Arc<VerificationKey>>,
     /// Last second the token is accepted (`exp` + skew).
     until: i64,
     jti: Option<String>,
@@ -147,6 +160,10 @@ pub struct Verifiers {
     dpop_max_age: u64,
     revocation_poll: Duration,
     refresh_intervals: Vec<Duration>,
+    /// Whose forwarded proto and host are believed for DPoP's `htu`.
+    trusted: Arc<TrustedProxies>,
+    /// `[gateway] public_url`, which wins over the request's and forwarded origins.
+    public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Verifiers {
@@ -172,6 +189,25 @@ fn peek(token: &str) -> Option<Peek> {
         kid: header.get("kid").and_then(Value::as_str).map(str::to_owned),
         alg: header.get("alg").and_then(Value::as_str).and_then(Alg::parse),
     })
+}
+
+/// The proto and host the nearest proxy forwarded: the last `Forwarded` element's
+/// `proto=` and `host=`, else the last values of `X-Forwarded-Proto` and `X-Forwarded-Host`.
+fn forwarded_origin(headers: &hyper::HeaderMap) -> (Option<String>, Option<String>) {
+    let last = |name: &str| -> Option<String> {
+        let all: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        all.last().and_then(|v| v.rsplit(',').next()).map(|s| s.trim().trim_matches('"').to_owned())
+    };
+    if let Some(element) = last("forwarded") {
+        let param = |key: &str| {
+            element.split(';').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                k.trim().eq_ignore_ascii_case(key).then(|| v.trim().trim_matches('"').to_owned())
+            })
+        };
+        return (param("proto"), param("host"));
+    }
+    (last("x-forwarded-proto"), last("x-forwarded-host"))
 }
 
 fn describe(e: &jose::JoseError) -> &'static str {
@@ -202,9 +238,16 @@ impl Verifiers {
             sources.push(("warden".into(), Source::Warden(w)));
         }
         for (i, c) in issuers.iter().enumerate() {
-            let keys = RemoteKeys::new(&c.jwks_url, c.jwks_ca_file.clone(), cfg.jwks_refetch_cooldown).map_err(|e| (i, e))?;
+            let keys = match c.jwks_url.is_empty() {
+                true => None,
+                false => Some(Arc::new(RemoteKeys::new(&c.jwks_url, c.jwks_ca_file.clone(), cfg.jwks_refetch_cooldown).map_err(|e| (i, e))?)),
+            };
+            let introspector = match &c.introspection {
+                None => None,
+                Some(ic) => Some(Box::new(Introspector::new(ic, cfg.token_cache_size).map_err(|e| (i, format!("introspection_url: {e}")))?)),
+            };
             refresh_intervals.push(c.refresh_interval);
-            sources.push((format!("issuer:{}", c.name).into(), Source::Issuer { cfg: c.clone(), keys: Arc::new(keys) }));
+            sources.push((format!("issuer:{}", c.name).into(), Source::Issuer { cfg: Box::new(c.clone()), keys, introspector }));
         }
         let size = NonZeroUsize::new(cfg.token_cache_size.max(1)).expect("at least 1");
         Ok(Self {
@@ -215,6 +258,8 @@ impl Verifiers {
             dpop_max_age: cfg.dpop_proof_max_age.as_secs(),
             revocation_poll: cfg.revocation_poll_interval,
             refresh_intervals,
+            trusted: Arc::default(),
+            public_url: None,
         })
     }
 
@@ -223,9 +268,9 @@ impl Verifiers {
     pub fn reusing(mut self, previous: &Verifiers) -> Self {
         self.proofs = previous.proofs.clone();
         for (name, source) in &mut self.sources {
-            let Source::Issuer { cfg, keys } = source else { continue };
+            let Source::Issuer { cfg, keys: Some(keys), .. } = source else { continue };
             let same = previous.sources.iter().find_map(|(n, s)| match s {
-                Source::Issuer { cfg: old, keys: old_keys } if n == name && old == cfg && old_keys.cooldown() == keys.cooldown() => Some(old_keys),
+                Source::Issuer { cfg: old, keys: Some(old_keys), .. } if n == name && old == cfg && old_keys.cooldown() == keys.cooldown() => Some(old_keys),
                 _ => None,
             });
             if let Some(old_keys) = same {
@@ -233,6 +278,39 @@ impl Verifiers {
             }
         }
         self
+    }
+
+    /// Where the gateway stands: the proxies whose `Forwarded` / `X-Forwarded-Proto` /
+    /// `X-Forwarded-Host` are believed, and the configured `public_url`.
+    pub fn behind(mut self, trusted: Arc<TrustedProxies>, public_url: Option<String>) -> Self {
+        self.trusted = trusted;
+        self.public_url = public_url;
+        self
+    }
+
+    /// The URI a client used for this request, as a DPoP proof's `htu` names it (RFC 9449
+    /// §4.3): `public_url` when configured; else, from a trusted proxy, the proto and host
+    /// it forwarded (the nearest proxy's: the last `Forwarded` element, else the last
+    /// `X-Forwarded-Proto` / `-Host` values); else the request's own scheme and `Host`.
+    /// Forwarding headers from any other peer are ignored.
+    fn public_uri(&self, head: &Parts, ctx: &RequestContext) -> String {
+        let path = head.uri.path();
+        if let Some(base) = &self.public_url {
+            return format!("{}{path}", base.trim_end_matches('/'));
+        }
+        let own_host = head.headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).or(head.uri.authority().map(|a| a.as_str())).unwrap_or("");
+        let own_scheme = if ctx.secure { "https" } else { "http" };
+        let (mut scheme, mut host) = (own_scheme.to_owned(), own_host.to_owned());
+        if self.trusted.contains(ctx.client.peer.ip()) {
+            let (proto, fhost) = forwarded_origin(&head.headers);
+            if let Some(p) = proto.filter(|p| p.eq_ignore_ascii_case("https") || p.eq_ignore_ascii_case("http")) {
+                scheme = p.to_ascii_lowercase();
+            }
+            if let Some(h) = fhost.filter(|h| !h.is_empty() && !h.contains(['/', '?', '#', '@', ' '])) {
+                host = h;
+            }
+        }
+        format!("{scheme}://{host}{path}")
     }
 
     /// The index of the source a route's `auth` entry names.
@@ -262,7 +340,7 @@ impl Verifiers {
         }
         for (_, s) in &self.sources {
             // A set taken over on a reload is loaded already: its refresh loop keeps it.
-            if let Source::Issuer { keys, .. } = s
+            if let Source::Issuer { keys: Some(keys), .. } = s
                 && !keys.is_loaded()
             {
                 let _ = keys.refresh().await;
@@ -283,7 +361,11 @@ impl Verifiers {
         }
         let mut n = 0;
         for i in 0..self.sources.len() {
-            if let Source::Issuer { .. } = &self.sources[i].1 {
+            if let Source::Issuer { keys, .. } = &self.sources[i].1 {
+                if keys.is_none() {
+                    n += 1;
+                    continue;
+                }
                 let (me, stop, every) = (self.clone(), shutdown.clone(), self.refresh_intervals[n]);
                 n += 1;
                 tasks.spawn(async move {
@@ -292,7 +374,7 @@ impl Verifiers {
                             _ = stop.cancelled() => return,
                             _ = tokio::time::sleep(every) => {}
                         }
-                        if let Source::Issuer { keys, .. } = &me.sources[i].1 {
+                        if let Source::Issuer { keys: Some(keys), .. } = &me.sources[i].1 {
                             let _ = keys.refresh().await;
                         }
                     }
@@ -310,7 +392,7 @@ impl Verifiers {
         let hit = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
         if let Some(v) = hit {
             let (_, source) = &self.sources[v.source];
-            let key_current = source.current_key(v.kid.as_deref(), v.alg).is_some_and(|k| Arc::ptr_eq(&k, &v.key));
+            let key_current = v.key.as_ref().is_some_and(|key| source.current_key(v.kid.as_deref(), v.alg).is_some_and(|k| Arc::ptr_eq(&k, key)));
             if !allowed.contains(&v.source) {
                 return Err("the access token's issuer is not accepted here");
             }
@@ -336,7 +418,10 @@ impl Verifiers {
                 if !cfg.algorithms.contains(&alg) {
                     return Err("the access token's algorithm is not allowed");
                 }
-                keys.find_or_refetch(peek.kid.as_deref(), alg).await
+                match keys {
+                    Some(keys) => keys.find_or_refetch(peek.kid.as_deref(), alg).await,
+                    None => return Err("the access token is signed by an unknown key"),
+                }
             }
         };
         let key = key.ok_or("the access token is signed by an unknown key")?;
@@ -360,6 +445,23 @@ impl Verifiers {
         if claims.contains_key("nonce") || claims.contains_key("at_hash") {
             return Err("an ID token is not an access token");
         }
+        let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        let v = self.verified(index, claims, exp.saturating_add(leeway as i64), peek.kid, alg, Some(key))?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).put(hash, v.clone());
+        Ok(v)
+    }
+
+    /// What the checks of a token's claims (signature verified, or introspected) keep for
+    /// the request and the caches: the caller, its identity headers, `aud`, `jti`, `cnf`.
+    fn verified(
+        &self,
+        index: usize,
+        claims: Map<String, Value>,
+        until: i64,
+        kid: Option<String>,
+        alg: Alg,
+        key: Option<Arc<VerificationKey>>,
+    ) -> Result<Arc<Verified>, &'static str> {
         let text = |n: &str| claims.get(n).and_then(Value::as_str).map(str::to_owned);
         let aud = match claims.get("aud") {
             Some(Value::String(a)) => vec![a.clone()],
@@ -375,15 +477,15 @@ impl Verifiers {
         if claims.get("cnf").is_some() && jkt.is_none() {
             return Err("the access token is bound to a key in a way the gateway does not support");
         }
-        let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        let (jti, sub, client_id) = (text("jti"), text("sub"), text("client_id").or_else(|| text("azp")));
         let caller = Caller {
             source: self.sources[index].0.clone(),
-            sub: text("sub"),
-            client_id: text("client_id").or_else(|| text("azp")),
+            sub,
+            client_id,
             consumer: None,
             plan: None,
             scopes,
-            claims: claims.clone(),
+            claims,
         };
         let scope = caller.scopes.join(" ");
         let identity_headers = [caller.sub.as_deref(), caller.client_id.as_deref(), Some(scope.as_str()).filter(|s| !s.is_empty())]
@@ -391,20 +493,50 @@ impl Verifiers {
             .zip(IDENTITY_HEADERS.iter())
             .filter_map(|(value, name)| Some((name.clone(), HeaderValue::from_str(value?).ok()?)))
             .collect();
-        let v = Arc::new(Verified {
-            identity_headers,
-            source: index,
-            kid: peek.kid,
-            alg,
-            key,
-            until: exp.saturating_add(leeway as i64),
-            jti: text("jti"),
-            aud,
-            jkt,
-            caller: Arc::new(caller),
+        Ok(Arc::new(Verified { identity_headers, source: index, kid, alg, key, until, jti, aud, jkt, caller: Arc::new(caller) }))
+    }
+
+    /// The introspecting source of `allowed` that answers for `token`: the one whose issuer
+    /// a JWT names when it introspects always, or for an opaque token (not a JWT) the
+    /// route's one introspecting source. `None`: verify locally.
+    fn introspecting(&self, token: &str, allowed: &[usize]) -> Option<usize> {
+        let introspects = |i: &usize| match &self.sources[*i].1 {
+            Source::Issuer { introspector: Some(x), .. } => Some(x.always()),
+            _ => None,
+        };
+        match peek(token) {
+            Some(p) => allowed.iter().copied().find(|i| introspects(i) == Some(true) && Some(self.sources[*i].1.issuer()) == p.iss.as_deref()),
+            None => allowed.iter().copied().find(|i| introspects(i).is_some()),
+        }
+    }
+
+    /// An opaque (or `always`-introspected) token, by the issuer's introspection endpoint,
+    /// through its cache (`introspection.rs` lists the checks).
+    async fn introspect(&self, index: usize, token: &str) -> Result<Arc<Verified>, IntrospectionFailure> {
+        let Source::Issuer { cfg, introspector: Some(x), .. } = &self.sources[index].1 else {
+            return Err(IntrospectionFailure::Invalid("the access token is malformed"));
+        };
+        let hash: [u8; 32] = digest::digest(&digest::SHA256, token.as_bytes()).as_ref().try_into().expect("SHA-256 is 32 bytes");
+        let now = unix_now();
+        if let Some(answer) = x.cached(&hash, now) {
+            return answer;
+        }
+        let answer = x.ask(token).await?;
+        let leeway = cfg.clock_skew.as_secs() as i64;
+        let checked = introspection::check_answer(&answer, &cfg.issuer, now, leeway).and_then(|exp| {
+            let v = self.verified(index, answer, exp.saturating_add(leeway), None, Alg::ES256, None).map_err(IntrospectionFailure::Invalid)?;
+            Ok((v, exp))
         });
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).put(hash, v.clone());
-        Ok(v)
+        match checked {
+            Ok((v, exp)) => {
+                x.remember(hash, v.clone(), exp, now);
+                Ok(v)
+            }
+            Err(e) => {
+                x.remember_refusal(hash, now);
+                Err(e)
+            }
+        }
     }
 
     /// RFC 9449 §7: the request's one `DPoP` proof, for this method and URI, with `ath`,
@@ -415,8 +547,7 @@ impl Verifiers {
             return Err(credentials::invalid_proof("exactly one DPoP proof header is required with a DPoP-bound token"));
         };
         let proof = proof.to_str().map_err(|_| credentials::invalid_proof("the DPoP proof is not a well-formed JWT"))?;
-        let host = head.headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).or(head.uri.authority().map(|a| a.as_str())).unwrap_or("");
-        let uri = format!("{}://{}{}", if ctx.secure { "https" } else { "http" }, host, head.uri.path());
+        let uri = self.public_uri(head, ctx);
         let now = unix_now();
         let check = jose::dpop::ProofCheck { method: head.method.as_str(), uri: &uri, now, max_age: self.dpop_max_age, leeway, access_token: Some(token), nonces: None };
         let proof = jose::dpop::check_proof(proof, &check).map_err(|e| credentials::invalid_proof(&e.to_string()))?;
@@ -461,6 +592,11 @@ impl Authenticate {
             });
             allowed.push(i);
             audiences.push((i, aud));
+        }
+        // An opaque token names no issuer: a route can send it to one endpoint only.
+        let introspecting = allowed.iter().filter(|i| matches!(&verifiers.sources[**i].1, Source::Issuer { introspector: Some(_), .. })).count();
+        if introspecting > 1 {
+            return Err("more than one issuer with an introspection_url: an opaque token would be shown to all of them; list one".into());
         }
         let schemes: &'static [Scheme] = &[Scheme::Bearer, Scheme::Dpop];
         Ok(Self { verifiers, allowed, audiences, anonymous: auth.contains(&Auth::Anonymous), schemes })
@@ -513,7 +649,13 @@ impl Authenticate {
             Presented::None => return Err(credentials::unauthorized(schemes, None, "this request needs an access token")),
             Presented::Token(s, t) => (s, t),
         };
-        let verified = v.verify(token, &self.allowed).await.map_err(|why| credentials::invalid_token(scheme, why))?;
+        let verified = match v.introspecting(token, &self.allowed) {
+            Some(i) => v.introspect(i, token).await.map_err(|e| match e {
+                IntrospectionFailure::Invalid(why) => credentials::invalid_token(scheme, why),
+                IntrospectionFailure::Unavailable => credentials::unavailable("the access token's issuer cannot be asked about it now; retry shortly"),
+            })?,
+            None => v.verify(token, &self.allowed).await.map_err(|why| credentials::invalid_token(scheme, why))?,
+        };
         let audience = self.audiences.iter().find(|(i, _)| *i == verified.source).map(|(_, a)| a.as_str()).unwrap_or("");
         if !verified.aud.iter().any(|a| a == audience) {
             return Err(credentials::invalid_token(scheme, "the access token is not meant for this API"));

@@ -27,7 +27,32 @@ use std::time::{Duration, Instant};
 /// Largest JWK Set body read.
 const MAX_BODY: usize = 256 * 1024;
 /// One fetch, connection included.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An HTTP(S) client for one URL the configuration names (a JWK Set, an introspection
+/// endpoint): http or https, `ca_file` the roots for https (default: the system's), connect
+/// timeout [`FETCH_TIMEOUT`], HTTP/1.1.
+pub(super) fn fetch_client<B>(url: &str, ca_file: Option<std::path::PathBuf>) -> Result<(Uri, Client<HttpsConnector<HttpConnector>, B>), String>
+where
+    B: hyper::body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut upstream = Upstream::parse(url)?;
+    upstream.ca_file = ca_file;
+    let roots = roots(&upstream, &mut None)?;
+    let uri: Uri = url.parse().map_err(|_| "not a valid URL".to_owned())?;
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(FETCH_TIMEOUT));
+    connector.enforce_http(false);
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(connector);
+    Ok((uri, Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector)))
+}
 
 /// The keys of one fetched set, each with the JWK text it came from (a key whose JWK did not
 /// change keeps its parsed form, so cached verifications stay valid).
@@ -58,20 +83,7 @@ impl std::fmt::Debug for RemoteKeys {
 impl RemoteKeys {
     /// A key set to fetch from `url` (http or https; `ca_file`: roots for https).
     pub fn new(url: &str, ca_file: Option<std::path::PathBuf>, cooldown: Duration) -> Result<Self, String> {
-        let mut upstream = Upstream::parse(url)?;
-        upstream.ca_file = ca_file;
-        let roots = roots(&upstream, &mut None)?;
-        let uri: Uri = url.parse().map_err(|_| "not a valid URL".to_owned())?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(FETCH_TIMEOUT));
-        connector.enforce_http(false);
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(connector);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        let (uri, client) = fetch_client(url, ca_file)?;
         Ok(Self { url: uri, client, current: RwLock::default(), last_refetch: Mutex::new(None), fetching: tokio::sync::Mutex::new(()), cooldown })
     }
 

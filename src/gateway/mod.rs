@@ -26,6 +26,10 @@
 //!   from the store, the Basic cache and throttle;
 //! - `rate_limit/`: the rate-limit policy — GCRA (`gcra.rs`) over a [`RateLimitStore`]
 //!   (`store.rs`: the trait and the sharded in-memory store).
+//! - `introspection.rs`: opaque tokens, asked about at the issuer's RFC 7662 endpoint, with
+//!   a cache bounded by the token's `exp`;
+//! - `attestation.rs`: app attestation — a short-lived, single-use JWT from an attestation
+//!   service, bound to the calling client (WHAT is calling, not only WHO);
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -49,6 +53,8 @@ mod credentials;
 pub mod jwks;
 pub mod live;
 pub mod metadata;
+pub mod introspection;
+pub mod attestation;
 pub mod ip_rules;
 pub mod path;
 mod pipeline;
@@ -67,6 +73,8 @@ pub use pipeline::Gateway;
 pub use proxy::Upstream;
 pub use rate_limit::store::RateLimitStore;
 pub use rate_limit::{MissingKey, RateKey, RateLimitConfig};
+pub use introspection::{ClientSecret, IntrospectionConfig};
+pub use attestation::AttestationConfig;
 
 use axum::Router;
 use axum::body::Body;
@@ -114,6 +122,10 @@ pub struct Config {
     /// Most rate-limit buckets kept in memory (all routes together); past it, buckets whose
     /// limit has fully refilled go first, then the least recently used.
     pub rate_limit_max_keys: usize,
+    /// `public_url`: the scheme and authority clients use to reach the gateway (behind a
+    /// TLS proxy), for DPoP proofs' `htu`. `None`: the request's own, or the forwarded
+    /// proto and host when the peer is a trusted proxy.
+    pub public_url: Option<String>,
 }
 
 /// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
@@ -132,7 +144,8 @@ pub struct IssuerConfig {
     pub name: String,
     /// Required `iss`, exactly.
     pub issuer: String,
-    /// Where its JWK Set is fetched (never from a URL a token names).
+    /// Where its JWK Set is fetched (never from a URL a token names); empty for an issuer
+    /// whose tokens are introspected only.
     pub jwks_url: String,
     /// PEM roots for an https `jwks_url` (default: the system's).
     pub jwks_ca_file: Option<std::path::PathBuf>,
@@ -146,6 +159,8 @@ pub struct IssuerConfig {
     pub clock_skew: Duration,
     /// How often the JWK Set is fetched again.
     pub refresh_interval: Duration,
+    /// RFC 7662 introspection of its opaque tokens (`introspection_url` and its keys).
+    pub introspection: Option<IntrospectionConfig>,
 }
 
 impl Default for Config {
@@ -163,6 +178,7 @@ impl Default for Config {
             jwks_refetch_cooldown: Duration::from_secs(30),
             dpop_proof_max_age: Duration::from_secs(60),
             ip_rules: IpRules::default(),
+            public_url: None,
             access_log: false,
             config_watch_interval: Duration::from_secs(1),
             api_key_header: "x-api-key".into(),
@@ -235,6 +251,8 @@ pub struct RouteConfig {
     pub ip_rules: IpRules,
     /// `[[gateway.routes.rate_limits]]`: every one applies, in order.
     pub rate_limits: Vec<RateLimitConfig>,
+    /// `[gateway.routes.attestation]`: an app attestation required after authentication.
+    pub attestation: Option<AttestationConfig>,
     /// How the route describes itself as an RFC 9728 protected resource (`metadata.rs`).
     pub resource: ProtectedResource,
 }

@@ -46,6 +46,8 @@ pub struct Gateway {
     rate_limits: Arc<dyn super::rate_limit::store::RateLimitStore>,
     /// `gateway.rate_limit_max_keys` the buckets were made for.
     rate_limit_max_keys: usize,
+    /// App attestations seen, for every route (`attestation.rs`), carried over by a reload.
+    attestations_seen: super::attestation::ReplayMemory,
 }
 
 impl Gateway {
@@ -69,7 +71,7 @@ impl Gateway {
     }
 
     /// [`new`](Self::new) for a configuration reload: the new gateway takes over this one's
-    /// DPoP replay memory, the outcome counters, the rate-limit buckets, the consumer index with its Basic cache and
+    /// DPoP and attestation replay memories, the outcome counters, the rate-limit buckets, the consumer index with its Basic cache and
     /// throttle, the key sets of unchanged issuers (`Verifiers::reusing`) and the connection
     /// pools of upstreams still reached the same way (`Clients::reusing`).
     pub fn rebuild(&self, cfg: &Config, trusted: Arc<TrustedProxies>, warden: Option<WardenTokens>) -> Result<Gateway, Vec<RouteError>> {
@@ -96,12 +98,15 @@ impl Gateway {
         let routes = RouteTable::build(&cfg.routes)?;
         let resources = Resources::build(cfg, warden.as_ref().map(|w| w.issuer.as_str()));
         let verifiers = Verifiers::new(warden, &cfg.issuers, cfg)
-            .map_err(|(i, message)| vec![RouteError { index: usize::MAX, key: "jwks_url", message: format!("issuers[{i}]: {message}") }])?;
+            .map_err(|(i, message)| vec![RouteError { index: usize::MAX, key: "jwks_url", message: format!("issuers[{i}]: {message}") }])?
+            .behind(trusted.clone(), cfg.public_url.clone());
         let verifiers = Arc::new(match previous {
             Some(p) => verifiers.reusing(&p.verifiers),
             None => verifiers,
         });
         let mut clients = previous.map_or_else(proxy::Clients::default, |p| proxy::Clients::reusing(&p.clients));
+        // A reload keeps the attestations seen: a captured one stays single-use.
+        let attestations_seen = previous.map_or_else(super::attestation::replay_memory, |p| p.attestations_seen.clone());
         // A reload keeps the rate-limit buckets while their bound stays.
         let rate_limits = match previous {
             Some(p) if p.rate_limit_max_keys == cfg.rate_limit_max_keys => p.rate_limits.clone(),
@@ -135,6 +140,16 @@ impl Gateway {
             } else {
                 policies.push(Arc::new(auth));
             }
+            // App attestation binds to the caller authentication found.
+            if let Some(a) = &r.attestation {
+                match super::attestation::Attest::new(a) {
+                    Ok(a) => policies.push(Arc::new(a.sharing(attestations_seen.clone()))),
+                    Err(message) => {
+                        errors.push(RouteError { index, key: "attestation", message });
+                        continue;
+                    }
+                }
+            }
             if !r.rules.is_empty() {
                 let tokens = r.auth.iter().any(|a| matches!(a, Auth::Warden | Auth::Issuer(_)));
                 policies.push(Arc::new(Authorize::new(r.rules.clone(), tokens)));
@@ -165,6 +180,7 @@ impl Gateway {
             poll_interval: cfg.revocation_poll_interval,
             rate_limits,
             rate_limit_max_keys: cfg.rate_limit_max_keys,
+            attestations_seen,
         })
     }
 
@@ -352,6 +368,7 @@ mod tests {
                 ip_rules: Default::default(),
                 resource: Default::default(),
                 rate_limits: Vec::new(),
+                attestation: None,
             }],
             ..Config::default()
         };

@@ -343,6 +343,7 @@ mod tests {
             ip_rules: Default::default(),
             resource: Default::default(),
             rate_limits: Vec::new(),
+            attestation: None,
         }
     }
 

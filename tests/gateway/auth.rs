@@ -24,15 +24,15 @@ use warden::gateway::{Auth, IssuerConfig, ObjectRule, ParamSource, RouteConfig, 
 use warden::jose::{Alg, SigningKey};
 use warden::model::Kid;
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-fn b64(bytes: impl AsRef<[u8]>) -> String {
+pub(super) fn b64(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn unique() -> String {
+pub(super) fn unique() -> String {
     let mut b = [0u8; 12];
     aws_lc_rs::rand::fill(&mut b).unwrap();
     b64(b)
@@ -40,14 +40,14 @@ fn unique() -> String {
 
 /// A compact JWS with exactly this header and payload, signed by `key` (`None`: empty
 /// signature, as for `alg: none`).
-fn jws(header: &Value, claims: &Value, key: Option<&SigningKey>) -> String {
+pub(super) fn jws(header: &Value, claims: &Value, key: Option<&SigningKey>) -> String {
     let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
     let sig = key.map(|k| b64(k.sign(input.as_bytes()).unwrap())).unwrap_or_default();
     format!("{input}.{sig}")
 }
 
 /// A new key pair outside Warden (an attacker's, or another issuer's) and its public JWK.
-fn fresh_key(alg: Alg, kid: &str) -> (SigningKey, Value) {
+pub(super) fn fresh_key(alg: Alg, kid: &str) -> (SigningKey, Value) {
     let master = warden::secrets::MasterKey::from_bytes(&[9; 32]);
     let rec = warden::jose::generate_key_record(alg, &master, now(), now()).unwrap();
     let pkcs8 = master.open(&rec.sealed_private, rec.kid.as_str().as_bytes()).unwrap();
@@ -76,12 +76,12 @@ fn at_header(key: &SigningKey) -> Value {
     json!({"alg": key.alg.as_str(), "kid": key.kid.as_str(), "typ": "at+jwt"})
 }
 
-fn warden_route(id: &str, path: &str, upstream: &str) -> RouteConfig {
+pub(super) fn warden_route(id: &str, path: &str, upstream: &str) -> RouteConfig {
     RouteConfig { auth: vec![Auth::Warden], ..route(id, path, &["GET", "POST"], upstream) }
 }
 
 /// A server with the provider and the gateway, these routes, and the given edits.
-async fn both(routes: Vec<RouteConfig>, edit: impl FnOnce(&mut warden::config::Config)) -> TestServer {
+pub(super) async fn both(routes: Vec<RouteConfig>, edit: impl FnOnce(&mut warden::config::Config)) -> TestServer {
     TestServer::start_with(|c| {
         c.roles = vec![Role::Provider, Role::Gateway];
         c.gateway.routes = routes;
@@ -90,7 +90,7 @@ async fn both(routes: Vec<RouteConfig>, edit: impl FnOnce(&mut warden::config::C
     .await
 }
 
-async fn get(s: &TestServer, path: &str, auth: Option<&str>) -> reqwest::Response {
+pub(super) async fn get(s: &TestServer, path: &str, auth: Option<&str>) -> reqwest::Response {
     let mut req = s.http.get(format!("{}{path}", base(s)));
     if let Some(a) = auth {
         req = req.header("authorization", a);
@@ -99,7 +99,7 @@ async fn get(s: &TestServer, path: &str, auth: Option<&str>) -> reqwest::Respons
 }
 
 /// Asserts a refusal: status, `no-store`, problem+json; returns the challenge header(s).
-async fn refused(resp: reqwest::Response, status: u16) -> String {
+pub(super) async fn refused(resp: reqwest::Response, status: u16) -> String {
     assert_eq!(resp.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"), "no-store on {status}");
     let challenges: Vec<String> = resp.headers().get_all("www-authenticate").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
     assert_problem(resp, status).await;
@@ -394,6 +394,7 @@ fn issuer(jwks: &JwksServer, refresh: Duration) -> IssuerConfig {
         types: vec![],
         clock_skew: Duration::from_secs(30),
         refresh_interval: refresh,
+        introspection: None,
     }
 }
 

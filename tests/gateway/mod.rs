@@ -2,10 +2,13 @@
 //! sockets against an in-process upstream that records what it receives. Every refusal is
 //! checked to have left the upstream untouched.
 
+mod attestation;
 mod audit;
 mod auth;
-mod example_vin;
 mod consumers;
+mod example_vin;
+mod forwarded_dpop;
+mod introspection;
 mod network;
 mod paths;
 mod proxy;
@@ -41,6 +44,7 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         ip_rules: Default::default(),
         resource: Default::default(),
         rate_limits: Vec::new(),
+        attestation: None,
     }
 }
 
