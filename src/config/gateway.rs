@@ -343,9 +343,13 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
         check_timeouts(&mut r, &timeouts, Some(http));
     }
     let ip_rules = resolve_ip_rules(&mut r);
+    let validation = super::validate::resolve(&mut r, &methods);
+    let response_schema = super::validate::schema(&mut r, "response_schema", &mut ok);
     r.finish();
     let (auth, audience, rules) = auth?;
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules }).filter(|_| ok)
+    let validation = validation?;
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, validation, response_schema })
+        .filter(|_| ok)
 }
 
 #[cfg(test)]

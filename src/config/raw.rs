@@ -197,6 +197,16 @@ impl<'s> Reader<'s> {
         })
     }
 
+    /// The raw value of `key`, for free-form values (JSON Schemas); `None` when absent.
+    pub(crate) fn value(&mut self, key: &str) -> Option<Value> {
+        self.take(key)
+    }
+
+    /// The keys not read yet.
+    pub(crate) fn keys(&self) -> Vec<String> {
+        self.table.keys().cloned().collect()
+    }
+
     /// Whether the table has `key` (without reading it).
     pub(crate) fn has(&self, key: &str) -> bool {
         self.table.contains_key(key)

@@ -17,7 +17,11 @@
 //!   revocation set), other issuers' tokens (`jwks.rs`), DPoP, the verified-claims cache;
 //! - `revocation.rs`: the in-memory set of revoked `jti`s, fed from the store;
 //! - `jwks.rs`: another issuer's JWK Set: fetched, cached, refreshed, last-known-good;
-//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules.
+//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules;
+//! - `body.rs`: the body phase — reading a body whole up to a limit (413);
+//! - `validate.rs`: the validation policy — JSON Schema for bodies, path and query
+//!   parameters and headers; content types (415), body size (413), strict JSON;
+//! - `openapi.rs`: OpenAPI 3.0 / 3.1 → route TOML (`warden gateway import-openapi`).
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -34,6 +38,7 @@
 
 pub mod authn;
 pub mod authz;
+mod body;
 pub mod context;
 mod credentials;
 pub mod jwks;
@@ -43,12 +48,15 @@ mod pipeline;
 pub mod proxy;
 pub mod revocation;
 pub mod route;
+pub mod openapi;
+pub mod validate;
 
 pub use authn::WardenTokens;
 pub use authz::{ClaimCondition, ObjectRule, ParamSource, Rules};
 pub use context::{Denial, Flow, Policy, RequestContext};
 pub use pipeline::Gateway;
 pub use proxy::Upstream;
+pub use validate::{ValidationConfig, ValidationRules};
 
 use axum::Router;
 use axum::body::Body;
@@ -195,6 +203,11 @@ pub struct RouteConfig {
     pub timeouts: Timeouts,
     /// The route's IP rules (applied with the global ones).
     pub ip_rules: IpRules,
+    /// Request validation (`[gateway.routes.validate]`); `None`: none, bodies stream.
+    pub validation: Option<validate::ValidationConfig>,
+    /// `response_schema`: the JSON Schema of the route's successful responses (the response
+    /// policies filter fields by it; `warden gateway import-openapi` writes it).
+    pub response_schema: Option<serde_json::Value>,
 }
 
 /// The gateway's router: every request that is not a health check goes through the pipeline.
@@ -211,12 +224,26 @@ async fn proxy(State(gateway): State<Arc<Gateway>>, req: Request) -> Response {
 }
 
 fn denial_response(denial: Denial) -> Response {
-    let mut resp = denial.problem.into_response();
+    let mut resp = if denial.extensions.is_empty() { denial.problem.into_response() } else { problem_with_extensions(denial.problem, denial.extensions) };
     for (name, value) in denial.headers {
         resp.headers_mut().append(name, value);
     }
     if denial.close {
         resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
     }
+    resp
+}
+
+/// A problem document with extension members (`errors`, …) beside the standard ones.
+fn problem_with_extensions(problem: crate::http::problem::Problem, extensions: Vec<(&'static str, serde_json::Value)>) -> Response {
+    let status = axum::http::StatusCode::from_u16(problem.status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    let mut doc = serde_json::to_value(&problem).unwrap_or_default();
+    if let Some(members) = doc.as_object_mut() {
+        for (name, value) in extensions {
+            members.entry(name).or_insert(value);
+        }
+    }
+    let mut resp = (status, axum::Json(doc)).into_response();
+    resp.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/problem+json"));
     resp
 }

@@ -61,6 +61,16 @@ impl Gateway {
                 let tokens = r.auth.iter().any(|a| *a != super::Auth::Anonymous);
                 policies.push(Arc::new(Authorize::new(r.rules.clone(), tokens)));
             }
+            // Validation last: only a caller allowed in has its request read.
+            if let Some(v) = &r.validation {
+                match super::validate::Validate::new(v) {
+                    Ok(v) => policies.push(Arc::new(v)),
+                    Err((key, message)) => {
+                        errors.push(RouteError { index, key: "validate", message: format!("{key}: {message}") });
+                        continue;
+                    }
+                }
+            }
             match clients.client(&r.upstream, r.timeouts, r.http2) {
                 Ok(client) => runtimes.push(RouteRuntime { policies, client }),
                 Err(message) => errors.push(RouteError { index, key: "upstream_ca_file", message }),
@@ -156,7 +166,22 @@ impl Gateway {
                 return Err(denial);
             }
         }
-        let body = proxy::prime(body).await.inspect_err(|_| ctx.decide("body", "malformed request body"))?;
+        // The body phase: read whole only when a policy needs it (the smallest limit wins).
+        let body = match runtime.policies.iter().filter_map(|p| p.body_limit(&head)).min() {
+            None => proxy::prime(body).await.inspect_err(|_| ctx.decide("body", "malformed request body"))?,
+            Some(limit) => {
+                let bytes = super::body::read(body, limit).await.inspect_err(|d| ctx.decide("body", d.problem.title))?;
+                for policy in &runtime.policies {
+                    if let Flow::Stop(denial) = policy.on_body(ctx, &head, &bytes).await {
+                        if ctx.decision.is_none() {
+                            ctx.decide(policy.name(), denial.problem.kind);
+                        }
+                        return Err(denial);
+                    }
+                }
+                super::body::full(bytes)
+            }
+        };
         runtime.client.forward(ctx, head, body, &self.trusted).await
     }
 }
@@ -223,6 +248,8 @@ mod tests {
                 rules: Default::default(),
                 timeouts: Timeouts::default(),
                 ip_rules: Default::default(),
+                validation: None,
+                response_schema: None,
             }],
             ..Config::default()
         };

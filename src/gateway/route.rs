@@ -340,6 +340,8 @@ mod tests {
             rules: Default::default(),
             timeouts: Timeouts::default(),
             ip_rules: Default::default(),
+            validation: None,
+            response_schema: None,
         }
     }
 

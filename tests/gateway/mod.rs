@@ -9,6 +9,7 @@ mod proxy;
 mod smuggling;
 mod tls;
 mod upstream;
+mod validation;
 
 use crate::support::TestServer;
 use serde_json::Value;
@@ -33,6 +34,8 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         rules: Default::default(),
         timeouts: Timeouts::default(),
         ip_rules: Default::default(),
+        validation: None,
+        response_schema: None,
     }
 }
 
