@@ -340,7 +340,7 @@ impl Compiled {
     /// 415 unless `content_type` is accepted; JSON must be UTF-8.
     fn check_type(&self, content_type: &str) -> Result<(), Denial> {
         let (media, params) = split_media_type(content_type);
-        let accepted = self.content_types.is_empty() || self.content_types.iter().any(|t| *t == media);
+        let accepted = self.content_types.is_empty() || self.content_types.contains(&media);
         let charset_ok = !is_json(&media) || params.iter().all(|(k, v)| k != "charset" || v.eq_ignore_ascii_case("utf-8"));
         if accepted && charset_ok {
             return Ok(());
@@ -410,7 +410,11 @@ impl Policy for Validate {
     /// Content type (415), then path, query and header parameters (400).
     async fn on_request(&self, ctx: &mut RequestContext, head: &mut Parts) -> Flow {
         let rules = self.rules(&head.method);
-        if let Some(ct) = head.headers.get(header::CONTENT_TYPE) {
+        // Before the body is read, when one is announced (a stray Content-Type on a request
+        // without a body is no reason to refuse it; `on_body` checks every body again).
+        let announced = head.headers.contains_key(header::TRANSFER_ENCODING)
+            || head.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
+        if announced && let Some(ct) = head.headers.get(header::CONTENT_TYPE) {
             let checked = ct.to_str().map_err(|_| Denial::new(415, "urn:warden:problem:unsupported-media-type", "Unsupported Media Type", "the content type is not plain text")).and_then(|t| rules.check_type(t));
             if let Err(d) = checked {
                 return Flow::Stop(d);
