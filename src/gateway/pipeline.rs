@@ -234,12 +234,16 @@ mod tests {
     }
 
     fn gateway(upstream: &str) -> Gateway {
+        gateway_for(upstream, "GET")
+    }
+
+    fn gateway_for(upstream: &str, method: &str) -> Gateway {
         let cfg = Config {
             routes: vec![RouteConfig {
                 id: "cars".into(),
                 hosts: vec![],
                 path: "/cars/{vin}".into(),
-                methods: vec!["GET".into()],
+                methods: vec![method.into()],
                 upstream: Upstream::parse(upstream).unwrap(),
                 case_insensitive: false,
                 http2: false,
@@ -282,6 +286,56 @@ mod tests {
         g.runtimes[0].policies.push(pass.clone());
         assert_eq!(g.handle(get("/cars/1HGCM")).await.unwrap_err().problem.status, 502);
         assert_eq!(pass.calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// Asks for the body (up to `limit`), records what it got, and says Stop or Continue.
+    #[derive(Debug)]
+    struct BodyProbe {
+        limit: Option<usize>,
+        seen: std::sync::Mutex<Vec<bytes::Bytes>>,
+        stop: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl Policy for BodyProbe {
+        fn name(&self) -> &'static str {
+            "body-probe"
+        }
+
+        async fn on_request(&self, _ctx: &mut RequestContext, _head: &mut hyper::http::request::Parts) -> Flow {
+            Flow::Continue
+        }
+
+        fn body_limit(&self, _head: &hyper::http::request::Parts) -> Option<usize> {
+            self.limit
+        }
+
+        async fn on_body(&self, _ctx: &mut RequestContext, _head: &hyper::http::request::Parts, body: &bytes::Bytes) -> Flow {
+            self.seen.lock().unwrap().push(body.clone());
+            if self.stop { Flow::Stop(Denial::new(400, "urn:warden:problem:bad-request", "Bad Request", "probe says no")) } else { Flow::Continue }
+        }
+    }
+
+    /// The body phase runs only when a policy asks for it, reads at most the smallest limit
+    /// asked for (413 past it), hands every policy the same bytes, and a Stop there keeps
+    /// the request from the upstream (a closed port: 502 when reached).
+    #[tokio::test]
+    async fn the_body_is_read_only_when_asked_and_only_up_to_the_smallest_limit() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let post = |body: &'static str| {
+            let body = http_body_util::Full::new(bytes::Bytes::from_static(body.as_bytes())).map_err(|e: std::convert::Infallible| match e {}).boxed_unsync();
+            Request::post("/cars/1HGCM").header("host", "h").body(body).unwrap()
+        };
+        let probe = |limit, stop| Arc::new(BodyProbe { limit, seen: Default::default(), stop });
+        let mut g = gateway_for(&format!("http://{closed}"), "POST");
+        let (never_asks, big, small) = (probe(None, false), probe(Some(100), false), probe(Some(8), true));
+        g.runtimes[0].policies.extend([never_asks.clone() as Arc<dyn Policy>, big.clone(), small.clone()]);
+        assert_eq!(g.handle(post("0123456789")).await.unwrap_err().problem.status, 413);
+        assert!(big.seen.lock().unwrap().is_empty());
+        assert_eq!(g.handle(post("01234567")).await.unwrap_err().problem.status, 400);
+        assert_eq!(*big.seen.lock().unwrap(), ["01234567"]);
+        assert_eq!(*small.seen.lock().unwrap(), ["01234567"]);
+        assert_eq!(never_asks.seen.lock().unwrap().len(), 1, "on_body runs for every policy once the body is read");
     }
 
     #[tokio::test]
