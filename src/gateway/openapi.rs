@@ -472,6 +472,22 @@ mod tests {
     }
 
     #[test]
+    fn the_upstream_defaults_to_the_first_absolute_server_url() {
+        let doc = |servers: &str| format!("{{\"openapi\": \"3.1.0\", \"servers\": {servers}, \"paths\": {{\"/a/{{id}}\": {{\"get\": {{}}, \"post\": {{\"operationId\": \"a b\"}}}}}}}}");
+        let out = import(&doc(r#"[{"url": "https://api.example/v1"}]"#), &ImportOptions::default()).unwrap();
+        assert!(out.toml.contains("upstream = \"https://api.example/v1\""), "{}", out.toml);
+        assert!(out.toml.contains("auth = [\"warden\"]"), "deny by default: tokens unless told otherwise");
+        assert!(out.toml.contains("id = \"get-a-id\"") && out.toml.contains("id = \"a-b\""), "{}", out.toml);
+        for servers in [r#"[{"url": "/v1"}]"#, r#"[{"url": "https://{region}.example"}]"#, "[]"] {
+            assert!(import(&doc(servers), &ImportOptions::default()).unwrap_err().contains("--upstream"), "{servers}");
+        }
+        let opts = ImportOptions { upstream: Some("http://127.0.0.1:9".into()), ..Default::default() };
+        assert!(import(&doc("[]"), &opts).is_ok());
+        assert!(import("swagger: \"2.0\"\n", &opts).unwrap_err().contains("not an OpenAPI 3.0 or 3.1"));
+        assert!(import("openapi: [", &opts).unwrap_err().starts_with("not YAML"));
+    }
+
+    #[test]
     fn openapi_3_0_schemas_become_2020_12() {
         let doc = json!({"components": {"schemas": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/components/schemas/Node"}}}}}});
         let mut ctx = Ctx { doc: &doc, v30: true, used: Vec::new() };
