@@ -2,7 +2,7 @@
 //! `main.rs`; everything below it has typed errors.
 
 use super::{
-    ClaimArgs, ClientCommand, Cli, Command, ConfigCommand, CreateArgs, KeysCommand, RegistrationTokenCommand,
+    ClaimArgs, ClientCommand, Cli, Command, ConfigCommand, CreateArgs, GatewayCommand, KeysCommand, RegistrationTokenCommand,
     ResourceCommand, UserCommand,
 };
 use crate::app::{self, Core, Listeners};
@@ -51,6 +51,7 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve(args) => serve(&cli, (!args.role.is_empty()).then(|| args.role.clone())).await,
         Command::Config(ConfigCommand::Check { file }) => config_check(&cli, file.clone()),
+        Command::Gateway(GatewayCommand::ImportOpenapi { spec, upstream, auth }) => import_openapi(spec, upstream.clone(), auth.clone()),
         Command::Keys(cmd) => keys_command(&cli, &on_store(&cli).await?, cmd).await,
         Command::Client(cmd) => client_command(&cli, &on_store(&cli).await?, cmd).await,
         Command::RegistrationToken(cmd) => registration_token_command(&cli, &on_store(&cli).await?, cmd).await,
@@ -142,6 +143,18 @@ fn config_check(cli: &Cli, file: Option<std::path::PathBuf>) -> anyhow::Result<(
             bail!("{} configuration error(s)", errors.len())
         }
     }
+}
+
+fn import_openapi(spec: &std::path::Path, upstream: Option<String>, auth: Vec<String>) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(spec).with_context(|| format!("cannot read {}", spec.display()))?;
+    let opts = crate::gateway::openapi::ImportOptions { upstream, auth, source: spec.display().to_string() };
+    let imported = crate::gateway::openapi::import(&text, &opts).map_err(|e| anyhow!("{}: {e}", spec.display()))?;
+    for w in &imported.warnings {
+        say!("warning: {w}");
+    }
+    out!("{}", imported.toml.trim_end());
+    say!("{} route(s) written", imported.routes);
+    Ok(())
 }
 
 pub(super) fn ts(t: i64) -> String {

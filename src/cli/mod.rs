@@ -61,6 +61,9 @@ enum Command {
     /// Check configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// API gateway tools.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -272,6 +275,26 @@ enum ConfigCommand {
     Check {
         /// The file; defaults to --config.
         file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GatewayCommand {
+    /// Print an OpenAPI 3.0 / 3.1 document's operations as [[gateway.routes]] (TOML), each
+    /// with JSON Schemas for its parameters and body; operations left out are named on stderr.
+    #[command(
+        name = "import-openapi",
+        after_help = "Example:\n  warden gateway import-openapi openapi.yaml --upstream http://127.0.0.1:9000 > routes.toml\n  warden config check routes.toml"
+    )]
+    ImportOpenapi {
+        /// The document (YAML or JSON).
+        spec: PathBuf,
+        /// The routes' upstream (default: the document's first absolute server URL).
+        #[arg(long, value_name = "URL")]
+        upstream: Option<String>,
+        /// The routes' auth (repeatable: warden, issuer:NAME, anonymous). Default: warden.
+        #[arg(long, value_name = "KIND")]
+        auth: Vec<String>,
     },
 }
 

@@ -488,10 +488,13 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
         r.invalid("attestation", "an attestation is bound to the authenticated caller: add \"warden\" or \"issuer:NAME\" to auth");
         ok = false;
     }
+    let validation = super::validate::resolve(&mut r, &methods);
+    let response_schema = super::validate::schema(&mut r, "response_schema", &mut ok);
     r.finish();
     let (auth, audience, rules) = auth?;
     let rate_limits = rate_limits?;
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, resource, rate_limits, attestation })
+    let validation = validation?;
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, resource, rate_limits, attestation, validation, response_schema })
         .filter(|_| ok)
 }
 

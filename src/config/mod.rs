@@ -9,6 +9,7 @@
 mod gateway;
 mod provider;
 mod raw;
+mod validate;
 
 use crate::http::client_ip::TrustedProxies;
 use crate::http::serve::ServeConfig;

@@ -197,6 +197,11 @@ impl<'s> Reader<'s> {
         })
     }
 
+    /// The raw value of `key`, for free-form values (JSON Schemas); `None` when absent.
+    pub(crate) fn value(&mut self, key: &str) -> Option<Value> {
+        self.take(key)
+    }
+
     /// The keys of this table (for tables whose keys are names, like `plans = { gold = 1000 }`).
     pub(crate) fn keys(&self) -> Vec<String> {
         self.table.keys().cloned().collect()

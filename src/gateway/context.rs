@@ -9,8 +9,12 @@
 //! 3. **request policies**, in the route's order: each gets the context and the request
 //!    head and answers [`Flow::Continue`] or [`Flow::Stop`] with a [`Denial`]; the first Stop
 //!    ends the request (it never reaches the upstream) and is recorded as the decision;
-//! 4. **upstream** (`proxy.rs`);
-//! 5. response policies, audit and metrics (later issues) read the same context.
+//! 4. **body**, only when a policy of the route asks for it ([`Policy::body_limit`]): the
+//!    body is read up to the smallest limit asked (413 past it, on `Content-Length` before
+//!    reading or while reading a chunked body), each policy's [`Policy::on_body`] runs, and
+//!    the buffered bytes are what the upstream gets; otherwise the body streams;
+//! 5. **upstream** (`proxy.rs`);
+//! 6. response policies, audit and metrics (later issues) read the same context.
 //!
 //! Policies are built ("provisioned") from the configuration before they serve, so a bad
 //! policy setting is a configuration error, never a request-time surprise.
@@ -111,17 +115,25 @@ pub struct Denial {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Close the connection after answering (ambiguous framing).
     pub close: bool,
+    /// Extension members of the problem document (RFC 9457 §3.2), e.g. `errors`.
+    pub extensions: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl Denial {
     /// A denial with no extra headers.
     pub fn new(status: u16, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { problem: Problem { kind, title, status, detail: Some(detail.into()) }, headers: Vec::new(), close: false }
+        Self { problem: Problem { kind, title, status, detail: Some(detail.into()) }, headers: Vec::new(), close: false, extensions: Vec::new() }
     }
 
     /// Adds a header.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
+        self
+    }
+
+    /// Adds an extension member to the problem document.
+    pub fn with_extension(mut self, name: &'static str, value: serde_json::Value) -> Self {
+        self.extensions.push((name, value));
         self
     }
 }
@@ -145,4 +157,17 @@ pub trait Policy: Send + Sync + std::fmt::Debug {
 
     /// Inspects (and may amend) the request head; says Continue or Stop.
     async fn on_request(&self, ctx: &mut RequestContext, head: &mut Parts) -> Flow;
+
+    /// The body phase: `Some(limit)` when this policy needs the request's body (read whole,
+    /// at most `limit` bytes: longer is a 413) to decide; `None` (the default) lets it stream.
+    /// Asked after every `on_request` said Continue.
+    fn body_limit(&self, _head: &Parts) -> Option<usize> {
+        None
+    }
+
+    /// Inspects the buffered body (only called when a policy of the route asked for it with
+    /// [`Policy::body_limit`]); says Continue or Stop. The upstream gets these exact bytes.
+    async fn on_body(&self, _ctx: &mut RequestContext, _head: &Parts, _body: &bytes::Bytes) -> Flow {
+        Flow::Continue
+    }
 }

@@ -236,7 +236,7 @@ impl Resources {
             .header(header::CACHE_CONTROL, "public, max-age=300")
             .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
             .body(Bytes::from(body));
-        Some(resp.map_err(|_| Denial { problem: Problem::internal(), headers: Vec::new(), close: false }))
+        Some(resp.map_err(|_| Denial { problem: Problem::internal(), headers: Vec::new(), close: false, extensions: Default::default() }))
     }
 }
 

@@ -30,6 +30,10 @@
 //!   a cache bounded by the token's `exp`;
 //! - `attestation.rs`: app attestation — a short-lived, single-use JWT from an attestation
 //!   service, bound to the calling client (WHAT is calling, not only WHO);
+//! - `body.rs`: the body phase — reading a body whole up to a limit (413);
+//! - `validate.rs`: the validation policy — JSON Schema for bodies, path and query
+//!   parameters and headers; content types (415), body size (413), strict JSON;
+//! - `openapi.rs`: OpenAPI 3.0 / 3.1 → route TOML (`warden gateway import-openapi`).
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -48,6 +52,7 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod consumers;
+mod body;
 pub mod context;
 mod credentials;
 pub mod jwks;
@@ -64,6 +69,8 @@ pub mod revocation;
 pub mod route;
 #[cfg(test)]
 mod route_props;
+pub mod openapi;
+pub mod validate;
 
 pub use authn::WardenTokens;
 pub use authz::{ClaimCondition, ObjectRule, ParamSource, Rules};
@@ -75,6 +82,7 @@ pub use rate_limit::store::RateLimitStore;
 pub use rate_limit::{MissingKey, RateKey, RateLimitConfig};
 pub use introspection::{ClientSecret, IntrospectionConfig};
 pub use attestation::AttestationConfig;
+pub use validate::{ValidationConfig, ValidationRules};
 
 use axum::Router;
 use axum::body::Body;
@@ -253,6 +261,11 @@ pub struct RouteConfig {
     pub rate_limits: Vec<RateLimitConfig>,
     /// `[gateway.routes.attestation]`: an app attestation required after authentication.
     pub attestation: Option<AttestationConfig>,
+    /// Request validation (`[gateway.routes.validate]`); `None`: none, bodies stream.
+    pub validation: Option<validate::ValidationConfig>,
+    /// `response_schema`: the JSON Schema of the route's successful responses (the response
+    /// policies filter fields by it; `warden gateway import-openapi` writes it).
+    pub response_schema: Option<serde_json::Value>,
     /// How the route describes itself as an RFC 9728 protected resource (`metadata.rs`).
     pub resource: ProtectedResource,
 }
@@ -294,12 +307,26 @@ async fn proxy(State(live): State<Arc<LiveGateway>>, req: Request) -> Response {
 }
 
 fn denial_response(denial: Denial) -> Response {
-    let mut resp = denial.problem.into_response();
+    let mut resp = if denial.extensions.is_empty() { denial.problem.into_response() } else { problem_with_extensions(denial.problem, denial.extensions) };
     for (name, value) in denial.headers {
         resp.headers_mut().append(name, value);
     }
     if denial.close {
         resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
     }
+    resp
+}
+
+/// A problem document with extension members (`errors`, …) beside the standard ones.
+fn problem_with_extensions(problem: crate::http::problem::Problem, extensions: Vec<(&'static str, serde_json::Value)>) -> Response {
+    let status = axum::http::StatusCode::from_u16(problem.status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    let mut doc = serde_json::to_value(&problem).unwrap_or_default();
+    if let Some(members) = doc.as_object_mut() {
+        for (name, value) in extensions {
+            members.entry(name).or_insert(value);
+        }
+    }
+    let mut resp = (status, axum::Json(doc)).into_response();
+    resp.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/problem+json"));
     resp
 }

@@ -158,6 +158,16 @@ impl Gateway {
             if let Some(limits) = super::rate_limit::RateLimit::new(&r.id, &r.rate_limits, rate_limits.clone()) {
                 policies.push(Arc::new(limits));
             }
+            // Validation last: only a caller allowed in has its request read.
+            if let Some(v) = &r.validation {
+                match super::validate::Validate::new(v) {
+                    Ok(v) => policies.push(Arc::new(v)),
+                    Err((key, message)) => {
+                        errors.push(RouteError { index, key: "validate", message: format!("{key}: {message}") });
+                        continue;
+                    }
+                }
+            }
             match clients.client(&r.upstream, r.timeouts, r.http2) {
                 Ok(client) => runtimes.push(RouteRuntime { policies, client }),
                 Err(message) => errors.push(RouteError { index, key: "upstream_ca_file", message }),
@@ -295,7 +305,22 @@ impl Gateway {
                 return Err(denial);
             }
         }
-        let body = proxy::prime(body).await.inspect_err(|_| ctx.decide("body", "malformed request body"))?;
+        // The body phase: read whole only when a policy needs it (the smallest limit wins).
+        let body = match runtime.policies.iter().filter_map(|p| p.body_limit(&head)).min() {
+            None => proxy::prime(body).await.inspect_err(|_| ctx.decide("body", "malformed request body"))?,
+            Some(limit) => {
+                let bytes = super::body::read(body, limit).await.inspect_err(|d| ctx.decide("body", d.problem.title))?;
+                for policy in &runtime.policies {
+                    if let Flow::Stop(denial) = policy.on_body(ctx, &head, &bytes).await {
+                        if ctx.decision.is_none() {
+                            ctx.decide(policy.name(), audit::reason(&denial));
+                        }
+                        return Err(denial);
+                    }
+                }
+                super::body::full(bytes)
+            }
+        };
         let mut resp = runtime.client.forward(ctx, head, body, &self.trusted).await?;
         for (name, value) in ctx.response_headers.drain(..) {
             resp.headers_mut().append(name, value);
@@ -352,12 +377,16 @@ mod tests {
     }
 
     fn gateway(upstream: &str) -> Gateway {
+        gateway_for(upstream, "GET")
+    }
+
+    fn gateway_for(upstream: &str, method: &str) -> Gateway {
         let cfg = Config {
             routes: vec![RouteConfig {
                 id: "cars".into(),
                 hosts: vec![],
                 path: "/cars/{vin}".into(),
-                methods: vec!["GET".into()],
+                methods: vec![method.into()],
                 upstream: Upstream::parse(upstream).unwrap(),
                 case_insensitive: false,
                 http2: false,
@@ -369,6 +398,8 @@ mod tests {
                 resource: Default::default(),
                 rate_limits: Vec::new(),
                 attestation: None,
+                validation: None,
+                response_schema: None,
             }],
             ..Config::default()
         };
@@ -401,6 +432,56 @@ mod tests {
         g.runtimes[0].policies.push(pass.clone());
         assert_eq!(g.handle(get("/cars/1HGCM")).await.unwrap_err().problem.status, 502);
         assert_eq!(pass.calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// Asks for the body (up to `limit`), records what it got, and says Stop or Continue.
+    #[derive(Debug)]
+    struct BodyProbe {
+        limit: Option<usize>,
+        seen: std::sync::Mutex<Vec<bytes::Bytes>>,
+        stop: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl Policy for BodyProbe {
+        fn name(&self) -> &'static str {
+            "body-probe"
+        }
+
+        async fn on_request(&self, _ctx: &mut RequestContext, _head: &mut hyper::http::request::Parts) -> Flow {
+            Flow::Continue
+        }
+
+        fn body_limit(&self, _head: &hyper::http::request::Parts) -> Option<usize> {
+            self.limit
+        }
+
+        async fn on_body(&self, _ctx: &mut RequestContext, _head: &hyper::http::request::Parts, body: &bytes::Bytes) -> Flow {
+            self.seen.lock().unwrap().push(body.clone());
+            if self.stop { Flow::Stop(Denial::new(400, "urn:warden:problem:bad-request", "Bad Request", "probe says no")) } else { Flow::Continue }
+        }
+    }
+
+    /// The body phase runs only when a policy asks for it, reads at most the smallest limit
+    /// asked for (413 past it), hands every policy the same bytes, and a Stop there keeps
+    /// the request from the upstream (a closed port: 502 when reached).
+    #[tokio::test]
+    async fn the_body_is_read_only_when_asked_and_only_up_to_the_smallest_limit() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let post = |body: &'static str| {
+            let body = http_body_util::Full::new(bytes::Bytes::from_static(body.as_bytes())).map_err(|e: std::convert::Infallible| match e {}).boxed_unsync();
+            Request::post("/cars/1HGCM").header("host", "h").body(body).unwrap()
+        };
+        let probe = |limit, stop| Arc::new(BodyProbe { limit, seen: Default::default(), stop });
+        let mut g = gateway_for(&format!("http://{closed}"), "POST");
+        let (never_asks, big, small) = (probe(None, false), probe(Some(100), false), probe(Some(8), true));
+        g.runtimes[0].policies.extend([never_asks.clone() as Arc<dyn Policy>, big.clone(), small.clone()]);
+        assert_eq!(g.handle(post("0123456789")).await.unwrap_err().problem.status, 413);
+        assert!(big.seen.lock().unwrap().is_empty());
+        assert_eq!(g.handle(post("01234567")).await.unwrap_err().problem.status, 400);
+        assert_eq!(*big.seen.lock().unwrap(), ["01234567"]);
+        assert_eq!(*small.seen.lock().unwrap(), ["01234567"]);
+        assert_eq!(never_asks.seen.lock().unwrap().len(), 1, "on_body runs for every policy once the body is read");
     }
 
     #[tokio::test]

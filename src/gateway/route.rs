@@ -344,6 +344,8 @@ mod tests {
             resource: Default::default(),
             rate_limits: Vec::new(),
             attestation: None,
+            validation: None,
+            response_schema: None,
         }
     }
 

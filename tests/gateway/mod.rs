@@ -18,6 +18,7 @@ mod rate_limits;
 mod smuggling;
 mod tls;
 mod upstream;
+mod validation;
 
 use crate::support::TestServer;
 use serde_json::Value;
@@ -45,6 +46,8 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         resource: Default::default(),
         rate_limits: Vec::new(),
         attestation: None,
+        validation: None,
+        response_schema: None,
     }
 }
 
