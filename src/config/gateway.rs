@@ -577,8 +577,8 @@ fn resolve_rate_limits(r: &mut Reader<'_>, anonymous_only: bool) -> Option<Vec<R
             }
             p.finish();
         }
-        if plans.is_empty() != plan_claim.is_none() {
-            t.invalid("plans", "plans and plan_claim go together: plan_claim = \"plan\" and plans = { gold = 1000 }");
+        if plans.is_empty() && plan_claim.is_some() {
+            t.invalid("plans", "plan_claim names plans: add their rates, e.g. plans = { gold = 1000 }");
             good = false;
         }
         t.finish();
@@ -782,7 +782,7 @@ mod tests {
             (text.replace("per = \"1m\"", "per = \"1500ms\""), "gateway.routes[0].rate_limits[0].per"),
             (text.replace("per = \"1s\"\n", ""), "gateway.routes[0].rate_limits[1].per"),
             (text.replace("gold = 1000", "gold = \"lots\""), "gateway.routes[0].rate_limits[0].plans.gold"),
-            (text.replace("plan_claim = \"plan\"\n", ""), "gateway.routes[0].rate_limits[0].plans"),
+            (text.replace("plans = { gold = 1000 }\n", ""), "gateway.routes[0].rate_limits[0].plans"),
             (text.replace("name = \"per-ip\"", "name = \"client_id\""), "gateway.routes[0].rate_limits[1].name"),
             (text.replace("name = \"per-ip\"", "name = \"a b\""), "gateway.routes[0].rate_limits[1].name"),
             (text.replace("burst = 10", "burst = 10\nmissing_key = \"allow\""), "gateway.routes[0].rate_limits[0].missing_key"),

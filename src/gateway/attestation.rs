@@ -280,6 +280,7 @@ mod tests {
             sub: None,
             client_id: client_id.map(str::to_owned),
             consumer: consumer.map(Arc::from),
+            plan: None,
             scopes: vec![],
             claims: Map::new(),
         };
@@ -293,6 +294,7 @@ mod tests {
             params: vec![],
             identity: Identity::Token(Arc::new(caller)),
             decision: None,
+            response_headers: Vec::new(),
         }
     }
 

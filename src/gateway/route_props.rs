@@ -36,6 +36,11 @@ fn route(id: &str, path: &str, case_insensitive: bool) -> RouteConfig {
         rules: Default::default(),
         timeouts: Timeouts::default(),
         ip_rules: Default::default(),
+        resource: Default::default(),
+        rate_limits: Vec::new(),
+        attestation: None,
+        validation: None,
+        response_schema: None,
     }
 }
 

@@ -7,7 +7,8 @@
 //!    route's id, never the raw path, so `/api//x` and `/api/x` share a bucket;
 //! 2. a caller without that key (no token, or a token without the claim) is refused (401 /
 //!    403) or counted in the limit's one shared anonymous bucket — never unlimited;
-//! 3. the rate: the limit's own, or its plan's when the caller's `plan_claim` names a plan;
+//! 3. the rate: the limit's own, or its plan's when the caller's consumer has a plan or its
+//!    token's `plan_claim` names one;
 //! 4. one atomic check-and-count in the store (`store.rs`, `gcra.rs`): refused → 429 with
 //!    `Retry-After`, `RateLimit` and `RateLimit-Policy`; a store that cannot answer → 503.
 //!
@@ -148,9 +149,12 @@ struct Limit {
 }
 
 impl Limit {
+    /// The caller's plan: its consumer's (`warden consumer create --plan`), else the token's
+    /// `plan_claim`; no plan, or one without a rate here: the limit's own rate.
     fn tier(&self, ctx: &RequestContext) -> &Tier {
-        let (Some(claim), Identity::Token(caller)) = (&self.plan_claim, &ctx.identity) else { return &self.default };
-        plan(caller, claim).and_then(|p| self.plans.iter().find(|(n, _)| n == p)).map_or(&self.default, |(_, t)| t)
+        let Identity::Token(caller) = &ctx.identity else { return &self.default };
+        let name = caller.plan.as_deref().or_else(|| self.plan_claim.as_deref().and_then(|claim| plan(caller, claim)));
+        name.and_then(|p| self.plans.iter().find(|(n, _)| n == p)).map_or(&self.default, |(_, t)| t)
     }
 }
 
@@ -283,6 +287,7 @@ mod tests {
             sub: sub.map(Into::into),
             client_id: client_id.map(Into::into),
             consumer: consumer.map(Into::into),
+            plan: None,
             scopes: vec![],
             claims,
         }))
@@ -364,6 +369,12 @@ mod tests {
         let mut c = ctx(caller(None, Some("d"), None, Some("gold")), "192.0.2.1");
         p.run(&mut c).await.unwrap();
         assert_eq!(c.response_headers[0].1, "\"client_id\";q=5;w=60");
+        // A consumer's own plan (an API key's app) counts before any claim.
+        let consumer = |id: &str| {
+            let Identity::Token(c) = caller(Some(id), Some(id), None, Some("platinum")) else { unreachable!() };
+            Identity::Token(Arc::new(Caller { plan: Some("gold".into()), ..(*c).clone() }))
+        };
+        assert_eq!(statuses(&hammer(&p, || ctx(consumer("e"), "192.0.2.1"), 8).await), 5);
     }
 
     #[tokio::test]
