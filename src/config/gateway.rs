@@ -4,7 +4,11 @@
 
 use super::raw::Reader;
 use crate::gateway::route::RouteTable;
-use crate::gateway::{self, Auth, ClaimCondition, IssuerConfig, ObjectRule, ParamSource, RouteConfig, Rules, Timeouts, Upstream};
+use crate::gateway::{
+    self, Auth, ClaimCondition, Cors, Csrf, IdentityHeaders, IssuerConfig, ObjectRule, ParamSource, ResponseRules, RouteConfig, Rules, SecurityHeaders,
+    Timeouts, Upstream,
+};
+use hyper::header::{HeaderName, HeaderValue};
 use crate::jose::Alg;
 use crate::http::serve::ServeConfig;
 use crate::http::tls::TlsFiles;
@@ -43,6 +47,8 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
     let jwks_refetch_cooldown = r.duration("jwks_refetch_cooldown", "30s");
     let ip_rules = resolve_ip_rules(&mut r);
     let dpop_proof_max_age = r.duration("dpop_proof_max_age", "60s");
+    let security_headers = resolve_security_headers(r.section("security_headers"));
+    let identity_headers = resolve_identity_headers(r.section("identity_headers"));
     let mut issuers = Vec::new();
     r.tables("issuers", |_, t| {
         if let Some(c) = resolve_issuer(t) {
@@ -96,6 +102,8 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         jwks_refetch_cooldown,
         dpop_proof_max_age,
         ip_rules,
+        security_headers,
+        identity_headers,
     }
 }
 
@@ -343,9 +351,154 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
         check_timeouts(&mut r, &timeouts, Some(http));
     }
     let ip_rules = resolve_ip_rules(&mut r);
+    let anonymous = auth.as_ref().is_some_and(|(a, _, _)| a.contains(&Auth::Anonymous));
+    let response = resolve_response(&mut r, &methods, anonymous);
     r.finish();
     let (auth, audience, rules) = auth?;
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules }).filter(|_| ok)
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, response })
+        .filter(|_| ok)
+}
+
+/// `[gateway.security_headers]`.
+fn resolve_security_headers(mut r: Reader<'_>) -> SecurityHeaders {
+    let d = SecurityHeaders::default();
+    let hsts = r.string("hsts", &d.hsts);
+    if !hsts.is_empty() && (!hsts.trim_start().to_ascii_lowercase().starts_with("max-age=") || HeaderValue::from_str(&hsts).is_err()) {
+        r.invalid("hsts", "a Strict-Transport-Security value such as \"max-age=31536000; includeSubDomains\", or \"\" for none");
+    }
+    let referrer_policy = r.string("referrer_policy", &d.referrer_policy);
+    const POLICIES: [&str; 8] = [
+        "no-referrer",
+        "no-referrer-when-downgrade",
+        "origin",
+        "origin-when-cross-origin",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+        "unsafe-url",
+    ];
+    if !referrer_policy.split(',').all(|p| POLICIES.contains(&p.trim())) {
+        r.invalid("referrer_policy", format!("one of {}", POLICIES.join(", ")));
+    }
+    let no_store_authenticated = r.bool("no_store_authenticated", d.no_store_authenticated);
+    r.finish();
+    SecurityHeaders { hsts, referrer_policy, no_store_authenticated }
+}
+
+/// `[gateway.identity_headers]`: valid, distinct names that no HTTP machinery owns.
+fn resolve_identity_headers(mut r: Reader<'_>) -> IdentityHeaders {
+    const RESERVED: [&str; 16] = [
+        "authorization", "cookie", "host", "content-length", "content-type", "transfer-encoding", "connection", "te", "upgrade",
+        "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-request-id", "dpop", "proxy-authorization",
+    ];
+    let d = IdentityHeaders::default();
+    let name = |r: &mut Reader<'_>, key: &str, default: &HeaderName| -> HeaderName {
+        let text = r.string(key, default.as_str());
+        match HeaderName::from_bytes(text.trim().as_bytes()) {
+            Ok(n) if !RESERVED.contains(&n.as_str()) => n,
+            _ => {
+                r.invalid(key, format!("\"{text}\" is not a header name the gateway may set (e.g. \"x-user-id\")"));
+                default.clone()
+            }
+        }
+    };
+    let sub = name(&mut r, "sub", &d.sub);
+    let client_id = name(&mut r, "client_id", &d.client_id);
+    let scope = name(&mut r, "scope", &d.scope);
+    if sub == client_id || sub == scope || client_id == scope {
+        r.invalid("scope", "sub, client_id and scope must be three different headers");
+    }
+    r.finish();
+    IdentityHeaders { sub, client_id, scope }
+}
+
+/// A route's response and browser rules (`scrub_errors`, `response_schema`,
+/// `response_fields`, `response_max_body`, `cors`, `csrf`). `csrf` defaults to `"origin"` on
+/// routes that let anonymous callers in (whose upstream may authenticate by cookie), `"off"`
+/// on token-only routes (immune: a browser adds no `Authorization` to a forged request).
+fn resolve_response(r: &mut Reader<'_>, methods: &[String], anonymous: bool) -> ResponseRules {
+    let d = ResponseRules::default();
+    let scrub_errors = r.bool("scrub_errors", d.scrub_errors);
+    let schema = match r.value("response_schema") {
+        None => None,
+        Some(toml::Value::String(text)) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                r.invalid("response_schema", format!("not JSON: {e}"));
+                None
+            }
+        },
+        Some(v @ toml::Value::Table(_)) => serde_json::to_value(&v).ok(),
+        Some(_) => {
+            r.invalid("response_schema", "a JSON Schema: an inline table, or a string holding JSON");
+            None
+        }
+    };
+    let fields = r.strings("response_fields", &[]);
+    let max_body = r.uint("response_max_body", d.max_body as u64, 1024..=64 << 20) as usize;
+    let cors = r.has("cors").then(|| resolve_cors(r.section("cors"), methods));
+    let csrf = match r.choice("csrf", if anonymous { "origin" } else { "off" }, &["off", "origin"]).as_str() {
+        "origin" => Csrf::Origin,
+        _ => Csrf::Off,
+    };
+    let rules = ResponseRules { scrub_errors, schema, fields, max_body, cors: cors.flatten(), csrf };
+    if let Err((key, message)) = rules.policies() {
+        r.invalid(key, message);
+    }
+    rules
+}
+
+/// `cors = { origins, methods, headers, expose_headers, credentials, max_age }`.
+fn resolve_cors(mut r: Reader<'_>, route_methods: &[String]) -> Option<Cors> {
+    let mut ok = true;
+    let credentials = r.bool("credentials", false);
+    let mut origins = Vec::new();
+    for o in r.strings("origins", &[]) {
+        if o == "*" {
+            if credentials {
+                r.invalid("origins", "\"*\" cannot go with credentials = true: list the origins");
+                ok = false;
+            }
+            origins.push(o);
+        } else {
+            match gateway::cors::parse_origin(&o) {
+                Ok(origin) => origins.push(origin),
+                Err(message) => {
+                    r.invalid("origins", message);
+                    ok = false;
+                }
+            }
+        }
+    }
+    if origins.is_empty() && ok {
+        r.invalid("origins", "required: the origins whose pages may call the route, e.g. [\"https://app.example\"]");
+        ok = false;
+    }
+    let defaults: Vec<&str> = route_methods.iter().map(String::as_str).collect();
+    let methods = r.strings("methods", &defaults);
+    for m in &methods {
+        if !route_methods.contains(m) && !(m == "HEAD" && route_methods.iter().any(|x| x == "GET")) {
+            r.invalid("methods", format!("\"{m}\" is not one of the route's methods"));
+            ok = false;
+        }
+    }
+    let names = |r: &mut Reader<'_>, key: &str, ok: &mut bool| -> Vec<String> {
+        let list: Vec<String> = r.strings(key, &[]).into_iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        if let Some(bad) = list.iter().find(|h| HeaderName::from_bytes(h.as_bytes()).is_err() || *h == "*") {
+            r.invalid(key, format!("\"{bad}\" is not a header name"));
+            *ok = false;
+        }
+        list
+    };
+    let headers = names(&mut r, "headers", &mut ok);
+    let expose_headers = names(&mut r, "expose_headers", &mut ok);
+    let max_age = r.duration("max_age", "10m");
+    if max_age > Duration::from_secs(24 * 3600) {
+        r.invalid("max_age", "at most 24h");
+        ok = false;
+    }
+    r.finish();
+    ok.then_some(Cors { origins, methods, headers, expose_headers, credentials, max_age })
 }
 
 #[cfg(test)]

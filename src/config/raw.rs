@@ -197,6 +197,11 @@ impl<'s> Reader<'s> {
         })
     }
 
+    /// A value of any type, as written (`None` when absent); the caller checks its shape.
+    pub(crate) fn value(&mut self, key: &str) -> Option<Value> {
+        self.take(key)
+    }
+
     /// Whether the table has `key` (without reading it).
     pub(crate) fn has(&self, key: &str) -> bool {
         self.table.contains_key(key)

@@ -37,7 +37,7 @@
 //! not.
 
 use super::context::{Caller, Flow, Identity, Policy, RequestContext};
-use super::credentials::{self, IDENTITY_HEADERS, Presented, Scheme};
+use super::credentials::{self, Presented, Scheme};
 use super::jwks::{RemoteKeys, Snapshot};
 use super::revocation::Revocations;
 use super::{Auth, IssuerConfig};
@@ -146,6 +146,8 @@ pub struct Verifiers {
     dpop_max_age: u64,
     revocation_poll: Duration,
     refresh_intervals: Vec<Duration>,
+    /// The names of the identity headers (`[gateway.identity_headers]`): sub, client id, scope.
+    identity: [hyper::header::HeaderName; 3],
 }
 
 impl std::fmt::Debug for Verifiers {
@@ -214,6 +216,7 @@ impl Verifiers {
             dpop_max_age: cfg.dpop_proof_max_age.as_secs(),
             revocation_poll: cfg.revocation_poll_interval,
             refresh_intervals,
+            identity: cfg.identity_headers.names(),
         })
     }
 
@@ -366,7 +369,7 @@ impl Verifiers {
         let scope = caller.scopes.join(" ");
         let identity_headers = [caller.sub.as_deref(), caller.client_id.as_deref(), Some(scope.as_str()).filter(|s| !s.is_empty())]
             .into_iter()
-            .zip(IDENTITY_HEADERS.iter())
+            .zip(self.identity.iter())
             .filter_map(|(value, name)| Some((name.clone(), HeaderValue::from_str(value?).ok()?)))
             .collect();
         let v = Arc::new(Verified {
@@ -452,7 +455,7 @@ impl Policy for Authenticate {
     }
 
     async fn on_request(&self, ctx: &mut RequestContext, head: &mut Parts) -> Flow {
-        for h in &IDENTITY_HEADERS {
+        for h in &self.verifiers.identity {
             head.headers.remove(h);
         }
         match self.run(ctx, head).await {

@@ -162,7 +162,8 @@ pub fn unavailable(detail: &str) -> Denial {
     no_store(Denial::new(503, "urn:warden:problem:unavailable", "Service Unavailable", detail).with_header(header::RETRY_AFTER, HeaderValue::from_static("1")))
 }
 
-/// Headers the gateway sets from the caller's identity; incoming copies are always removed.
+/// The default names of the headers the gateway sets from the caller's identity (sub,
+/// client id, scope; `[gateway.identity_headers]`); incoming copies are always removed.
 pub const IDENTITY_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static("x-warden-sub"),
     HeaderName::from_static("x-warden-client-id"),

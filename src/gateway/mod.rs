@@ -17,7 +17,10 @@
 //!   revocation set), other issuers' tokens (`jwks.rs`), DPoP, the verified-claims cache;
 //! - `revocation.rs`: the in-memory set of revoked `jti`s, fed from the store;
 //! - `jwks.rs`: another issuer's JWK Set: fetched, cached, refreshed, last-known-good;
-//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules.
+//! - `authz.rs`: the authorization policy — scopes, claim conditions, object rules;
+//! - `response.rs`: the response phase — error scrubbing, field filtering (`filter.rs`),
+//!   security headers — run on upstream responses and on the gateway's own refusals;
+//! - `cors.rs`: CORS (preflights answered here) and the CSRF check for browsers.
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -35,12 +38,15 @@
 pub mod authn;
 pub mod authz;
 pub mod context;
+pub mod cors;
 mod credentials;
+pub mod filter;
 pub mod jwks;
 pub mod ip_rules;
 pub mod path;
 mod pipeline;
 pub mod proxy;
+pub mod response;
 pub mod revocation;
 pub mod route;
 
@@ -49,6 +55,8 @@ pub use authz::{ClaimCondition, ObjectRule, ParamSource, Rules};
 pub use context::{Denial, Flow, Policy, RequestContext};
 pub use pipeline::Gateway;
 pub use proxy::Upstream;
+pub use cors::{Cors, Csrf};
+pub use response::{ResponseRules, SecurityHeaders};
 
 use axum::Router;
 use axum::body::Body;
@@ -84,6 +92,37 @@ pub struct Config {
     pub dpop_proof_max_age: Duration,
     /// IP rules for every route.
     pub ip_rules: IpRules,
+    /// `[gateway.security_headers]`: headers every gateway answer gets.
+    pub security_headers: SecurityHeaders,
+    /// `[gateway.identity_headers]`: where the caller's identity travels upstream.
+    pub identity_headers: IdentityHeaders,
+}
+
+/// `[gateway.identity_headers]`: the request headers the gateway sets from a verified
+/// caller (`sub`, `client_id`, `scope`) for the upstream; copies sent by the caller are
+/// always removed, so an upstream can trust them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    /// The token's `sub`.
+    pub sub: axum::http::HeaderName,
+    /// Its `client_id` (or `azp`).
+    pub client_id: axum::http::HeaderName,
+    /// Its scopes, space-delimited.
+    pub scope: axum::http::HeaderName,
+}
+
+impl IdentityHeaders {
+    /// The names in order: sub, client id, scope.
+    pub fn names(&self) -> [axum::http::HeaderName; 3] {
+        [self.sub.clone(), self.client_id.clone(), self.scope.clone()]
+    }
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        let [sub, client_id, scope] = credentials::IDENTITY_HEADERS;
+        Self { sub, client_id, scope }
+    }
 }
 
 /// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
@@ -133,6 +172,8 @@ impl Default for Config {
             jwks_refetch_cooldown: Duration::from_secs(30),
             dpop_proof_max_age: Duration::from_secs(60),
             ip_rules: IpRules::default(),
+            security_headers: SecurityHeaders::default(),
+            identity_headers: IdentityHeaders::default(),
         }
     }
 }
@@ -195,6 +236,8 @@ pub struct RouteConfig {
     pub timeouts: Timeouts,
     /// The route's IP rules (applied with the global ones).
     pub ip_rules: IpRules,
+    /// Response and browser rules: error scrubbing, field filtering, CORS, CSRF.
+    pub response: ResponseRules,
 }
 
 /// The gateway's router: every request that is not a health check goes through the pipeline.

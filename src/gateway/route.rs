@@ -340,6 +340,7 @@ mod tests {
             rules: Default::default(),
             timeouts: Timeouts::default(),
             ip_rules: Default::default(),
+            response: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@ mod auth;
 mod network;
 mod paths;
 mod proxy;
+mod responses;
 mod smuggling;
 mod tls;
 mod upstream;
@@ -33,6 +34,7 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         rules: Default::default(),
         timeouts: Timeouts::default(),
         ip_rules: Default::default(),
+        response: Default::default(),
     }
 }
 
