@@ -477,7 +477,8 @@ fn resolve_cors(mut r: Reader<'_>, route_methods: &[String]) -> Option<Cors> {
     let defaults: Vec<&str> = route_methods.iter().map(String::as_str).collect();
     let methods = r.strings("methods", &defaults);
     for m in &methods {
-        if !route_methods.contains(m) && !(m == "HEAD" && route_methods.iter().any(|x| x == "GET")) {
+        let served = route_methods.contains(m) || (m == "HEAD" && route_methods.iter().any(|x| x == "GET"));
+        if !served {
             r.invalid("methods", format!("\"{m}\" is not one of the route's methods"));
             ok = false;
         }
@@ -504,7 +505,7 @@ fn resolve_cors(mut r: Reader<'_>, route_methods: &[String]) -> Option<Cors> {
 #[cfg(test)]
 mod tests {
     use crate::config::{Config, ConfigError, Overrides};
-    use crate::gateway::{Auth, ObjectRule, ParamSource};
+    use crate::gateway::{Auth, Csrf, ObjectRule, ParamSource};
     use crate::jose::Alg;
     use std::time::Duration;
 
@@ -578,6 +579,39 @@ mod tests {
             let errors = load(&bad).unwrap_err();
             assert!(errors.iter().any(|e| e.key == key), "{key}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn security_and_identity_headers_resolve_and_name_a_bad_value() {
+        let c = load("version = 1\n[gateway.security_headers]\nhsts = \"\"\nreferrer_policy = \"strict-origin\"\n[gateway.identity_headers]\nsub = \"X-User\"\n").unwrap();
+        assert_eq!((c.gateway.security_headers.hsts.as_str(), c.gateway.security_headers.referrer_policy.as_str()), ("", "strict-origin"));
+        assert_eq!(c.gateway.identity_headers.sub, "x-user");
+        assert_eq!(c.gateway.identity_headers.scope, "x-warden-scope");
+        for (text, key) in [
+            ("[gateway.security_headers]\nhsts = \"includeSubDomains\"", "gateway.security_headers.hsts"),
+            ("[gateway.security_headers]\nreferrer_policy = \"always\"", "gateway.security_headers.referrer_policy"),
+            ("[gateway.identity_headers]\nsub = \"authorization\"", "gateway.identity_headers.sub"),
+            ("[gateway.identity_headers]\nclient_id = \"bad header\"", "gateway.identity_headers.client_id"),
+            ("[gateway.identity_headers]\nscope = \"x-warden-sub\"", "gateway.identity_headers.scope"),
+        ] {
+            let errors = load(&format!("version = 1\n{text}\n")).unwrap_err();
+            assert!(errors.iter().any(|e| e.key == key), "{key}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn response_rules_resolve_with_secure_defaults() {
+        let c = load(&format!("{ROUTE}response_schema = {{ type = \"object\", properties = {{ vin = {{ type = \"string\" }} }} }}\nresponse_fields = [\"vin\"]\n")).unwrap();
+        let r = &c.gateway.routes[0].response;
+        assert_eq!(r.schema.as_ref().unwrap()["properties"]["vin"]["type"], "string");
+        assert_eq!((r.fields.as_slice(), r.scrub_errors, r.max_body), (&["vin".to_owned()][..], true, 1 << 20));
+        let c = load(&format!("{ROUTE}response_schema = '{{\"properties\": {{}}}}'\n")).unwrap();
+        assert!(c.gateway.routes[0].response.schema.is_some(), "a schema may also be JSON text");
+        let token_only = load(&ROUTE.replace("[\"anonymous\"]", "[\"warden\"]")).unwrap();
+        assert_eq!(token_only.gateway.routes[0].response.csrf, Csrf::Off, "bearer-only routes are immune");
+        let errors = load(&format!("{ROUTE}response_schema = 3\nresponse_max_body = 10\n")).unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert!(keys.contains(&"gateway.routes[0].response_schema") && keys.contains(&"gateway.routes[0].response_max_body"), "{keys:?}");
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!    head and answers [`Flow::Continue`] or [`Flow::Stop`] with a [`Denial`]; the first Stop
 //!    ends the request (it never reaches the upstream) and is recorded as the decision;
 //! 4. **upstream** (`proxy.rs`);
-//! 5. response policies, audit and metrics (later issues) read the same context.
+//! 5. **response phase** (`response.rs`): the route's response policies and the gateway's
+//!    security headers see the same context, on the upstream's answer and on a denial;
+//!    audit and metrics (later issues) read it too.
 //!
 //! Policies are built ("provisioned") from the configuration before they serve, so a bad
 //! policy setting is a configuration error, never a request-time surprise.

@@ -193,7 +193,7 @@ impl Gateway {
             r.on_forward(&mut head);
         }
         let resp = runtime.client.forward(ctx, head, body, &self.trusted).await?;
-        Ok(resp.map(|b| http_body_util::BodyExt::boxed_unsync(b)))
+        Ok(resp.map(http_body_util::BodyExt::boxed_unsync))
     }
 
     /// A CORS preflight for a route with `cors` (`cors.rs`): answered here, before
@@ -201,6 +201,9 @@ impl Gateway {
     /// request escapes. `None`: not a preflight, or for a route without `cors` (which then
     /// handles `OPTIONS` like any method).
     async fn preflight(&self, ctx: &mut RequestContext, head: &mut hyper::http::request::Parts) -> Option<Result<Response<OutBody>, Denial>> {
+        if head.method != hyper::Method::OPTIONS {
+            return None;
+        }
         let facts = RequestFacts::of(head);
         if !facts.preflight {
             return None;

@@ -268,23 +268,18 @@ impl ResponsePolicy for SecurityPolicy {
         {
             headers.insert(header::REFERRER_POLICY, v.clone());
         }
-        match &self.hsts {
-            Some(v) if ctx.secure => {
-                headers.insert(header::STRICT_TRANSPORT_SECURITY, v.clone());
-            }
-            // An upstream's own HSTS over plain HTTP is meaningless at best.
-            _ => {
-                headers.remove(header::STRICT_TRANSPORT_SECURITY);
-            }
+        if !ctx.secure {
+            // RFC 6797 §7.2: not over plain HTTP, not even the upstream's own.
+            headers.remove(header::STRICT_TRANSPORT_SECURITY);
+        } else if let Some(v) = &self.hsts {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, v.clone());
         }
-        let no_store = HeaderValue::from_static("no-store");
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            headers.insert(header::CACHE_CONTROL, no_store);
-        } else if self.no_store_authenticated
+        let auth_error = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+        let credentialed = self.no_store_authenticated
             && (req.credentials || matches!(ctx.identity, Identity::Token(_)))
-            && !headers.contains_key(header::CACHE_CONTROL)
-        {
-            headers.insert(header::CACHE_CONTROL, no_store);
+            && !headers.contains_key(header::CACHE_CONTROL);
+        if auth_error || credentialed {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
     }
 }
@@ -419,5 +414,98 @@ impl ResponsePolicy for FilterFields {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
         *resp.body_mut() = full(out);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::client_ip::ClientAddr;
+
+    fn ctx(secure: bool) -> RequestContext {
+        let peer: std::net::SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        RequestContext {
+            request_id: "rid-1".into(),
+            client: ClientAddr { peer, ip: peer.ip() },
+            secure,
+            host: "api.example".into(),
+            path: "/x".into(),
+            route: None,
+            params: vec![],
+            identity: Default::default(),
+            decision: None,
+        }
+    }
+
+    fn run(p: &SecurityPolicy, secure: bool, credentials: bool, status: u16, upstream: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in upstream {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        let req = RequestFacts { credentials, ..Default::default() };
+        p.on_headers(&ctx(secure), &req, StatusCode::from_u16(status).unwrap(), &mut h);
+        h
+    }
+
+    #[test]
+    fn security_headers_by_status_transport_and_credentials() {
+        let p = SecurityPolicy::new(&SecurityHeaders::default()).unwrap();
+        let h = run(&p, false, false, 200, &[("server", "nginx/1.2"), ("x-aspnet-version", "4"), ("strict-transport-security", "max-age=1"), ("x-content-type-options", "off")]);
+        assert!(!h.contains_key("server") && !h.contains_key("x-aspnet-version"));
+        assert!(!h.contains_key("strict-transport-security"), "never over plain HTTP");
+        assert_eq!(h["x-content-type-options"], "nosniff", "the upstream cannot turn it off");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert!(!h.contains_key("cache-control"));
+
+        let h = run(&p, true, false, 200, &[("referrer-policy", "same-origin")]);
+        assert_eq!(h["strict-transport-security"], "max-age=31536000; includeSubDomains");
+        assert_eq!(h["referrer-policy"], "same-origin", "the upstream's own policy is kept");
+
+        for status in [401, 403] {
+            let h = run(&p, false, false, status, &[("cache-control", "public, max-age=600")]);
+            assert_eq!(h["cache-control"], "no-store", "{status}: always");
+        }
+        assert_eq!(run(&p, false, true, 200, &[])["cache-control"], "no-store");
+        assert_eq!(run(&p, false, true, 200, &[("cache-control", "private, max-age=5")])["cache-control"], "private, max-age=5");
+
+        let off = SecurityPolicy::new(&SecurityHeaders { hsts: String::new(), no_store_authenticated: false, ..Default::default() }).unwrap();
+        assert!(!run(&off, true, true, 200, &[]).contains_key("strict-transport-security"));
+        assert!(!run(&off, true, true, 200, &[]).contains_key("cache-control"));
+        assert!(SecurityPolicy::new(&SecurityHeaders { hsts: "max-age=1\n".into(), ..Default::default() }).is_err());
+    }
+
+    #[tokio::test]
+    async fn refusals_get_the_headers_too_and_keep_their_own() {
+        let p = SecurityPolicy::new(&SecurityHeaders::default()).unwrap();
+        let denial = Denial::new(401, "urn:warden:problem:unauthorized", "Unauthorized", "no token")
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("DPoP algs=\"ES256\""));
+        let d = respond(&ctx(true), &RequestFacts::default(), &[], &p, Err(denial)).await.unwrap_err();
+        let get = |n: &str| d.headers.iter().filter(|(k, _)| k == n).map(|(_, v)| v.to_str().unwrap()).collect::<Vec<_>>();
+        assert_eq!(get("www-authenticate"), ["Bearer", "DPoP algs=\"ES256\""], "every challenge kept, in order");
+        assert_eq!(get("cache-control"), ["no-store"]);
+        assert_eq!(get("strict-transport-security").len(), 1);
+        assert_eq!(get("x-content-type-options"), ["nosniff"]);
+    }
+
+    #[tokio::test]
+    async fn a_5xx_is_scrubbed_and_other_statuses_pass() {
+        let upstream = |status: u16| {
+            let mut r = Response::new(full(Bytes::from_static(b"at /srv/app.py line 3")));
+            *r.status_mut() = StatusCode::from_u16(status).unwrap();
+            r.headers_mut().insert("set-cookie", HeaderValue::from_static("debug=1"));
+            r
+        };
+        let mut r = upstream(502);
+        ScrubErrors.on_response(&ctx(false), &RequestFacts::default(), &mut r).await.unwrap();
+        assert_eq!(r.status(), 502);
+        assert!(!r.headers().contains_key("set-cookie"));
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["request_id"], "rid-1");
+        assert!(!String::from_utf8_lossy(&body).contains("/srv"));
+        let mut r = upstream(404);
+        ScrubErrors.on_response(&ctx(false), &RequestFacts::default(), &mut r).await.unwrap();
+        assert_eq!(r.into_body().collect().await.unwrap().to_bytes(), "at /srv/app.py line 3");
     }
 }
