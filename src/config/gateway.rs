@@ -8,7 +8,7 @@ use crate::gateway::{
     self, Auth, ClaimCondition, Cors, Csrf, IdentityHeaders, IssuerConfig, ObjectRule, ParamSource, ResponseRules, RouteConfig, Rules, SecurityHeaders,
     Timeouts, Upstream,
 };
-use hyper::header::{HeaderName, HeaderValue};
+use crate::gateway::response::{header_name, is_header_value};
 use crate::jose::Alg;
 use crate::http::serve::ServeConfig;
 use crate::http::tls::TlsFiles;
@@ -363,7 +363,7 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
 fn resolve_security_headers(mut r: Reader<'_>) -> SecurityHeaders {
     let d = SecurityHeaders::default();
     let hsts = r.string("hsts", &d.hsts);
-    if !hsts.is_empty() && (!hsts.trim_start().to_ascii_lowercase().starts_with("max-age=") || HeaderValue::from_str(&hsts).is_err()) {
+    if !hsts.is_empty() && (!hsts.trim_start().to_ascii_lowercase().starts_with("max-age=") || !is_header_value(&hsts)) {
         r.invalid("hsts", "a Strict-Transport-Security value such as \"max-age=31536000; includeSubDomains\", or \"\" for none");
     }
     let referrer_policy = r.string("referrer_policy", &d.referrer_policy);
@@ -392,19 +392,19 @@ fn resolve_identity_headers(mut r: Reader<'_>) -> IdentityHeaders {
         "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-request-id", "dpop", "proxy-authorization",
     ];
     let d = IdentityHeaders::default();
-    let name = |r: &mut Reader<'_>, key: &str, default: &HeaderName| -> HeaderName {
-        let text = r.string(key, default.as_str());
-        match HeaderName::from_bytes(text.trim().as_bytes()) {
-            Ok(n) if !RESERVED.contains(&n.as_str()) => n,
+    let name = |r: &mut Reader<'_>, key: &str, default: &str| {
+        let text = r.string(key, default);
+        match header_name(&text) {
+            Some(n) if !RESERVED.contains(&n.as_str()) => Some(n),
             _ => {
                 r.invalid(key, format!("\"{text}\" is not a header name the gateway may set (e.g. \"x-user-id\")"));
-                default.clone()
+                None
             }
         }
     };
-    let sub = name(&mut r, "sub", &d.sub);
-    let client_id = name(&mut r, "client_id", &d.client_id);
-    let scope = name(&mut r, "scope", &d.scope);
+    let sub = name(&mut r, "sub", d.sub.as_str()).unwrap_or_else(|| d.sub.clone());
+    let client_id = name(&mut r, "client_id", d.client_id.as_str()).unwrap_or_else(|| d.client_id.clone());
+    let scope = name(&mut r, "scope", d.scope.as_str()).unwrap_or_else(|| d.scope.clone());
     if sub == client_id || sub == scope || client_id == scope {
         r.invalid("scope", "sub, client_id and scope must be three different headers");
     }
@@ -485,7 +485,7 @@ fn resolve_cors(mut r: Reader<'_>, route_methods: &[String]) -> Option<Cors> {
     }
     let names = |r: &mut Reader<'_>, key: &str, ok: &mut bool| -> Vec<String> {
         let list: Vec<String> = r.strings(key, &[]).into_iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-        if let Some(bad) = list.iter().find(|h| HeaderName::from_bytes(h.as_bytes()).is_err() || *h == "*") {
+        if let Some(bad) = list.iter().find(|h| header_name(h).is_none() || *h == "*") {
             r.invalid(key, format!("\"{bad}\" is not a header name"));
             *ok = false;
         }

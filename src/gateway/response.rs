@@ -58,6 +58,16 @@ pub const LEAKY_HEADERS: [&str; 12] = [
     "x-drupal-cache",
 ];
 
+/// A header name as configuration writes it (lower-cased); `None` if it is not one.
+pub fn header_name(text: &str) -> Option<HeaderName> {
+    HeaderName::from_bytes(text.trim().as_bytes()).ok()
+}
+
+/// Whether `text` can be sent as a header value.
+pub fn is_header_value(text: &str) -> bool {
+    HeaderValue::from_str(text).is_ok()
+}
+
 /// What the response phase needs to know about the request, read before the request head
 /// goes upstream.
 #[derive(Debug, Clone, Default)]
