@@ -18,6 +18,9 @@
 //! (`user.name`); arrays are transparent (`orders.id` keeps the `id` of every element of
 //! `orders`); an entry keeps its value whole; a value where an entry expects an object
 //! (a scalar at `user` for `user.name`) is removed.
+//!
+//! A filtered body is re-serialised: its object keys come out sorted (`serde_json` without
+//! `preserve_order`), which JSON does not give meaning to.
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;
