@@ -5,9 +5,10 @@
 use super::raw::Reader;
 use crate::gateway::route::RouteTable;
 use crate::gateway::{
-    self, AttestationConfig, Auth, ClaimCondition, ClientSecret, IntrospectionConfig, IssuerConfig, MissingKey, ObjectRule, ParamSource, RateKey, RateLimitConfig,
-    RouteConfig, Rules, Timeouts, Upstream,
+    self, AttestationConfig, Auth, ClaimCondition, ClientSecret, Cors, Csrf, IdentityHeaders, IntrospectionConfig, IssuerConfig, MissingKey, ObjectRule,
+    ParamSource, RateKey, RateLimitConfig, ResponseRules, RouteConfig, Rules, SecurityHeaders, Timeouts, Upstream,
 };
+use crate::gateway::response::{header_name, is_header_value};
 use crate::jose::Alg;
 use crate::http::serve::ServeConfig;
 use crate::http::tls::TlsFiles;
@@ -57,6 +58,8 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
     }
     let rate_limit_max_keys = r.uint("rate_limit_max_keys", 100_000, 1_000..=100_000_000) as usize;
     let public_url = resolve_public_url(&mut r);
+    let security_headers = resolve_security_headers(r.section("security_headers"));
+    let identity_headers = resolve_identity_headers(r.section("identity_headers"));
     let mut issuers = Vec::new();
     r.tables("issuers", |_, t| {
         if let Some(c) = resolve_issuer(t) {
@@ -122,6 +125,8 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         api_key_header,
         rate_limit_max_keys,
         public_url,
+        security_headers,
+        identity_headers,
     }
 }
 
@@ -489,12 +494,13 @@ fn resolve_route(mut r: Reader<'_>, defaults: Timeouts, http: &ServeConfig, issu
         ok = false;
     }
     let validation = super::validate::resolve(&mut r, &methods);
-    let response_schema = super::validate::schema(&mut r, "response_schema", &mut ok);
+    let anonymous = auth.as_ref().is_some_and(|(a, _, _)| a.contains(&Auth::Anonymous));
+    let response = resolve_response(&mut r, &methods, anonymous);
     r.finish();
     let (auth, audience, rules) = auth?;
     let rate_limits = rate_limits?;
     let validation = validation?;
-    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, resource, rate_limits, attestation, validation, response_schema })
+    Some(RouteConfig { id, hosts, path, methods, upstream: upstream?, case_insensitive, http2, auth, audience, rules, timeouts, ip_rules, resource, rate_limits, attestation, validation, response })
         .filter(|_| ok)
 }
 
@@ -666,10 +672,153 @@ fn resolve_attestation(mut r: Reader<'_>, ok: &mut bool) -> Option<AttestationCo
     good.then_some(cfg)
 }
 
+/// `[gateway.security_headers]`.
+fn resolve_security_headers(mut r: Reader<'_>) -> SecurityHeaders {
+    let d = SecurityHeaders::default();
+    let hsts = r.string("hsts", &d.hsts);
+    if !hsts.is_empty() && (!hsts.trim_start().to_ascii_lowercase().starts_with("max-age=") || !is_header_value(&hsts)) {
+        r.invalid("hsts", "a Strict-Transport-Security value such as \"max-age=31536000; includeSubDomains\", or \"\" for none");
+    }
+    let referrer_policy = r.string("referrer_policy", &d.referrer_policy);
+    const POLICIES: [&str; 8] = [
+        "no-referrer",
+        "no-referrer-when-downgrade",
+        "origin",
+        "origin-when-cross-origin",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+        "unsafe-url",
+    ];
+    if !referrer_policy.split(',').all(|p| POLICIES.contains(&p.trim())) {
+        r.invalid("referrer_policy", format!("one of {}", POLICIES.join(", ")));
+    }
+    let no_store_authenticated = r.bool("no_store_authenticated", d.no_store_authenticated);
+    r.finish();
+    SecurityHeaders { hsts, referrer_policy, no_store_authenticated }
+}
+
+/// `[gateway.identity_headers]`: valid, distinct names that no HTTP machinery owns.
+fn resolve_identity_headers(mut r: Reader<'_>) -> IdentityHeaders {
+    const RESERVED: [&str; 16] = [
+        "authorization", "cookie", "host", "content-length", "content-type", "transfer-encoding", "connection", "te", "upgrade",
+        "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-request-id", "dpop", "proxy-authorization",
+    ];
+    let d = IdentityHeaders::default();
+    let name = |r: &mut Reader<'_>, key: &str, default: &str| {
+        let text = r.string(key, default);
+        match header_name(&text) {
+            Some(n) if !RESERVED.contains(&n.as_str()) => Some(n),
+            _ => {
+                r.invalid(key, format!("\"{text}\" is not a header name the gateway may set (e.g. \"x-user-id\")"));
+                None
+            }
+        }
+    };
+    let sub = name(&mut r, "sub", d.sub.as_str()).unwrap_or_else(|| d.sub.clone());
+    let client_id = name(&mut r, "client_id", d.client_id.as_str()).unwrap_or_else(|| d.client_id.clone());
+    let scope = name(&mut r, "scope", d.scope.as_str()).unwrap_or_else(|| d.scope.clone());
+    if sub == client_id || sub == scope || client_id == scope {
+        r.invalid("scope", "sub, client_id and scope must be three different headers");
+    }
+    r.finish();
+    IdentityHeaders { sub, client_id, scope }
+}
+
+/// A route's response and browser rules (`scrub_errors`, `response_schema`,
+/// `response_fields`, `response_max_body`, `cors`, `csrf`). `csrf` defaults to `"origin"` on
+/// routes that let anonymous callers in (whose upstream may authenticate by cookie), `"off"`
+/// on token-only routes (immune: a browser adds no `Authorization` to a forged request).
+fn resolve_response(r: &mut Reader<'_>, methods: &[String], anonymous: bool) -> ResponseRules {
+    let d = ResponseRules::default();
+    let scrub_errors = r.bool("scrub_errors", d.scrub_errors);
+    let schema = match r.value("response_schema") {
+        None => None,
+        Some(toml::Value::String(text)) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                r.invalid("response_schema", format!("not JSON: {e}"));
+                None
+            }
+        },
+        Some(v @ toml::Value::Table(_)) => serde_json::to_value(&v).ok(),
+        Some(_) => {
+            r.invalid("response_schema", "a JSON Schema: an inline table, or a string holding JSON");
+            None
+        }
+    };
+    let fields = r.strings("response_fields", &[]);
+    let max_body = r.uint("response_max_body", d.max_body as u64, 1024..=64 << 20) as usize;
+    let cors = r.has("cors").then(|| resolve_cors(r.section("cors"), methods));
+    let csrf = match r.choice("csrf", if anonymous { "origin" } else { "off" }, &["off", "origin"]).as_str() {
+        "origin" => Csrf::Origin,
+        _ => Csrf::Off,
+    };
+    let rules = ResponseRules { scrub_errors, schema, fields, max_body, cors: cors.flatten(), csrf };
+    if let Err((key, message)) = rules.policies() {
+        r.invalid(key, message);
+    }
+    rules
+}
+
+/// `cors = { origins, methods, headers, expose_headers, credentials, max_age }`.
+fn resolve_cors(mut r: Reader<'_>, route_methods: &[String]) -> Option<Cors> {
+    let mut ok = true;
+    let credentials = r.bool("credentials", false);
+    let mut origins = Vec::new();
+    for o in r.strings("origins", &[]) {
+        if o == "*" {
+            if credentials {
+                r.invalid("origins", "\"*\" cannot go with credentials = true: list the origins");
+                ok = false;
+            }
+            origins.push(o);
+        } else {
+            match gateway::cors::parse_origin(&o) {
+                Ok(origin) => origins.push(origin),
+                Err(message) => {
+                    r.invalid("origins", message);
+                    ok = false;
+                }
+            }
+        }
+    }
+    if origins.is_empty() && ok {
+        r.invalid("origins", "required: the origins whose pages may call the route, e.g. [\"https://app.example\"]");
+        ok = false;
+    }
+    let defaults: Vec<&str> = route_methods.iter().map(String::as_str).collect();
+    let methods = r.strings("methods", &defaults);
+    for m in &methods {
+        let served = route_methods.contains(m) || (m == "HEAD" && route_methods.iter().any(|x| x == "GET"));
+        if !served {
+            r.invalid("methods", format!("\"{m}\" is not one of the route's methods"));
+            ok = false;
+        }
+    }
+    let names = |r: &mut Reader<'_>, key: &str, ok: &mut bool| -> Vec<String> {
+        let list: Vec<String> = r.strings(key, &[]).into_iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        if let Some(bad) = list.iter().find(|h| header_name(h).is_none() || *h == "*") {
+            r.invalid(key, format!("\"{bad}\" is not a header name"));
+            *ok = false;
+        }
+        list
+    };
+    let headers = names(&mut r, "headers", &mut ok);
+    let expose_headers = names(&mut r, "expose_headers", &mut ok);
+    let max_age = r.duration("max_age", "10m");
+    if max_age > Duration::from_secs(24 * 3600) {
+        r.invalid("max_age", "at most 24h");
+        ok = false;
+    }
+    r.finish();
+    ok.then_some(Cors { origins, methods, headers, expose_headers, credentials, max_age })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::{Config, ConfigError, Overrides};
-    use crate::gateway::{Auth, MissingKey, ObjectRule, ParamSource, RateKey};
+    use crate::gateway::{Auth, Csrf, MissingKey, ObjectRule, ParamSource, RateKey};
     use crate::jose::Alg;
     use std::time::Duration;
 
@@ -844,6 +993,39 @@ mod tests {
         assert_eq!(load(public).unwrap().gateway.public_url.as_deref(), Some("https://api.example.com"));
         let errors = load(&public.replace(".com/", ".com/v1")).unwrap_err();
         assert_eq!(errors[0].key, "gateway.public_url");
+    }
+
+    #[test]
+    fn security_and_identity_headers_resolve_and_name_a_bad_value() {
+        let c = load("version = 1\n[gateway.security_headers]\nhsts = \"\"\nreferrer_policy = \"strict-origin\"\n[gateway.identity_headers]\nsub = \"X-User\"\n").unwrap();
+        assert_eq!((c.gateway.security_headers.hsts.as_str(), c.gateway.security_headers.referrer_policy.as_str()), ("", "strict-origin"));
+        assert_eq!(c.gateway.identity_headers.sub, "x-user");
+        assert_eq!(c.gateway.identity_headers.scope, "x-warden-scope");
+        for (text, key) in [
+            ("[gateway.security_headers]\nhsts = \"includeSubDomains\"", "gateway.security_headers.hsts"),
+            ("[gateway.security_headers]\nreferrer_policy = \"always\"", "gateway.security_headers.referrer_policy"),
+            ("[gateway.identity_headers]\nsub = \"authorization\"", "gateway.identity_headers.sub"),
+            ("[gateway.identity_headers]\nclient_id = \"bad header\"", "gateway.identity_headers.client_id"),
+            ("[gateway.identity_headers]\nscope = \"x-warden-sub\"", "gateway.identity_headers.scope"),
+        ] {
+            let errors = load(&format!("version = 1\n{text}\n")).unwrap_err();
+            assert!(errors.iter().any(|e| e.key == key), "{key}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn response_rules_resolve_with_secure_defaults() {
+        let c = load(&format!("{ROUTE}response_schema = {{ type = \"object\", properties = {{ vin = {{ type = \"string\" }} }} }}\nresponse_fields = [\"vin\"]\n")).unwrap();
+        let r = &c.gateway.routes[0].response;
+        assert_eq!(r.schema.as_ref().unwrap()["properties"]["vin"]["type"], "string");
+        assert_eq!((r.fields.as_slice(), r.scrub_errors, r.max_body), (&["vin".to_owned()][..], true, 1 << 20));
+        let c = load(&format!("{ROUTE}response_schema = '{{\"properties\": {{}}}}'\n")).unwrap();
+        assert!(c.gateway.routes[0].response.schema.is_some(), "a schema may also be JSON text");
+        let token_only = load(&ROUTE.replace("[\"anonymous\"]", "[\"warden\"]")).unwrap();
+        assert_eq!(token_only.gateway.routes[0].response.csrf, Csrf::Off, "bearer-only routes are immune");
+        let errors = load(&format!("{ROUTE}response_schema = 3\nresponse_max_body = 10\n")).unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert!(keys.contains(&"gateway.routes[0].response_schema") && keys.contains(&"gateway.routes[0].response_max_body"), "{keys:?}");
     }
 
     #[test]

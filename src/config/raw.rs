@@ -197,7 +197,7 @@ impl<'s> Reader<'s> {
         })
     }
 
-    /// The raw value of `key`, for free-form values (JSON Schemas); `None` when absent.
+    /// A value of any type, as written (`None` when absent); the caller checks its shape.
     pub(crate) fn value(&mut self, key: &str) -> Option<Value> {
         self.take(key)
     }

@@ -44,7 +44,7 @@
 //! not.
 
 use super::context::{Caller, Flow, Identity, Policy, RequestContext};
-use super::credentials::{self, IDENTITY_HEADERS, Presented, Scheme};
+use super::credentials::{self, Presented, Scheme};
 use super::introspection::{self, Failure as IntrospectionFailure, Introspector};
 use super::jwks::{RemoteKeys, Snapshot};
 use super::revocation::Revocations;
@@ -164,6 +164,8 @@ pub struct Verifiers {
     trusted: Arc<TrustedProxies>,
     /// `[gateway] public_url`, which wins over the request's and forwarded origins.
     public_url: Option<String>,
+    /// The names of the identity headers (`[gateway.identity_headers]`): sub, client id, scope.
+    identity: [hyper::header::HeaderName; 3],
 }
 
 impl std::fmt::Debug for Verifiers {
@@ -260,6 +262,7 @@ impl Verifiers {
             refresh_intervals,
             trusted: Arc::default(),
             public_url: None,
+            identity: cfg.identity_headers.names(),
         })
     }
 
@@ -490,7 +493,7 @@ impl Verifiers {
         let scope = caller.scopes.join(" ");
         let identity_headers = [caller.sub.as_deref(), caller.client_id.as_deref(), Some(scope.as_str()).filter(|s| !s.is_empty())]
             .into_iter()
-            .zip(IDENTITY_HEADERS.iter())
+            .zip(self.identity.iter())
             .filter_map(|(value, name)| Some((name.clone(), HeaderValue::from_str(value?).ok()?)))
             .collect();
         Ok(Arc::new(Verified { identity_headers, source: index, kid, alg, key, until, jti, aud, jkt, caller: Arc::new(caller) }))
@@ -610,7 +613,8 @@ impl Policy for Authenticate {
     }
 
     async fn on_request(&self, ctx: &mut RequestContext, head: &mut Parts) -> Flow {
-        for h in &IDENTITY_HEADERS {
+        // The configured identity headers and the consumer's: a caller never sends its own.
+        for h in self.verifiers.identity.iter().chain([&credentials::IDENTITY_HEADERS[3]]) {
             head.headers.remove(h);
         }
         match self.run(ctx, head).await {

@@ -14,7 +14,9 @@
 //!    reading or while reading a chunked body), each policy's [`Policy::on_body`] runs, and
 //!    the buffered bytes are what the upstream gets; otherwise the body streams;
 //! 5. **upstream** (`proxy.rs`);
-//! 6. response policies, audit and metrics (later issues) read the same context.
+//! 6. **response phase** (`response.rs`): the route's response policies and the gateway's
+//!    security headers see the same context, on the upstream's answer and on a denial;
+//!    audit and metrics read it too.
 //!
 //! Policies are built ("provisioned") from the configuration before they serve, so a bad
 //! policy setting is a configuration error, never a request-time surprise.

@@ -162,8 +162,9 @@ pub fn unavailable(detail: &str) -> Denial {
     no_store(Denial::new(503, "urn:warden:problem:unavailable", "Service Unavailable", detail).with_header(header::RETRY_AFTER, HeaderValue::from_static("1")))
 }
 
-/// Headers the gateway sets from the caller's identity; incoming copies are always removed.
-/// (`x-warden-consumer` is set by `consumers.rs`, the others from a token.)
+/// The default names of the headers the gateway sets from the caller's identity (sub,
+/// client id, scope: `[gateway.identity_headers]`; and `x-warden-consumer`, set by
+/// `consumers.rs`); incoming copies are always removed.
 pub const IDENTITY_HEADERS: [HeaderName; 4] = [
     HeaderName::from_static("x-warden-sub"),
     HeaderName::from_static("x-warden-client-id"),

@@ -34,6 +34,9 @@
 //! - `validate.rs`: the validation policy — JSON Schema for bodies, path and query
 //!   parameters and headers; content types (415), body size (413), strict JSON;
 //! - `openapi.rs`: OpenAPI 3.0 / 3.1 → route TOML (`warden gateway import-openapi`).
+//! - `response.rs`: the response phase — error scrubbing, field filtering (`filter.rs`),
+//!   security headers — run on upstream responses and on the gateway's own refusals;
+//! - `cors.rs`: CORS (preflights answered here) and the CSRF check for browsers.
 //!
 //! The listener itself is `http::serve` with `http::layers` (request id, security headers,
 //! panic catch, request timeout), as for every role; `/livez` and `/healthz` are answered
@@ -54,7 +57,9 @@ pub mod authz;
 pub mod consumers;
 mod body;
 pub mod context;
+pub mod cors;
 mod credentials;
+pub mod filter;
 pub mod jwks;
 pub mod live;
 pub mod metadata;
@@ -65,6 +70,7 @@ pub mod path;
 mod pipeline;
 pub mod proxy;
 pub mod rate_limit;
+pub mod response;
 pub mod revocation;
 pub mod route;
 #[cfg(test)]
@@ -83,6 +89,8 @@ pub use rate_limit::{MissingKey, RateKey, RateLimitConfig};
 pub use introspection::{ClientSecret, IntrospectionConfig};
 pub use attestation::AttestationConfig;
 pub use validate::{ValidationConfig, ValidationRules};
+pub use cors::{Cors, Csrf};
+pub use response::{ResponseRules, SecurityHeaders};
 
 use axum::Router;
 use axum::body::Body;
@@ -134,6 +142,37 @@ pub struct Config {
     /// TLS proxy), for DPoP proofs' `htu`. `None`: the request's own, or the forwarded
     /// proto and host when the peer is a trusted proxy.
     pub public_url: Option<String>,
+    /// `[gateway.security_headers]`: headers every gateway answer gets.
+    pub security_headers: SecurityHeaders,
+    /// `[gateway.identity_headers]`: where the caller's identity travels upstream.
+    pub identity_headers: IdentityHeaders,
+}
+
+/// `[gateway.identity_headers]`: the request headers the gateway sets from a verified
+/// caller (`sub`, `client_id`, `scope`) for the upstream; copies sent by the caller are
+/// always removed, so an upstream can trust them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    /// The token's `sub`.
+    pub sub: axum::http::HeaderName,
+    /// Its `client_id` (or `azp`).
+    pub client_id: axum::http::HeaderName,
+    /// Its scopes, space-delimited.
+    pub scope: axum::http::HeaderName,
+}
+
+impl IdentityHeaders {
+    /// The names in order: sub, client id, scope.
+    pub fn names(&self) -> [axum::http::HeaderName; 3] {
+        [self.sub.clone(), self.client_id.clone(), self.scope.clone()]
+    }
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        let [sub, client_id, scope, _consumer] = credentials::IDENTITY_HEADERS;
+        Self { sub, client_id, scope }
+    }
 }
 
 /// CIDR allow and deny lists (`allow_ips`, `deny_ips`).
@@ -191,6 +230,8 @@ impl Default for Config {
             config_watch_interval: Duration::from_secs(1),
             api_key_header: "x-api-key".into(),
             rate_limit_max_keys: 100_000,
+            security_headers: SecurityHeaders::default(),
+            identity_headers: IdentityHeaders::default(),
         }
     }
 }
@@ -257,15 +298,14 @@ pub struct RouteConfig {
     pub timeouts: Timeouts,
     /// The route's IP rules (applied with the global ones).
     pub ip_rules: IpRules,
+    /// Response and browser rules: error scrubbing, field filtering, CORS, CSRF.
+    pub response: ResponseRules,
     /// `[[gateway.routes.rate_limits]]`: every one applies, in order.
     pub rate_limits: Vec<RateLimitConfig>,
     /// `[gateway.routes.attestation]`: an app attestation required after authentication.
     pub attestation: Option<AttestationConfig>,
     /// Request validation (`[gateway.routes.validate]`); `None`: none, bodies stream.
     pub validation: Option<validate::ValidationConfig>,
-    /// `response_schema`: the JSON Schema of the route's successful responses (the response
-    /// policies filter fields by it; `warden gateway import-openapi` writes it).
-    pub response_schema: Option<serde_json::Value>,
     /// How the route describes itself as an RFC 9728 protected resource (`metadata.rs`).
     pub resource: ProtectedResource,
 }

@@ -7,7 +7,8 @@ use super::consumers::{ConsumerAuth, ConsumerAuthenticate, ConsumerIndex};
 use super::context::{Denial, Flow, Policy, RequestContext};
 use super::metadata::Resources;
 use super::path;
-use super::proxy::{self, RequestBody, ResponseBody, UpstreamClient};
+use super::proxy::{self, RequestBody, UpstreamClient};
+use super::response::{self, OutBody, RequestFacts, ResponsePolicy, SecurityPolicy};
 use super::route::{Matched, RouteError, RouteTable, host_without_port};
 use super::{Auth, Config};
 use crate::http::client_ip::{ClientAddr, TrustedProxies};
@@ -20,6 +21,10 @@ use std::sync::Arc;
 struct RouteRuntime {
     policies: Vec<Arc<dyn Policy>>,
     client: UpstreamClient,
+    /// The response phase of the route (`response.rs`), in order.
+    responders: Vec<Arc<dyn ResponsePolicy>>,
+    /// Its CORS settings: preflights are answered here.
+    cors: Option<super::cors::Cors>,
 }
 
 /// The compiled gateway: routes, their policies and upstream clients.
@@ -48,6 +53,10 @@ pub struct Gateway {
     rate_limit_max_keys: usize,
     /// App attestations seen, for every route (`attestation.rs`), carried over by a reload.
     attestations_seen: super::attestation::ReplayMemory,
+    /// Gateway-wide response headers, on every answer.
+    security: SecurityPolicy,
+    /// Route id → index in `runtimes`, for the response phase.
+    by_id: std::collections::HashMap<Arc<str>, usize>,
 }
 
 impl Gateway {
@@ -127,6 +136,10 @@ impl Gateway {
             if let Some(ip) = super::ip_rules::IpPolicy::new(&cfg.ip_rules, &r.ip_rules) {
                 policies.push(Arc::new(ip));
             }
+            // A forged cross-site request is refused before it can authenticate.
+            if r.response.csrf == super::cors::Csrf::Origin {
+                policies.push(Arc::new(super::cors::CsrfPolicy::new(r.response.cors.as_ref())));
+            }
             let (api_key, basic) = (r.auth.contains(&Auth::ApiKey), r.auth.contains(&Auth::Basic));
             if api_key || basic {
                 let Some(shared) = &consumers else {
@@ -168,15 +181,27 @@ impl Gateway {
                     }
                 }
             }
+            let responders = match r.response.policies() {
+                Ok(p) => p,
+                Err((key, message)) => {
+                    errors.push(RouteError { index, key, message });
+                    continue;
+                }
+            };
+            let cors = r.response.cors.clone();
             match clients.client(&r.upstream, r.timeouts, r.http2) {
-                Ok(client) => runtimes.push(RouteRuntime { policies, client }),
+                Ok(client) => runtimes.push(RouteRuntime { policies, client, responders, cors }),
                 Err(message) => errors.push(RouteError { index, key: "upstream_ca_file", message }),
             }
         }
-        if !errors.is_empty() {
+        let security = SecurityPolicy::new(&cfg.security_headers)
+            .map_err(|(key, message)| errors.push(RouteError { index: usize::MAX, key, message: format!("security_headers: {message}") }))
+            .ok();
+        let (Some(security), true) = (security, errors.is_empty()) else {
             return Err(errors);
-        }
+        };
         clients.settle();
+        let by_id = cfg.routes.iter().enumerate().map(|(i, r)| (Arc::from(r.id.as_str()), i)).collect();
         Ok(Gateway {
             routes,
             runtimes,
@@ -191,6 +216,8 @@ impl Gateway {
             rate_limits,
             rate_limit_max_keys: cfg.rate_limit_max_keys,
             attestations_seen,
+            security,
+            by_id,
         })
     }
 
@@ -231,9 +258,10 @@ impl Gateway {
 
     /// One request through every phase. A denial never reached the upstream (except the
     /// upstream's own failures: 502, 504).
-    pub async fn handle(&self, req: Request<RequestBody>) -> Result<Response<ResponseBody>, Denial> {
+    pub async fn handle(&self, req: Request<RequestBody>) -> Result<Response<OutBody>, Denial> {
         let started = std::time::Instant::now();
         let (head, body) = req.into_parts();
+        let facts = RequestFacts::of(&head);
         let client = head.extensions.get::<ClientAddr>().copied().unwrap_or(ClientAddr {
             peer: ([0, 0, 0, 0], 0).into(),
             ip: [0, 0, 0, 0].into(),
@@ -253,6 +281,9 @@ impl Gateway {
         };
         let (method, uri) = (head.method.clone(), head.uri.clone());
         let result = self.phases(&mut ctx, head, body).await;
+        // The response phase, on the upstream's answer and on our own refusals alike.
+        let responders = ctx.route.as_ref().and_then(|id| self.by_id.get(id)).map_or(&[][..], |&i| &self.runtimes[i].responders[..]);
+        let result = response::respond(&ctx, &facts, responders, &self.security, result).await;
         let status = match &result {
             Ok(resp) => resp.status().as_u16(),
             Err(denial) => {
@@ -271,12 +302,15 @@ impl Gateway {
         ctx: &mut RequestContext,
         mut head: hyper::http::request::Parts,
         body: RequestBody,
-    ) -> Result<Response<ResponseBody>, Denial> {
+    ) -> Result<Response<OutBody>, Denial> {
         ctx.host = request_host(&head).inspect_err(|_| ctx.decide("host", "missing or ambiguous host"))?;
         ctx.path = path::normalise(head.uri.path()).map_err(|e| {
             ctx.decide("path", e.to_string());
             Denial::new(400, "urn:warden:problem:bad-path", "Bad Request", e.to_string())
         })?;
+        if let Some(answer) = self.preflight(ctx, &mut head).await {
+            return answer;
+        }
         let route = match self.routes.find(&ctx.host, &ctx.path, &head.method) {
             Matched::Route(route, params) => {
                 ctx.params = params;
@@ -321,11 +355,50 @@ impl Gateway {
                 super::body::full(bytes)
             }
         };
+        for r in &runtime.responders {
+            r.on_forward(&mut head);
+        }
         let mut resp = runtime.client.forward(ctx, head, body, &self.trusted).await?;
         for (name, value) in ctx.response_headers.drain(..) {
             resp.headers_mut().append(name, value);
         }
-        Ok(resp)
+        Ok(resp.map(http_body_util::BodyExt::boxed_unsync))
+    }
+
+    /// A CORS preflight for a route with `cors` (`cors.rs`): answered here, before
+    /// authentication and whatever methods the route lists — after the IP rules, which no
+    /// request escapes. `None`: not a preflight, or for a route without `cors` (which then
+    /// handles `OPTIONS` like any method).
+    async fn preflight(&self, ctx: &mut RequestContext, head: &mut hyper::http::request::Parts) -> Option<Result<Response<OutBody>, Denial>> {
+        if head.method != hyper::Method::OPTIONS {
+            return None;
+        }
+        let facts = RequestFacts::of(head);
+        if !facts.preflight {
+            return None;
+        }
+        let requested = head.headers.get(header::ACCESS_CONTROL_REQUEST_METHOD)?;
+        let method = hyper::Method::from_bytes(requested.as_bytes()).ok()?;
+        // The route that would serve the requested method; failing that, a CORS route on the
+        // same path (its rules then refuse the method: 403, not 405).
+        use hyper::Method as M;
+        let (route, params) = [method, M::GET, M::POST, M::PUT, M::PATCH, M::DELETE].iter().find_map(|m| match self.routes.find(&ctx.host, &ctx.path, m) {
+            Matched::Route(r, p) if self.runtimes[r.index()].cors.is_some() => Some((r, p)),
+            _ => None,
+        })?;
+        let runtime = &self.runtimes[route.index()];
+        let cors = runtime.cors.as_ref()?;
+        ctx.params = params;
+        ctx.route = Some(route.config.id.as_str().into());
+        for policy in runtime.policies.iter().filter(|p| p.name() == "ip_rules") {
+            if let Flow::Stop(denial) = policy.on_request(ctx, head).await {
+                return Some(Err(denial));
+            }
+        }
+        Some(cors.preflight(head, &facts).inspect_err(|_| ctx.decide("cors", "preflight refused")).map(|mut resp| {
+            resp.extensions_mut().insert(response::GatewayAnswer);
+            resp
+        }))
     }
 }
 
@@ -399,7 +472,8 @@ mod tests {
                 rate_limits: Vec::new(),
                 attestation: None,
                 validation: None,
-                response_schema: None,
+                response: Default::default(),
+                response: Default::default(),
             }],
             ..Config::default()
         };

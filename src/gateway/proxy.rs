@@ -30,8 +30,8 @@
 //! pooled keep-alive connection closed before any byte of it was written.
 //!
 //! Our own errors (502, 504) are problem documents that never carry upstream text; the
-//! upstream's own responses, 5xx included, pass through unchanged until the response
-//! policies (error scrubbing) arrive.
+//! upstream's own responses then go through the response phase (`response.rs`: 5xx
+//! scrubbing, field filtering, security headers, CORS).
 
 use super::Timeouts;
 use super::context::{Denial, RequestContext};

@@ -345,7 +345,7 @@ mod tests {
             rate_limits: Vec::new(),
             attestation: None,
             validation: None,
-            response_schema: None,
+            response: Default::default(),
         }
     }
 

@@ -40,7 +40,7 @@ fn route(id: &str, path: &str, case_insensitive: bool) -> RouteConfig {
         rate_limits: Vec::new(),
         attestation: None,
         validation: None,
-        response_schema: None,
+        response: Default::default(),
     }
 }
 

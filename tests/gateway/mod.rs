@@ -15,6 +15,7 @@ mod proxy;
 mod reload;
 mod rfc9728_metadata;
 mod rate_limits;
+mod responses;
 mod smuggling;
 mod tls;
 mod upstream;
@@ -47,7 +48,7 @@ pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteCon
         rate_limits: Vec::new(),
         attestation: None,
         validation: None,
-        response_schema: None,
+        response: Default::default(),
     }
 }
 

@@ -166,9 +166,10 @@ async fn an_unreachable_upstream_is_502_and_a_slow_one_504_without_internals() {
     let rest = tokio::time::timeout(Duration::from_secs(5), resp.chunk()).await.expect("cut at the total timeout");
     assert!(rest.is_err(), "the body ends with an error, not silently complete: {rest:?}");
 
-    // An upstream 500 passes through for now (scrubbing is a later response policy).
+    // An upstream 500 keeps its status; its body is scrubbed (`responses.rs`).
     up.set_mode(Mode::Fail);
-    assert_eq!(s.http.get(format!("{}/slow/x", base(&s))).send().await.unwrap().status(), 500);
+    let p = assert_problem(s.http.get(format!("{}/slow/x", base(&s))).send().await.unwrap(), 500).await;
+    assert_eq!(p["type"], "urn:warden:problem:upstream-error");
 }
 
 /// A listener whose accept queue is full: connection attempts hang (the kernel drops the
