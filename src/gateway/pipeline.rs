@@ -473,7 +473,6 @@ mod tests {
                 attestation: None,
                 validation: None,
                 response: Default::default(),
-                response: Default::default(),
             }],
             ..Config::default()
         };

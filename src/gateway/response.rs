@@ -444,6 +444,7 @@ mod tests {
             params: vec![],
             identity: Default::default(),
             decision: None,
+            response_headers: Vec::new(),
         }
     }
 

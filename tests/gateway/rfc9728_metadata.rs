@@ -41,6 +41,7 @@ fn partner() -> IssuerConfig {
         types: vec![],
         clock_skew: std::time::Duration::from_secs(60),
         refresh_interval: std::time::Duration::from_secs(3600),
+        introspection: None,
     }
 }
 
