@@ -732,21 +732,10 @@ fn resolve_identity_headers(mut r: Reader<'_>) -> IdentityHeaders {
 fn resolve_response(r: &mut Reader<'_>, methods: &[String], anonymous: bool) -> ResponseRules {
     let d = ResponseRules::default();
     let scrub_errors = r.bool("scrub_errors", d.scrub_errors);
-    let schema = match r.value("response_schema") {
-        None => None,
-        Some(toml::Value::String(text)) => match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                r.invalid("response_schema", format!("not JSON: {e}"));
-                None
-            }
-        },
-        Some(v @ toml::Value::Table(_)) => serde_json::to_value(&v).ok(),
-        Some(_) => {
-            r.invalid("response_schema", "a JSON Schema: an inline table, or a string holding JSON");
-            None
-        }
-    };
+    // Compiled as a JSON Schema like the validation schemas (an inline table, JSON text, or
+    // { file = "..." }); the filter then reads its properties.
+    let mut schema_ok = true;
+    let schema = super::validate::schema(r, "response_schema", &mut schema_ok);
     let fields = r.strings("response_fields", &[]);
     let max_body = r.uint("response_max_body", d.max_body as u64, 1024..=64 << 20) as usize;
     let cors = r.has("cors").then(|| resolve_cors(r.section("cors"), methods));

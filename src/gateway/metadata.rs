@@ -176,6 +176,12 @@ impl Resources {
                 continue;
             }
             let Ok(text) = value.to_str() else { continue };
+            // RFC 9728 §5.1 names OAuth's schemes; an ApiKey, Basic or Attestation challenge
+            // is not about a token from an authorization server.
+            let scheme = text.split(' ').next().unwrap_or("");
+            if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop")) {
+                continue;
+            }
             let joined = if text.contains(' ') { format!("{text}, resource_metadata=\"{url}\"") } else { format!("{text} resource_metadata=\"{url}\"") };
             if let Ok(v) = HeaderValue::from_str(&joined) {
                 *value = v;

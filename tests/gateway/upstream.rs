@@ -36,6 +36,8 @@ pub enum Mode {
     Slow(Duration),
     /// 500 with internals in the body.
     Fail,
+    /// 200 with this JSON body (`content-type: application/json`).
+    Json(&'static str),
 }
 
 #[derive(Clone)]
@@ -144,6 +146,9 @@ async fn record(State(shared): State<Shared>, req: Request) -> Response {
                 .status(StatusCode::INTERNAL_SERVER_ERROR)
                 .body(Body::from("stack trace at /srv/app.py line 3"))
                 .unwrap();
+        }
+        Mode::Json(json) => {
+            return Response::builder().header("content-type", "application/json").body(Body::from(json)).unwrap();
         }
         Mode::Echo => {}
     }
