@@ -349,7 +349,12 @@ async fn proxy(State(live): State<Arc<LiveGateway>>, req: Request) -> Response {
 fn denial_response(denial: Denial) -> Response {
     let mut resp = if denial.extensions.is_empty() { denial.problem.into_response() } else { problem_with_extensions(denial.problem, denial.extensions) };
     for (name, value) in denial.headers {
-        resp.headers_mut().append(name, value);
+        // Challenges add up; a denial's own Retry-After replaces the generic 503 one.
+        if name == axum::http::header::RETRY_AFTER {
+            resp.headers_mut().insert(name, value);
+        } else {
+            resp.headers_mut().append(name, value);
+        }
     }
     if denial.close {
         resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));

@@ -243,7 +243,7 @@ async fn an_introspection_outage_is_503_and_fails_closed() {
     ep.answer("good", active(json!({})));
     ep.set_down(true);
     let resp = get(&s, "/orders/1", Some("Bearer good")).await;
-    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(resp.headers().get_all("retry-after").iter().count(), 1, "one Retry-After, the denial's own");
     let body = resp.text().await.unwrap();
     assert!(!body.contains("10.0.0.5") && !body.contains("500"), "no internals: {body}");
     let v: Value = serde_json::from_str(&body).unwrap();
