@@ -4,6 +4,8 @@
 --   authentication from BENCH_AUTH (the full header value, "Basic base64(id:secret)").
 -- BENCH_MODE=get: plain GET of the URL given to wrk (used for /jwks and the metadata baseline),
 --   with the same response hook so every run pays the same client-side cost.
+-- BENCH_MODE=post (bench/gateway.sh): POST of BENCH_BODY as application/json, with
+--   "Authorization: BENCH_AUTH" when BENCH_AUTH is set (e.g. "Bearer eyJ...").
 --
 -- Every response is checked: anything but 200 is counted and the first one is kept, so a
 -- run of 401s or 429s cannot pass for a fast token endpoint. done() prints machine-readable
@@ -21,6 +23,15 @@ if mode == "token" then
   wrk.headers["Authorization"] = auth
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
   wrk.headers["Accept"] = "application/json"
+elseif mode == "post" then
+  wrk.method = "POST"
+  wrk.body = os.getenv("BENCH_BODY") or "{}"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Accept"] = "application/json"
+  local auth = os.getenv("BENCH_AUTH")
+  if auth ~= nil and auth ~= "" then
+    wrk.headers["Authorization"] = auth
+  end
 else
   wrk.method = "GET"
   wrk.headers["Accept"] = "application/json"

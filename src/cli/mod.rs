@@ -417,7 +417,14 @@ enum RegistrationTokenCommand {
 /// Parses the command line and runs it; the process exit code.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // On one CPU (the process's affinity mask or CPU quota) tokio's multi-thread scheduler
+    // would run one worker anyway, and pays for work stealing and cross-thread wake-ups it
+    // cannot use: the current-thread scheduler serves the same work with less CPU per request
+    // (a proxy waits on two sockets per request; bench/README.md, "Gateway"). Blocking work
+    // (password hashing, SQLite) runs on the blocking pool either way.
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_cpu { tokio::runtime::Builder::new_current_thread() } else { tokio::runtime::Builder::new_multi_thread() };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             say!("error: cannot start the async runtime: {e}");

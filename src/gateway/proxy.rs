@@ -59,22 +59,37 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Request headers that name a different method or path than the one matched.
-const OVERRIDES: [&str; 5] = ["x-http-method-override", "x-http-method", "x-method-override", "x-original-url", "x-rewrite-url"];
+const OVERRIDES: [HeaderName; 5] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+];
 
 /// Headers that concern one connection (RFC 9110 §7.6.1), plus `Expect` (our listener
-/// answered it) and the proxy credentials/challenges meant for this hop.
-const HOP_BY_HOP: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "expect",
-    "proxy-authorization",
-    "proxy-authenticate",
+/// answered it) and the proxy credentials/challenges meant for this hop. (`HeaderName`s, not
+/// strings: removing by `&str` parses the name again on every request.)
+const HOP_BY_HOP: [HeaderName; 10] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::EXPECT,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
 ];
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
+const FORWARDED: HeaderName = header::FORWARDED;
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// A parsed `upstream = "http[s]://host:port[/base]"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,20 +274,30 @@ impl UpstreamClient {
             .or_else(|| head.uri.authority().map(|a| a.to_string()));
         let uri = self.upstream_uri(ctx, head.uri.query())?;
         let headers = &mut head.headers;
+        // The id is normally the header's own value (set by `http::layers`): keep that value
+        // (a reference count, not a copy) unless the context says otherwise.
+        let request_id = headers
+            .get(&X_REQUEST_ID)
+            .filter(|v| v.as_bytes() == ctx.request_id.as_bytes())
+            .cloned()
+            .or_else(|| HeaderValue::from_str(&ctx.request_id).ok());
         strip_hop_by_hop(headers);
-        for name in OVERRIDES {
-            headers.remove(name);
+        if headers.keys().any(|n| is_override(n.as_str())) {
+            for name in &OVERRIDES {
+                headers.remove(name);
+            }
         }
         headers.remove(header::HOST);
         set_forwarding(headers, ctx, trusted, original_host.as_deref());
-        if let Ok(id) = HeaderValue::from_str(&ctx.request_id) {
-            headers.insert(HeaderName::from_static("x-request-id"), id);
+        if let Some(id) = request_id {
+            headers.insert(X_REQUEST_ID, id);
         }
 
         let slot = Arc::new(Mutex::new(Some(body)));
         let retryable = matches!(head.method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE);
-        let spare = retryable.then(|| head.headers.clone());
-        let mut attempt = self.request(head.method.clone(), uri.clone(), head.headers, &slot);
+        // Only a request that may be retried keeps copies of its head (a POST pays nothing).
+        let spare = retryable.then(|| (head.headers.clone(), uri.clone()));
+        let mut attempt = self.request(head.method.clone(), uri, head.headers, &slot);
         let mut retried = false;
         let result = loop {
             match tokio::time::timeout_at(head_deadline, self.client.request(attempt)).await {
@@ -281,7 +306,7 @@ impl UpstreamClient {
                 Ok(Err(e)) if e.is_connect() => {
                     let body_unsent = slot.lock().map(|s| s.is_some()).unwrap_or(false);
                     match &spare {
-                        Some(h) if !retried && body_unsent => {
+                        Some((h, uri)) if !retried && body_unsent => {
                             tracing::debug!(route = ?ctx.route, error = %e, "upstream connection failed; retrying once");
                             retried = true;
                             attempt = self.request(head.method.clone(), uri.clone(), h.clone(), &slot);
@@ -306,9 +331,8 @@ impl UpstreamClient {
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(header::SERVER);
-        parts.headers.remove("x-powered-by");
-        let sleep = Box::pin(tokio::time::sleep_until(total_deadline));
-        Ok(Response::from_parts(parts, ResponseBody { inner: body, deadline: sleep }))
+        parts.headers.remove(X_POWERED_BY);
+        Ok(Response::from_parts(parts, ResponseBody { inner: body, deadline: total_deadline, timer: None }))
     }
 
     fn request(&self, method: Method, uri: Uri, headers: HeaderMap, slot: &Arc<Mutex<Option<RequestBody>>>) -> Request<Outgoing> {
@@ -365,6 +389,10 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Removes the hop-by-hop headers, including every header `Connection` names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over their few names instead of ten removals.
+    if !headers.keys().any(|n| is_hop_by_hop(n.as_str())) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -376,60 +404,97 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
 
-/// `for=` / `X-Forwarded-For` node of an address (RFC 7239 §6: IPv6 bracketed and quoted).
-fn forwarded_node(ip: std::net::IpAddr) -> String {
-    match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
-    }
+/// Whether a header name is one of [`HOP_BY_HOP`].
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection" | "keep-alive" | "proxy-connection" | "te" | "trailer" | "transfer-encoding" | "upgrade" | "expect" | "proxy-authorization" | "proxy-authenticate"
+    )
 }
 
-/// Step 3 of the module doc.
+/// Whether a header name is one of [`OVERRIDES`].
+fn is_override(name: &str) -> bool {
+    matches!(name, "x-http-method-override" | "x-http-method" | "x-method-override" | "x-original-url" | "x-rewrite-url")
+}
+
+/// Appends the `for=` node of an address (RFC 7239 §6: IPv6 bracketed and quoted).
+fn push_forwarded_node(out: &mut String, ip: std::net::IpAddr) {
+    use std::fmt::Write;
+    let _ = match ip {
+        std::net::IpAddr::V4(v4) => write!(out, "{v4}"),
+        std::net::IpAddr::V6(v6) => write!(out, "\"[{v6}]\""),
+    };
+}
+
+/// A header value from a string built for it (no copy; `None` if it is not a valid value).
+fn value_of(text: String) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(Bytes::from(text)).ok()
+}
+
+/// `old, new` for the values of a header (all of its lines, in order), or `new` alone.
+fn appended(headers: &HeaderMap, name: &HeaderName, new: &str) -> String {
+    let mut out = String::new();
+    for v in headers.get_all(name).iter().filter_map(|v| v.to_str().ok()) {
+        out.push_str(v);
+        out.push_str(", ");
+    }
+    out.push_str(new);
+    out
+}
+
+/// Step 3 of the module doc. Builds each value once, straight into the string the header
+/// keeps (this runs for every request).
 fn set_forwarding(headers: &mut HeaderMap, ctx: &RequestContext, trusted: &TrustedProxies, host: Option<&str>) {
+    use std::fmt::Write;
     let peer = ctx.client.peer.ip().to_canonical();
     let keep = trusted.contains(peer);
-    let joined = |headers: &HeaderMap, name: &str| -> Option<String> {
-        let parts: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
-        (!parts.is_empty()).then(|| parts.join(", "))
-    };
     let proto = if ctx.secure { "https" } else { "http" };
-    let mut element = format!("for={}", forwarded_node(peer));
-    if let Some(h) = host.filter(|h| !h.contains(['"', '\\'])) {
-        element.push_str(&format!(";host=\"{h}\""));
+    let quotable = host.filter(|h| !h.contains(['"', '\\']));
+    let mut element = String::with_capacity(64 + quotable.map_or(0, str::len));
+    element.push_str("for=");
+    push_forwarded_node(&mut element, peer);
+    if let Some(h) = quotable {
+        element.push_str(";host=\"");
+        element.push_str(h);
+        element.push('"');
     }
     element.push_str(";proto=");
     element.push_str(proto);
+    let mut peer_text = String::with_capacity(40);
+    let _ = write!(peer_text, "{peer}");
     let (forwarded, xff) = if keep {
-        (
-            joined(headers, "forwarded").map_or(element.clone(), |old| format!("{old}, {element}")),
-            joined(headers, "x-forwarded-for").map_or(peer.to_string(), |old| format!("{old}, {peer}")),
-        )
+        (appended(headers, &FORWARDED, &element), appended(headers, &X_FORWARDED_FOR, &peer_text))
     } else {
-        for name in ["x-forwarded-proto", "x-forwarded-host", "x-real-ip"] {
-            headers.remove(name);
-        }
-        (element, peer.to_string())
+        headers.remove(&X_FORWARDED_PROTO);
+        headers.remove(&X_FORWARDED_HOST);
+        headers.remove(&X_REAL_IP);
+        (element, peer_text)
     };
-    let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), v);
-        }
-    };
-    set(headers, "forwarded", &forwarded);
-    set(headers, "x-forwarded-for", &xff);
-    if !headers.contains_key("x-forwarded-proto") {
-        set(headers, "x-forwarded-proto", proto);
+    if let Some(v) = value_of(forwarded) {
+        headers.insert(FORWARDED, v);
     }
-    if let Some(h) = host
-        && !headers.contains_key("x-forwarded-host")
-    {
-        set(headers, "x-forwarded-host", h);
+    if let Some(v) = value_of(xff) {
+        headers.insert(X_FORWARDED_FOR, v);
     }
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    }
+    if let Some(h) = original_host_value(host, headers) {
+        headers.insert(X_FORWARDED_HOST, h);
+    }
+}
+
+/// `X-Forwarded-Host` to set: the request's host, unless a trusted proxy already set one.
+fn original_host_value(host: Option<&str>, headers: &HeaderMap) -> Option<HeaderValue> {
+    if headers.contains_key(&X_FORWARDED_HOST) {
+        return None;
+    }
+    HeaderValue::from_str(host?).ok()
 }
 
 /// The request body as sent upstream: taken from a shared slot on the first poll, so when
@@ -483,11 +548,14 @@ impl Body for Outgoing {
     }
 }
 
-/// The upstream's response body, cut at the route's total deadline.
+/// The upstream's response body, cut at the route's total deadline. The timer is made only
+/// when the body has to wait for the upstream: a response whose body has already arrived
+/// (most small ones) costs no timer at all.
 #[derive(Debug)]
 pub struct ResponseBody {
     inner: Incoming,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    deadline: Instant,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// The total deadline passed while the response body was streaming.
@@ -503,7 +571,9 @@ impl Body for ResponseBody {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
             return Poll::Ready(frame.map(|r| r.map_err(Into::into)));
         }
-        match self.deadline.as_mut().poll(cx) {
+        let deadline = self.deadline;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
             Poll::Ready(()) => {
                 tracing::warn!("upstream response body cut at the total timeout");
                 Poll::Ready(Some(Err(Box::new(TotalTimeout))))
@@ -617,6 +687,22 @@ mod tests {
         strip_hop_by_hop(&mut h);
         let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["authorization"]);
+    }
+
+    #[test]
+    fn the_fast_checks_name_exactly_the_removed_headers() {
+        for name in &HOP_BY_HOP {
+            assert!(is_hop_by_hop(name.as_str()), "{name}");
+        }
+        for name in &OVERRIDES {
+            assert!(is_override(name.as_str()) && !is_hop_by_hop(name.as_str()), "{name}");
+        }
+        for other in ["authorization", "host", "x-request-id", "content-length", "connectionx"] {
+            assert!(!is_hop_by_hop(other) && !is_override(other), "{other}");
+        }
+        let mut h = headers(&[("x-http-method-override", "DELETE"), ("accept", "*/*")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 2, "no hop-by-hop header: nothing removed");
     }
 
     #[test]
