@@ -12,7 +12,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-warden="${WARDEN:-${CARGO_TARGET_DIR:-$root/target}/debug/warden}"
+warden="${1:-${WARDEN:-${CARGO_TARGET_DIR:-$root/target}/debug/warden}}"
 [ -x "$warden" ] || { echo "run.sh: no $warden (run cargo build first)" >&2; exit 66; }
 
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(WARDEN_|RUST_LOG$)' | grep -v '^WARDEN$' || true)

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The Snapchat case, played end to end: an unofficial client replays the official app's
 # credentials (pulled out of its binary) and is stopped by app attestation; the official
-# app, attested, gets through. Needs target/debug/warden (cargo build), python3, curl and
+# app, attested, gets through. Usage: run.sh [PATH/TO/warden] (default: the debug build). Needs python3, curl and
 # openssl. Uses ports 18080 (provider), 18000 (gateway) and 18900 (the API); stops what it
 # started, by pid.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-warden="$root/target/debug/warden"
+warden="${1:-${CARGO_TARGET_DIR:-$root/target}/debug/warden}"
 [ -x "$warden" ] || { echo "build first: cargo build (expected $warden)" >&2; exit 1; }
 for tool in python3 curl openssl; do
     command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
