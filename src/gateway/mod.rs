@@ -310,6 +310,32 @@ pub struct RouteConfig {
     pub resource: ProtectedResource,
 }
 
+impl RouteConfig {
+    /// A route of `methods` on `path` to `upstream` with every other setting at its default:
+    /// any host, anonymous callers only, no other policy, the default timeouts.
+    pub fn new(id: &str, path: &str, methods: &[&str], upstream: Upstream) -> Self {
+        Self {
+            id: id.into(),
+            hosts: Vec::new(),
+            path: path.into(),
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            upstream,
+            case_insensitive: false,
+            http2: false,
+            auth: vec![Auth::Anonymous],
+            audience: None,
+            rules: Rules::default(),
+            timeouts: Timeouts::default(),
+            ip_rules: IpRules::default(),
+            resource: ProtectedResource::default(),
+            rate_limits: Vec::new(),
+            attestation: None,
+            validation: None,
+            response: ResponseRules::default(),
+        }
+    }
+}
+
 /// A route's `resource` and `resource_name` (RFC 9728 §2).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProtectedResource {

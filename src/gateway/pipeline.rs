@@ -424,7 +424,7 @@ fn request_host(head: &hyper::http::request::Parts) -> Result<String, Denial> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::{RouteConfig, Timeouts, Upstream};
+    use crate::gateway::{RouteConfig, Upstream};
     use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -455,25 +455,7 @@ mod tests {
 
     fn gateway_for(upstream: &str, method: &str) -> Gateway {
         let cfg = Config {
-            routes: vec![RouteConfig {
-                id: "cars".into(),
-                hosts: vec![],
-                path: "/cars/{vin}".into(),
-                methods: vec![method.into()],
-                upstream: Upstream::parse(upstream).unwrap(),
-                case_insensitive: false,
-                http2: false,
-                auth: vec![crate::gateway::Auth::Anonymous],
-                audience: None,
-                rules: Default::default(),
-                timeouts: Timeouts::default(),
-                ip_rules: Default::default(),
-                resource: Default::default(),
-                rate_limits: Vec::new(),
-                attestation: None,
-                validation: None,
-                response: Default::default(),
-            }],
+            routes: vec![RouteConfig::new("cars", "/cars/{vin}", &[method], Upstream::parse(upstream).unwrap())],
             ..Config::default()
         };
         Gateway::new(&cfg, Arc::default(), None).unwrap()

@@ -325,28 +325,10 @@ impl RouteTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::{Auth, Timeouts, Upstream};
+    use crate::gateway::Upstream;
 
     fn route(id: &str, hosts: &[&str], path: &str, methods: &[&str]) -> RouteConfig {
-        RouteConfig {
-            id: id.into(),
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
-            path: path.into(),
-            methods: methods.iter().map(|m| m.to_string()).collect(),
-            upstream: Upstream::parse("http://127.0.0.1:1").unwrap(),
-            case_insensitive: false,
-            http2: false,
-            auth: vec![Auth::Anonymous],
-            audience: None,
-            rules: Default::default(),
-            timeouts: Timeouts::default(),
-            ip_rules: Default::default(),
-            resource: Default::default(),
-            rate_limits: Vec::new(),
-            attestation: None,
-            validation: None,
-            response: Default::default(),
-        }
+        RouteConfig { hosts: hosts.iter().map(|h| h.to_string()).collect(), ..RouteConfig::new(id, path, methods, Upstream::parse("http://127.0.0.1:1").unwrap()) }
     }
 
     fn id(t: &RouteTable, host: &str, path: &str, method: Method) -> String {

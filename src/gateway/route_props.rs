@@ -18,30 +18,12 @@
 
 use super::path::normalise;
 use super::route::{Matched, Pattern, RouteTable};
-use super::{Auth, RouteConfig, Timeouts, Upstream};
+use super::{RouteConfig, Upstream};
 use hyper::Method;
 use proptest::prelude::*;
 
 fn route(id: &str, path: &str, case_insensitive: bool) -> RouteConfig {
-    RouteConfig {
-        id: id.into(),
-        hosts: vec![],
-        path: path.into(),
-        methods: vec!["GET".into(), "POST".into()],
-        upstream: Upstream::parse("http://127.0.0.1:1").unwrap(),
-        case_insensitive,
-        http2: false,
-        auth: vec![Auth::Anonymous],
-        audience: None,
-        rules: Default::default(),
-        timeouts: Timeouts::default(),
-        ip_rules: Default::default(),
-        resource: Default::default(),
-        rate_limits: Vec::new(),
-        attestation: None,
-        validation: None,
-        response: Default::default(),
-    }
+    RouteConfig { case_insensitive, ..RouteConfig::new(id, path, &["GET", "POST"], Upstream::parse("http://127.0.0.1:1").unwrap()) }
 }
 
 /// The matched route's id, `404` or `405`.

@@ -27,29 +27,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use warden::config::{Config, Role};
-use warden::gateway::{Auth, RouteConfig, Timeouts, Upstream};
+use warden::gateway::{RouteConfig, Upstream};
 
 /// An anonymous route to `upstream`.
 pub fn route(id: &str, path: &str, methods: &[&str], upstream: &str) -> RouteConfig {
-    RouteConfig {
-        id: id.into(),
-        hosts: vec![],
-        path: path.into(),
-        methods: methods.iter().map(|m| m.to_string()).collect(),
-        upstream: Upstream::parse(upstream).unwrap(),
-        case_insensitive: false,
-        http2: false,
-        auth: vec![Auth::Anonymous],
-        audience: None,
-        rules: Default::default(),
-        timeouts: Timeouts::default(),
-        ip_rules: Default::default(),
-        resource: Default::default(),
-        rate_limits: Vec::new(),
-        attestation: None,
-        validation: None,
-        response: Default::default(),
-    }
+    RouteConfig::new(id, path, methods, Upstream::parse(upstream).unwrap())
 }
 
 /// A server running only the gateway role with these routes.
