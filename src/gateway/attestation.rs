@@ -31,9 +31,6 @@
 use super::context::{Denial, Flow, Identity, Policy, RequestContext};
 use crate::jose::{self, Alg, Expectations, KeyLookup, VerificationKey};
 use crate::model::unix_now;
-use aws_lc_rs::digest;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::http::request::Parts;
 use lru::LruCache;
@@ -185,7 +182,7 @@ impl Attest {
         }
         if self.cfg.bind_token {
             let sent = access_token(head).ok_or_else(|| self.mismatch("the app attestation is bound to an access token; none was sent"))?;
-            let ath = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, sent.as_bytes()));
+            let ath = jose::sha256_b64url(sent.as_bytes());
             let claimed = claims.get("ath").and_then(Value::as_str).unwrap_or("");
             if aws_lc_rs::constant_time::verify_slices_are_equal(ath.as_bytes(), claimed.as_bytes()).is_err() {
                 return Err(self.mismatch("the app attestation is bound to another access token (ath)"));
@@ -384,7 +381,7 @@ mod tests {
         let (k, jwk) = key(Alg::ES256);
         let a = Attest::new(&AttestationConfig { bind_token: true, ..config(&jwk) }).unwrap();
         let caller = ctx(Some("app-1"), None);
-        let ath = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, b"tok"));
+        let ath = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"tok"));
         let t = |extra: Value| k.sign_jwt("JWT", &claims(extra)).unwrap();
         assert_eq!(outcome(&a, &caller, &t(json!({"jti": "1", "ath": ath})), *START).0, 200);
         assert_eq!(outcome(&a, &caller, &t(json!({"jti": "2", "ath": "AAAA"})), *START).0, 403);

@@ -148,6 +148,13 @@ impl std::fmt::Debug for Verified {
     }
 }
 
+/// The key of a token in the caches: its SHA-256 (the token itself is never kept).
+fn token_hash(token: &str) -> [u8; 32] {
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
+    hash
+}
+
 /// Every token source, the verified-claims cache and the DPoP replay memory, shared by all
 /// routes.
 pub struct Verifiers {
@@ -390,7 +397,7 @@ impl Verifiers {
     /// Verifies `token` with the one of `allowed` sources whose issuer it names, or finds it
     /// in the cache. `Err` is the reason for the caller (no internals).
     async fn verify(&self, token: &str, allowed: &[usize]) -> Result<Arc<Verified>, &'static str> {
-        let hash: [u8; 32] = digest::digest(&digest::SHA256, token.as_bytes()).as_ref().try_into().expect("SHA-256 is 32 bytes");
+        let hash = token_hash(token);
         let now = unix_now();
         let hit = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
         if let Some(v) = hit {
@@ -519,7 +526,7 @@ impl Verifiers {
         let Source::Issuer { cfg, introspector: Some(x), .. } = &self.sources[index].1 else {
             return Err(IntrospectionFailure::Invalid("the access token is malformed"));
         };
-        let hash: [u8; 32] = digest::digest(&digest::SHA256, token.as_bytes()).as_ref().try_into().expect("SHA-256 is 32 bytes");
+        let hash = token_hash(token);
         let now = unix_now();
         if let Some(answer) = x.cached(&hash, now) {
             return answer;

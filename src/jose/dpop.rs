@@ -8,7 +8,7 @@
 use super::JoseError;
 use super::keys::{Alg, jwk_thumbprint};
 use super::verify::{VerificationKey, header, numeric_date, signed_claims};
-use aws_lc_rs::{digest, hmac};
+use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
@@ -138,7 +138,7 @@ pub fn check_proof(proof: &str, check: &ProofCheck<'_>) -> Result<Proof, DpopErr
         return Err(Invalid("the DPoP proof is too old"));
     }
     if let Some(token) = check.access_token {
-        let expected = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()));
+        let expected = super::sha256_b64url(token.as_bytes());
         if text("ath") != Some(expected.as_str()) {
             return Err(Invalid("the DPoP proof's ath does not match the access token"));
         }
@@ -415,11 +415,11 @@ mod tests {
         let h = holder(Alg::ES256);
         let token = "eyJ.token.value";
         let c = ProofCheck { access_token: Some(token), ..check() };
-        let ath = b64(digest::digest(&digest::SHA256, token.as_bytes()));
+        let ath = b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()));
         assert!(check_proof(&with_claims(&h, |m| { m.insert("ath".into(), json!(ath)); }), &c).is_ok());
         let why = "the DPoP proof's ath does not match the access token";
         assert_eq!(refused(&with_claims(&h, |_| {}), &c), why);
-        let other = b64(digest::digest(&digest::SHA256, b"another token"));
+        let other = b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"another token"));
         assert_eq!(refused(&with_claims(&h, |m| { m.insert("ath".into(), json!(other)); }), &c), why);
     }
 

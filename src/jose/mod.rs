@@ -18,6 +18,13 @@ pub use keys::{Alg, SigningKey, generate_key_record, jwk_thumbprint};
 pub use ring::{KeyRing, RingState, is_published, signing_record};
 pub use verify::{Expectations, KeyLookup, VerificationKey, client_jwks, verify};
 
+/// base64url (no padding) of the SHA-256 of `data`: PKCE's S256 challenge (RFC 7636 §4.2),
+/// DPoP's and attestations' `ath` (RFC 9449 §4.2), and the stored ids of secrets handed out.
+pub fn sha256_b64url(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data))
+}
+
 /// Errors of signing and verification. The variants name what is wrong; none carries key
 /// material.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

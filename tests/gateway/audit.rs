@@ -9,43 +9,9 @@
 
 use super::upstream::Upstream;
 use super::{base, route};
-use crate::support::TestServer;
-use serde_json::Value;
-use std::sync::{Arc, Mutex};
+use crate::support::{LogCapture, TestServer};
 use warden::config::Role;
 use warden::gateway::{Auth, RouteConfig, Rules};
-
-/// A `MakeWriter` collecting log lines.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-
-    /// The JSON events with this `event` field.
-    fn events(&self, event: &str) -> Vec<Value> {
-        self.text().lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|e| e["fields"]["event"] == event).collect()
-    }
-}
 
 fn routes(upstream: &str) -> Vec<RouteConfig> {
     let warden = |id: &str, path: &str| RouteConfig { auth: vec![Auth::Warden], ..route(id, path, &["GET"], upstream) };
@@ -78,9 +44,8 @@ async fn a_denied_request_is_one_audit_event_naming_the_policy_and_no_token_is_l
     let token = s.token(&id, &secret, &[]).await;
     let forged = "eyJhbGciOiJFUzI1NiJ9.c2VjcmV0LXBheWxvYWQtOTg3NjU0MzIx.c2lnbmF0dXJl";
 
-    let logs = Capture::default();
-    let subscriber = tracing_subscriber::fmt().json().with_max_level(tracing::Level::TRACE).with_writer(logs.clone()).finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+    let logs = LogCapture::default();
+    let guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::TRACE));
     let denied = s.http.get(format!("{}/admin/users?q=1", base(&s))).bearer_auth(&token).send().await.unwrap();
     let unauthenticated = s.http.get(format!("{}/orders/1", base(&s))).bearer_auth(forged).send().await.unwrap();
     let allowed = s.http.get(format!("{}/orders/1", base(&s))).bearer_auth(&token).send().await.unwrap();
@@ -137,9 +102,8 @@ async fn access_log_puts_forwarded_requests_at_info() {
         let s = server(&up.url(), on).await;
         let (id, secret) = s.cc_client().await;
         let token = s.token(&id, &secret, &[]).await;
-        let logs = Capture::default();
-        let subscriber = tracing_subscriber::fmt().json().with_max_level(tracing::Level::INFO).with_writer(logs.clone()).finish();
-        let guard = tracing::subscriber::set_default(subscriber);
+        let logs = LogCapture::default();
+        let guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::INFO));
         let ok = s.http.get(format!("{}/orders/1", base(&s))).bearer_auth(&token).send().await.unwrap();
         let missing = s.http.get(format!("{}/orders/1", base(&s))).send().await.unwrap();
         drop(guard);

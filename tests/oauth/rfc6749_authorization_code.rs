@@ -5,7 +5,7 @@
 use crate::support::code_flow::{
     Auth, DpopKey, REDIRECT, ada, grant, now, pkce, public_client, redeem, store_code, store_code_expiring, web_client,
 };
-use crate::support::{PgSchema, TestServer, assert_oauth_error, jwt_parts};
+use crate::support::{PgSchema, TestServer, assert_oauth_error, jwt_parts, provider_nodes_over_postgres};
 use serde_json::{Value, json};
 
 /// §4.1.4: a confidential client gets a user's RFC 9068 access token; no ID token without
@@ -284,21 +284,7 @@ async fn a_code_redeemed_twice_at_once_on_two_nodes_leaves_no_live_token() {
 #[tokio::test]
 async fn a_code_redeemed_twice_at_once_over_postgres_leaves_no_live_token() {
     let Some(pg) = PgSchema::new("warden_codes").await else { return };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let issuer = format!("http://127.0.0.1:{port}");
-    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
-    let node = || {
-        let (url, schema, issuer) = (pg.url.clone(), pg.schema.clone(), issuer.clone());
-        move |c: &mut warden::config::Config| {
-            c.database.url = url;
-            c.database.schema = schema;
-            c.roles = vec![warden::config::Role::Provider];
-            c.oauth.issuer = issuer.clone();
-            c.oauth.default_audience = issuer;
-        }
-    };
-    let a = TestServer::start_shared(&master, node()).await;
-    let b = TestServer::start_shared(&master, node()).await;
+    let (a, b) = provider_nodes_over_postgres(&pg, |_| {}).await;
     race_two_nodes(&a, &b).await;
 }
 

@@ -4,9 +4,10 @@
 //! (`support::code_flow`).
 
 use crate::support::code_flow::{
+    post_token,
     Auth, DpopKey, REDIRECT, ada, expected_at_hash, grant, now, pkce, redeem, store_code, tokens_for, verify_id_token, web_client,
 };
-use crate::support::{PgSchema, TestServer, assert_oauth_error, jwt_parts};
+use crate::support::{LogCapture, PgSchema, TestServer, assert_oauth_error, jwt_parts, provider_nodes_over_postgres};
 use serde_json::{Value, json};
 use std::time::Duration;
 use warden::oauth::authorize::code::CodeGrant;
@@ -27,20 +28,8 @@ async fn public_refresh_client(s: &TestServer) -> String {
 }
 
 /// `POST /token` with `grant_type=refresh_token`.
-async fn refresh(s: &TestServer, auth: Auth<'_>, token: &str, extra: &[(&str, &str)], dpop: Option<&str>) -> reqwest::Response {
-    let mut form: Vec<(&str, &str)> = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
-    if let Auth::Public(id) = auth {
-        form.push(("client_id", id));
-    }
-    form.extend_from_slice(extra);
-    let mut req = s.http.post(s.url("/token")).form(&form);
-    if let Auth::Basic(id, secret) = auth {
-        req = req.basic_auth(id, Some(secret));
-    }
-    if let Some(p) = dpop {
-        req = req.header("DPoP", p);
-    }
-    req.send().await.unwrap()
+async fn refresh<'a>(s: &TestServer, auth: Auth<'a>, token: &'a str, extra: &[(&'a str, &'a str)], dpop: Option<&str>) -> reqwest::Response {
+    post_token(s, auth, vec![("grant_type", "refresh_token"), ("refresh_token", token)], extra, dpop).await
 }
 
 /// A successful refresh's body.
@@ -159,13 +148,12 @@ async fn reuse_of_a_refresh_token_is_an_audit_event() {
     let rt = str_of(&body, "refresh_token").to_owned();
     refreshed(&s, &id, &secret, &rt, &[]).await;
 
-    let logs = Capture::default();
-    let subscriber = tracing_subscriber::fmt().json().with_max_level(tracing::Level::INFO).with_writer(logs.clone()).finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+    let logs = LogCapture::default();
+    let guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::INFO));
     let resp = refresh(&s, Auth::Basic(&id, &secret), &rt, &[], None).await;
     drop(guard);
     assert_oauth_error(resp, 400, "invalid_grant").await;
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let event = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -176,27 +164,6 @@ async fn reuse_of_a_refresh_token_is_an_audit_event() {
     assert!(event["fields"]["grant_id"].as_str().is_some_and(|g| g.len() >= 22), "the grant: {event}");
     assert_eq!(event["fields"]["revoked_tokens"], 2, "both access tokens of the family");
     assert!(!text.contains(&rt), "the token itself is never logged");
-}
-
-/// A `MakeWriter` collecting log lines.
-#[derive(Clone, Default)]
-struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
 }
 
 /// Two refreshes with one token at the same moment on two nodes: one consumes it, the other
@@ -213,21 +180,7 @@ async fn two_refreshes_with_one_token_at_once_revoke_the_family() {
 #[tokio::test]
 async fn two_refreshes_with_one_token_at_once_over_postgres_revoke_the_family() {
     let Some(pg) = PgSchema::new("warden_refresh").await else { return };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let issuer = format!("http://127.0.0.1:{port}");
-    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
-    let node = || {
-        let (url, schema, issuer) = (pg.url.clone(), pg.schema.clone(), issuer.clone());
-        move |c: &mut warden::config::Config| {
-            c.database.url = url;
-            c.database.schema = schema;
-            c.roles = vec![warden::config::Role::Provider];
-            c.oauth.issuer = issuer.clone();
-            c.oauth.default_audience = issuer;
-        }
-    };
-    let a = TestServer::start_shared(&master, node()).await;
-    let b = TestServer::start_shared(&master, node()).await;
+    let (a, b) = provider_nodes_over_postgres(&pg, |_| {}).await;
     race_two_nodes(&a, &b).await;
 }
 

@@ -137,6 +137,12 @@ pub async fn redeem(
     if let Some(v) = verifier {
         form.push(("code_verifier", v));
     }
+    post_token(s, auth, form, extra, dpop).await
+}
+
+/// `POST /token` with `form` and `extra` parameters, the client authenticated as `auth`
+/// (HTTP Basic, or `client_id` in the form for a public client), and a DPoP proof.
+pub async fn post_token<'a>(s: &TestServer, auth: Auth<'a>, mut form: Vec<(&'a str, &'a str)>, extra: &[(&'a str, &'a str)], dpop: Option<&str>) -> reqwest::Response {
     if let Auth::Public(id) = auth {
         form.push(("client_id", id));
     }

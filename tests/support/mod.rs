@@ -310,3 +310,59 @@ pub async fn oauth2_send(http: reqwest::Client, req: oauth2::HttpRequest) -> Res
     }
     Ok(out.body(resp.bytes().await?.to_vec()).unwrap())
 }
+
+/// Log lines captured while a test holds a subscriber writing JSON to it
+/// (`tracing::subscriber::set_default(capture.subscriber(level))`).
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// A JSON-lines subscriber writing into this capture, at `level` and above.
+    pub fn subscriber(&self, level: tracing::Level) -> impl tracing::Subscriber + Send + Sync + use<> {
+        tracing_subscriber::fmt().json().with_max_level(level).with_writer(self.clone()).finish()
+    }
+
+    /// Everything captured.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The JSON events whose `event` field is `event`.
+    pub fn events(&self, event: &str) -> Vec<Value> {
+        self.text().lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|e| e["fields"]["event"] == event).collect()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> LogCapture {
+        self.clone()
+    }
+}
+
+/// Two provider nodes of one deployment over the PostgreSQL schema `pg`: one master key,
+/// one issuer (as behind a load balancer), each also changed by `edit`.
+pub async fn provider_nodes_over_postgres(pg: &PgSchema, edit: impl Fn(&mut Config)) -> (TestServer, TestServer) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [42u8; 32]);
+    let node = |c: &mut Config| {
+        c.database.url = pg.url.clone();
+        c.database.schema = pg.schema.clone();
+        c.roles = vec![warden::config::Role::Provider];
+        c.oauth.issuer = issuer.clone();
+        c.oauth.default_audience = issuer.clone();
+        edit(c);
+    };
+    (TestServer::start_shared(&master, node).await, TestServer::start_shared(&master, node).await)
+}

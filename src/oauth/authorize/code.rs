@@ -7,9 +7,6 @@
 use crate::oauth::{OAuthError, Provider};
 use crate::model::unix_now;
 use crate::store::ArtifactKind;
-use aws_lc_rs::digest;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -66,7 +63,7 @@ pub struct CodeGrant {
 
 /// The stored id of a code: base64url SHA-256. A leaked database holds no usable code.
 pub fn code_id(code: &str) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, code.as_bytes()))
+    crate::jose::sha256_b64url(code.as_bytes())
 }
 
 impl Provider {

@@ -18,9 +18,6 @@ use super::authorize::{AuthorizationRequest, AuthzErrorCode, Prompt, Redirect, R
 use super::{OAuthError, Provider};
 use crate::model::{Client, User, UserId, unix_now};
 use crate::store::ArtifactKind;
-use aws_lc_rs::digest;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -33,7 +30,7 @@ const CONSENT_LIFETIME_SECS: i64 = 365 * 24 * 3600;
 /// The stored id of a secret handed to the browser (interaction id, session id): its
 /// base64url SHA-256, so the store holds nothing a browser could present.
 pub(super) fn artifact_id(secret: &str) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, secret.as_bytes()))
+    crate::jose::sha256_b64url(secret.as_bytes())
 }
 
 /// A checked authorization request waiting for the user. No `Debug`: it holds the user's

@@ -8,9 +8,6 @@ use crate::oauth::authorize::code::{CodeGrant, code_id};
 use crate::oauth::grants::{IssuedToken, TokenGrant};
 use crate::oauth::{FormRequest, OAuthError, Provider};
 use crate::store::{ArtifactKind, StoreError};
-use aws_lc_rs::digest;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// The checks, in this order:
 /// 1. client authentication (`client_auth.rs`): confidential clients with their registered
@@ -163,7 +160,7 @@ fn check_pkce(challenge: &str, verifier: Option<&str>) -> Result<(), OAuthError>
             "code_verifier must be 43 to 128 characters from A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.1)",
         ));
     }
-    let computed = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
+    let computed = crate::jose::sha256_b64url(verifier.as_bytes());
     if aws_lc_rs::constant_time::verify_slices_are_equal(computed.as_bytes(), challenge.as_bytes()).is_err() {
         return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
     }
