@@ -16,13 +16,8 @@
 # BENCH_SERVER_CPU (0), BENCH_DRIVER_CPU (1).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
-die() { echo "bench: $*" >&2; exit 1; }
-
-warden="${1:-$root/target/release/warden}"
-[ -f "$warden" ] && [ -x "$warden" ] || die "not an executable file: $warden (build with: cargo build --release)"
-warden="$(cd "$(dirname "$warden")" && pwd)/$(basename "$warden")"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+warden="$(warden_binary "${1:-}")"
 duration="${BENCH_DURATION:-10}"
 connections="${BENCH_CONNECTIONS:-16}"
 server_cpu="${BENCH_SERVER_CPU:-0}"

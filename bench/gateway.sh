@@ -24,27 +24,12 @@
 # runs and print its pid and URLs, for `perf record`; stop it yourself).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
-die() { echo "bench: $*" >&2; exit 1; }
-
-warden="${1:-$root/target/release/warden}"
-[ -f "$warden" ] && [ -x "$warden" ] || die "not an executable file: $warden (build with: cargo build --release)"
-warden="$(cd "$(dirname "$warden")" && pwd)/$(basename "$warden")"
-
-duration="${BENCH_DURATION:-10s}"
-warmup="${BENCH_WARMUP:-3s}"
-connections="${BENCH_CONNECTIONS:-32}"
-threads="${BENCH_THREADS:-1}"
-server_cpu="${BENCH_SERVER_CPU:-0}"
-wrk_cpu="${BENCH_WRK_CPU:-1}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+warden="$(warden_binary "${1:-}")"
 upstream_cpu="${BENCH_UPSTREAM_CPU:-$server_cpu}"
-nice_level="${BENCH_NICE:-0}"
 rows="${BENCH_ROWS:-a b c d}"
 keep="${BENCH_KEEP:-0}"
-case "$nice_level" in -[0-9]|-1[0-9]|-20|[0-9]|1[0-9]) ;; *) die "BENCH_NICE must be between -20 and 19";; esac
 for r in $rows; do case "$r" in a|b|c|d) ;; *) die "BENCH_ROWS: unknown row $r (a b c d)";; esac; done
-on_cpu=(nice -n "$nice_level" taskset -c)
 body='{"name":"bench","qty":1}'
 
 # --- tools ------------------------------------------------------------------------------

@@ -16,28 +16,12 @@
 # BENCH_NICE (0; e.g. -15 as root runs servers and wrk ahead of other work on a shared machine).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
-die() { echo "bench: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 peer="${BENCH_PEER:-1}"
 if [ "${1:-}" = "--no-peer" ]; then peer=0; shift; fi
 case "$peer" in 0|1) ;; *) die "BENCH_PEER must be 0 or 1";; esac
-warden="${1:-$root/target/release/warden}"
-[ -f "$warden" ] && [ -x "$warden" ] || die "not an executable file: $warden (build with: cargo build --release)"
-warden="$(cd "$(dirname "$warden")" && pwd)/$(basename "$warden")"
-
-duration="${BENCH_DURATION:-10s}"
-warmup="${BENCH_WARMUP:-3s}"
-connections="${BENCH_CONNECTIONS:-32}"
-threads="${BENCH_THREADS:-1}"
-server_cpu="${BENCH_SERVER_CPU:-0}"
-wrk_cpu="${BENCH_WRK_CPU:-1}"
-nice_level="${BENCH_NICE:-0}"
-case "$nice_level" in -[0-9]|-1[0-9]|-20|[0-9]|1[0-9]) ;; *) die "BENCH_NICE must be between -20 and 19";; esac
-# Every server and every wrk gets the same niceness and pinning: "${on_cpu[@]}" N CMD. A plain
-# command prefix (each program execs the next), so $! is the server's own pid.
-on_cpu=(nice -n "$nice_level" taskset -c)
+warden="$(warden_binary "${1:-}")"
 
 # --- tools ------------------------------------------------------------------------------
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
