@@ -281,18 +281,7 @@ mod tests {
             scopes: vec![],
             claims: Map::new(),
         };
-        RequestContext {
-            request_id: String::new(),
-            client: crate::http::client_ip::ClientAddr { peer: ([127, 0, 0, 1], 1).into(), ip: [127, 0, 0, 1].into() },
-            secure: false,
-            host: String::new(),
-            path: String::new(),
-            route: None,
-            params: vec![],
-            identity: Identity::Token(Arc::new(caller)),
-            decision: None,
-            response_headers: Vec::new(),
-        }
+        RequestContext { identity: Identity::Token(Arc::new(caller)), ..RequestContext::new(String::new(), crate::http::client_ip::ClientAddr { peer: ([127, 0, 0, 1], 1).into(), ip: [127, 0, 0, 1].into() }, false) }
     }
 
     fn head(attestations: &[&str]) -> Parts {

@@ -209,18 +209,7 @@ mod tests {
     }
 
     fn ctx(params: &[(&str, &str)]) -> RequestContext {
-        RequestContext {
-            request_id: String::new(),
-            client: crate::http::client_ip::ClientAddr { peer: ([127, 0, 0, 1], 1).into(), ip: [127, 0, 0, 1].into() },
-            secure: false,
-            host: String::new(),
-            path: String::new(),
-            route: None,
-            params: params.iter().map(|(k, v)| (Arc::from(*k), v.to_string())).collect(),
-            identity: Identity::Unknown,
-            decision: None,
-            response_headers: Vec::new(),
-        }
+        RequestContext { params: params.iter().map(|(k, v)| (Arc::from(*k), v.to_string())).collect(), ..RequestContext::new(String::new(), crate::http::client_ip::ClientAddr { peer: ([127, 0, 0, 1], 1).into(), ip: [127, 0, 0, 1].into() }, false) }
     }
 
     fn status(r: Result<(), crate::gateway::Denial>) -> u16 {

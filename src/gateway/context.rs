@@ -97,6 +97,22 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    /// A request's context before any phase has run: no host, path, route or caller yet.
+    pub fn new(request_id: String, client: ClientAddr, secure: bool) -> Self {
+        Self {
+            request_id,
+            client,
+            secure,
+            host: String::new(),
+            path: String::new(),
+            route: None,
+            params: Vec::new(),
+            identity: Identity::Unknown,
+            decision: None,
+            response_headers: Vec::new(),
+        }
+    }
+
     /// A captured path parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(n, _)| &**n == name).map(|(_, v)| v.as_str())

@@ -267,18 +267,7 @@ impl Gateway {
             ip: [0, 0, 0, 0].into(),
         });
         let request_id = head.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        let mut ctx = RequestContext {
-            request_id,
-            client,
-            secure: head.extensions.get::<crate::http::serve::Secure>().is_some(),
-            host: String::new(),
-            path: String::new(),
-            route: None,
-            params: Vec::new(),
-            identity: Default::default(),
-            decision: None,
-            response_headers: Vec::new(),
-        };
+        let mut ctx = RequestContext::new(request_id, client, head.extensions.get::<crate::http::serve::Secure>().is_some());
         let (method, uri) = (head.method.clone(), head.uri.clone());
         let result = self.phases(&mut ctx, head, body).await;
         // The response phase, on the upstream's answer and on our own refusals alike.

@@ -650,18 +650,7 @@ mod tests {
 
     fn ctx(peer: &str) -> RequestContext {
         let peer: std::net::SocketAddr = peer.parse().unwrap();
-        RequestContext {
-            request_id: "rid".into(),
-            client: ClientAddr { peer, ip: peer.ip() },
-            secure: false,
-            host: "api.example".into(),
-            path: "/x".into(),
-            route: None,
-            params: vec![],
-            identity: Default::default(),
-            decision: None,
-            response_headers: Vec::new(),
-        }
+        RequestContext { host: "api.example".into(), path: "/x".into(), ..RequestContext::new("rid".into(), ClientAddr { peer, ip: peer.ip() }, false) }
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

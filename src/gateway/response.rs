@@ -434,18 +434,7 @@ mod tests {
 
     fn ctx(secure: bool) -> RequestContext {
         let peer: std::net::SocketAddr = "192.0.2.1:5000".parse().unwrap();
-        RequestContext {
-            request_id: "rid-1".into(),
-            client: ClientAddr { peer, ip: peer.ip() },
-            secure,
-            host: "api.example".into(),
-            path: "/x".into(),
-            route: None,
-            params: vec![],
-            identity: Default::default(),
-            decision: None,
-            response_headers: Vec::new(),
-        }
+        RequestContext { host: "api.example".into(), path: "/x".into(), ..RequestContext::new("rid-1".into(), ClientAddr { peer, ip: peer.ip() }, secure) }
     }
 
     fn run(p: &SecurityPolicy, secure: bool, credentials: bool, status: u16, upstream: &[(&'static str, &'static str)]) -> HeaderMap {

@@ -263,18 +263,7 @@ mod tests {
 
     fn ctx(identity: Identity, ip: &str) -> RequestContext {
         let ip: std::net::IpAddr = ip.parse().unwrap();
-        RequestContext {
-            request_id: String::new(),
-            client: ClientAddr { peer: (ip, 1).into(), ip },
-            secure: false,
-            host: String::new(),
-            path: String::new(),
-            route: Some("r".into()),
-            params: Vec::new(),
-            identity,
-            decision: None,
-            response_headers: Vec::new(),
-        }
+        RequestContext { route: Some("r".into()), identity, ..RequestContext::new(String::new(), ClientAddr { peer: (ip, 1).into(), ip }, false) }
     }
 
     fn caller(consumer: Option<&str>, client_id: Option<&str>, sub: Option<&str>, plan: Option<&str>) -> Identity {
