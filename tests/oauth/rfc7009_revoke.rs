@@ -41,3 +41,19 @@ async fn revocation_requires_client_authentication_and_a_token() {
     assert_oauth_error(s.post_form("/revoke", Some((&id, &secret)), &[]).await, 400, "invalid_request").await;
     assert_eq!(s.introspect(&id, &secret, &t).await["active"], true);
 }
+
+#[tokio::test]
+async fn a_revocation_is_kept_while_the_token_could_still_be_accepted_and_no_longer() {
+    // Verification accepts a token until exp + clock_skew. The revocation record must cover
+    // that last second and be purged just after it: gone earlier, the token would pass again.
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let t = s.token(&id, &secret, &[]).await;
+    assert_eq!(s.post_form("/revoke", Some((&id, &secret)), &[("token", &t)]).await.status(), 200);
+    let (_, claims) = crate::support::jwt_parts(&t);
+    let (jti, exp) = (claims["jti"].as_str().unwrap(), claims["exp"].as_i64().unwrap());
+    let last_accepting = exp + s.cfg.oauth.clock_skew.as_secs() as i64;
+    let revoked_at = |at: i64| s.store.artifacts.get(warden::store::ArtifactKind::RevokedJti, jti, at);
+    assert!(revoked_at(last_accepting).await.unwrap().is_some(), "still revoked at exp + skew");
+    assert!(revoked_at(last_accepting + 1).await.unwrap().is_none(), "purged once no verifier accepts it");
+}
