@@ -37,6 +37,11 @@ async fn a_confidential_client_redeems_its_code_for_the_users_token() {
     assert_eq!(claims["aud"], s.issuer, "the default audience");
     assert_eq!(claims["iss"], s.issuer);
     assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 22));
+    // The token lives exactly the lifetime it announces, from now.
+    let now = warden::model::unix_now();
+    let iat = claims["iat"].as_i64().unwrap();
+    assert!((now - 5..=now).contains(&iat), "iat {iat} is now ({now})");
+    assert_eq!(claims["exp"].as_i64().unwrap() - iat, 600, "exp = iat + expires_in");
     let info = s.introspect(&id, &secret, token).await;
     assert_eq!(info["active"], true);
     assert_eq!(info["sub"], user.id.0);

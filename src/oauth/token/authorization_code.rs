@@ -228,5 +228,13 @@ mod tests {
         assert!(check_pkce(challenge, Some("short")).is_err());
         assert!(check_pkce(challenge, Some(&"a".repeat(129))).is_err());
         assert!(check_pkce(challenge, Some(&format!("{}+", &verifier[..43]))).is_err());
+        // A verifier outside the RFC's shape is refused even when its challenge matches.
+        for bad in [format!("{}+", "a".repeat(42)), "a".repeat(42), "a".repeat(129), format!("{}é", "a".repeat(41))] {
+            let own = crate::jose::sha256_b64url(bad.as_bytes());
+            assert!(check_pkce(&own, Some(&bad)).is_err(), "{bad:?} is refused");
+        }
+        for good in ["a".repeat(43), "a".repeat(128), format!("{}-._~", "A9".repeat(20))] {
+            assert!(check_pkce(&crate::jose::sha256_b64url(good.as_bytes()), Some(&good)).is_ok(), "{good:?} is accepted");
+        }
     }
 }
