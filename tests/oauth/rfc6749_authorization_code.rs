@@ -359,3 +359,30 @@ async fn the_code_the_sign_in_pages_issue_redeems_for_tokens_that_userinfo_accep
     let resp = s.http.get(s.url("/userinfo")).bearer_auth(token).send().await.unwrap();
     assert_eq!(resp.status(), 401, "the replay revoked the first token");
 }
+
+/// Issue #5 item 5, in the code flow: a dynamically registered client's code is redeemed for
+/// the issuer's audience only when the operator opted in.
+#[tokio::test]
+async fn a_dynamic_clients_code_gets_the_issuer_audience_only_if_the_operator_opts_in() {
+    for opt_in in [false, true] {
+        let s = TestServer::start_with(|c| {
+            c.oauth.registration.mode = warden::oauth::RegistrationMode::Open;
+            c.oauth.registration.issuer_audience = opt_in;
+        })
+        .await;
+        let spec = json!({"redirect_uris": [REDIRECT], "grant_types": ["authorization_code"], "scope": "openid profile"});
+        let v: Value = s.http.post(s.url("/register")).json(&spec).send().await.unwrap().json().await.unwrap();
+        let (id, secret) = (v["client_id"].as_str().expect(&v.to_string()), v["client_secret"].as_str().unwrap());
+        let user = ada(&s).await;
+        let (verifier, challenge) = pkce();
+        let code = store_code(&s, &grant(id, &user, "openid profile", &challenge)).await;
+        let resp = redeem(&s, Auth::Basic(id, secret), &code, Some(REDIRECT), Some(&verifier), &[], None).await;
+        if opt_in {
+            assert_eq!(resp.status(), 200);
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["aud"], s.issuer);
+        } else {
+            assert_oauth_error(resp, 400, "invalid_target").await;
+        }
+    }
+}
