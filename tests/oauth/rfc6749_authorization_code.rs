@@ -258,6 +258,12 @@ async fn resource_picks_among_the_codes_resources() {
     let resp = redeem(&s, auth, &code, Some(REDIRECT), Some(&verifier), &[], None).await;
     let body: Value = resp.json().await.unwrap();
     assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["aud"], json!(["https://a.example", "https://b.example"]));
+    // Several resources are all kept, each once.
+    let code = store_code(&s, &g).await;
+    let both = [("resource", "https://b.example"), ("resource", "https://a.example"), ("resource", "https://b.example")];
+    let resp = redeem(&s, auth, &code, Some(REDIRECT), Some(&verifier), &both, None).await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["aud"], json!(["https://b.example", "https://a.example"]));
     g.resource.clear();
     let code = store_code(&s, &g).await;
     let resp = redeem(&s, auth, &code, Some(REDIRECT), Some(&verifier), &[], None).await;
