@@ -378,7 +378,7 @@ async fn a_dynamic_clients_code_gets_the_issuer_audience_only_if_the_operator_op
         .await;
         let spec = json!({"redirect_uris": [REDIRECT], "grant_types": ["authorization_code"], "scope": "openid profile"});
         let v: Value = s.http.post(s.url("/register")).json(&spec).send().await.unwrap().json().await.unwrap();
-        let (id, secret) = (v["client_id"].as_str().expect(&v.to_string()), v["client_secret"].as_str().unwrap());
+        let (id, secret) = (v["client_id"].as_str().unwrap_or_else(|| panic!("registration failed: {v}")), v["client_secret"].as_str().unwrap());
         let user = ada(&s).await;
         let (verifier, challenge) = pkce();
         let code = store_code(&s, &grant(id, &user, "openid profile", &challenge)).await;
