@@ -134,3 +134,15 @@ async fn introspection_requires_client_authentication() {
     assert_oauth_error(s.post_form("/introspect", None, &[("token", &t)]).await, 401, "invalid_client").await;
     assert_oauth_error(s.post_form("/introspect", Some((&id, "bad")), &[("token", &t)]).await, 401, "invalid_client").await;
 }
+
+/// A public client (`none`) has no credential, so it cannot introspect: its `client_id`
+/// alone is refused here, though `/revoke` and `/token` accept it.
+#[tokio::test]
+async fn a_public_client_cannot_introspect_with_its_client_id_alone() {
+    let s = TestServer::start().await;
+    let id = crate::support::code_flow::public_client(&s).await;
+    let (cc, cc_secret) = s.cc_client().await;
+    let t = s.token(&cc, &cc_secret, &[]).await;
+    let resp = s.post_form("/introspect", None, &[("client_id", &id), ("token", &t)]).await;
+    assert_oauth_error(resp, 401, "invalid_client").await;
+}
