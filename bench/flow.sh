@@ -20,7 +20,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 warden="$(warden_binary "${1:-}")"
 duration="${BENCH_DURATION:-10}"
 connections="${BENCH_CONNECTIONS:-16}"
-server_cpu="${BENCH_SERVER_CPU:-0}"
 driver_cpu="${BENCH_DRIVER_CPU:-1}"
 [ "$(nproc --all)" -ge 2 ] || die "needs 2 CPUs"
 for tool in curl taskset; do command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"; done
@@ -72,7 +71,6 @@ modes="cc code"
 if curl -fsS "$issuer/.well-known/openid-configuration" | grep -q '"refresh_token"'; then modes="$modes refresh"; fi
 for m in $modes; do run "$m"; done
 
-field() { sed -n "s/^BENCH $1 //p" "$2" | head -n1; }
 label() { case "$1" in cc) echo "client_credentials";; code) echo "code flow (no login)";; refresh) echo "refresh";; esac; }
 base="$(field rate "$tmp/cc.out")"
 out="$root/bench/out/flow-$(date -u +%Y-%m-%d-%H%M%S).txt"

@@ -245,7 +245,6 @@ EOF
 # --- runs -----------------------------------------------------------------------------------
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-field() { sed -n "s/^BENCH $1 //p" "$2" | head -n1; }
 
 # run NAME URL SERVER-PID: warm-up, then the measured run; CPU of the server and the upstream.
 run() {
@@ -324,12 +323,8 @@ report="$tmp/report.txt"
     fi
     echo "srv CPU:  the server's CPU time (all threads) / wall time during the run; srv/up us/req: CPU time of"
     echo "          the server / the upstream over the run ÷ requests (the upstream shares the server's core)"
-    for r in $rows; do
-        se="$(field socket_errors "$tmp/$r.out")"
-        fs="$(field first_non200 "$tmp/$r.out")"
-        [ -z "$fs" ] || echo "WARNING: $(label "$r"): first non-200 response: $fs"
-        [ "${se:-0}" = 0 ] || echo "WARNING: $(label "$r"): $se socket errors (connect/read/write/timeout)"
-    done
+    # shellcheck disable=SC2086
+    warn_failures "$tmp" $rows
     for r in $rows; do
         echo
         echo "wrk --latency, $(label "$r"):"

@@ -24,3 +24,19 @@ wrk_cpu="${BENCH_WRK_CPU:-1}"
 nice_level="${BENCH_NICE:-0}"
 case "$nice_level" in -[0-9]|-1[0-9]|-20|[0-9]|1[0-9]) ;; *) die "BENCH_NICE must be between -20 and 19";; esac
 on_cpu=(nice -n "$nice_level" taskset -c)
+
+# A value wrk's script (token.lua) reported: the rest of the line "BENCH NAME ..." in FILE.
+field() { sed -n "s/^BENCH $1 //p" "$2" | head -n1; }
+
+# warn_failures DIR ROWS...: a warning for each row whose run (DIR/ROW.out) saw a non-200
+# answer or socket errors. The calling script defines label ROW.
+warn_failures() {
+    local dir="$1" r fs se
+    shift
+    for r in "$@"; do
+        fs="$(field first_non200 "$dir/$r.out")"
+        se="$(field socket_errors "$dir/$r.out")"
+        [ -z "$fs" ] || echo "WARNING: $(label "$r"): first non-200 response: $fs"
+        [ "${se:-0}" = 0 ] || echo "WARNING: $(label "$r"): $se socket errors (connect/read/write/timeout)"
+    done
+}

@@ -87,7 +87,6 @@ check_token warden "$base/token"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 # utime + stime of every thread of process $1, in clock ticks (fields after the ")" of comm).
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-field() { sed -n "s/^BENCH $1 //p" "$2" | head -n1; }
 
 # run NAME MODE URL PID: warm-up, then the measured run against the server PID; results in
 # $tmp/NAME.{out,cpu,cpureq,top}.
@@ -191,12 +190,8 @@ report="$tmp/report.txt"
     echo "           metadata = GET /.well-known/oauth-authorization-server (baseline: ratios are endpoint/metadata)"
     echo "srv CPU:   server CPU time (all threads) / wall time during the measured run (100% = the whole pinned core)"
     echo "warden RSS after its runs: $((rss_kb / 1024)) MiB"
-    for name in $rows; do
-        fs="$(field first_non200 "$tmp/$name.out")"
-        se="$(field socket_errors "$tmp/$name.out")"
-        [ -z "$fs" ] || echo "WARNING: $(label "$name"): first non-200 response: $fs"
-        [ "${se:-0}" = 0 ] || echo "WARNING: $(label "$name"): $se socket errors (connect/read/write/timeout)"
-    done
+    # shellcheck disable=SC2086
+    warn_failures "$tmp" $rows
     echo
     echo "top during the warden token run:"
     cat "$tmp/token.top" 2>/dev/null || true
