@@ -237,6 +237,25 @@ async fn signing_in_always_makes_a_new_session_id() {
     assert_eq!(q["error"], "login_required");
 }
 
+/// A session ends on the server after `session_lifetime`, whatever the browser does with the
+/// cookie's `Max-Age`: a copied cookie no longer signs anyone in.
+#[tokio::test]
+async fn a_session_ends_after_its_lifetime_even_if_the_cookie_is_kept() {
+    let s = TestServer::start_with(|c| c.oauth.session_lifetime = std::time::Duration::from_secs(1)).await;
+    user(&s, "iris").await;
+    let client_id = web_client(&s, json!({"first_party": true})).await;
+    let mut b = Browser::new(&s);
+    let (html, _) = open_login(&mut b, &s, &client_id, &[]).await;
+    let resp = submit_login(&mut b, &html, "iris", PASSWORD).await;
+    let cookie = resp.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).find(|c| c.starts_with("warden_session=")).unwrap().to_owned();
+    assert!(cookie.ends_with("Max-Age=1"), "{cookie}");
+    answer(&location(&resp));
+    assert!(answer(&location(&b.get(&authorize_url(&s, &client_id, &[("prompt", "none")])).await)).contains_key("code"));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let q = answer(&location(&b.get(&authorize_url(&s, &client_id, &[("prompt", "none")])).await));
+    assert_eq!(q["error"], "login_required", "the browser still sends {:?}", b.cookies.get("warden_session"));
+}
+
 /// `prompt=login` and `max_age` force a new login (OIDC Core §3.1.2.1) and a newer
 /// `auth_time`; a disabled user's session no longer counts.
 #[tokio::test]
