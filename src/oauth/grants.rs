@@ -82,6 +82,14 @@ impl Provider {
         exp + self.cfg.clock_skew.as_secs() as i64 + 1
     }
 
+    /// Puts the `jti` of an access token expiring at `exp` on the revocation list, for as
+    /// long as the token could still verify: verification accepts it while now <= exp + skew,
+    /// and a record is gone once its expiry <= now.
+    pub(super) async fn revoke_jti(&self, jti: &str, exp: i64) -> Result<(), OAuthError> {
+        self.store.artifacts.put(ArtifactKind::RevokedJti, jti, b"", self.keep_until(exp), None).await?;
+        Ok(())
+    }
+
     /// Records the first token of a new grant before it is handed out; the record lives at
     /// least until `family_until` (the expiry of the grant's refresh token, or 0). `Ok(false)`:
     /// a replay of the grant's code already revoked it, so the token must not be issued.
@@ -126,7 +134,7 @@ impl Provider {
         let link = serde_json::to_vec(link).map_err(OAuthError::server_error)?;
         self.store.artifacts.put(ArtifactKind::TokenGrant, &jti, &link, self.keep_until(exp), Some(grant_id)).await?;
         if self.grant_revoked(grant_id).await? {
-            self.store.artifacts.put(ArtifactKind::RevokedJti, &jti, b"", self.keep_until(exp), None).await?;
+            self.revoke_jti(&jti, exp).await?;
             return Ok(false);
         }
         Ok(true)
@@ -153,8 +161,7 @@ impl Provider {
                 None => GrantRecord::default(),
             };
             for t in &record.tokens {
-                let keep_until = self.keep_until(t.exp);
-                self.store.artifacts.put(ArtifactKind::RevokedJti, &t.jti, b"", keep_until, None).await?;
+                self.revoke_jti(&t.jti, t.exp).await?;
                 revoked_jtis += 1;
             }
             self.store.artifacts.put(ArtifactKind::Grant, grant_id, &revoked, horizon, None).await?;

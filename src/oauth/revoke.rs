@@ -1,7 +1,6 @@
 //! `POST /revoke` (RFC 7009).
 
 use super::{FormRequest, OAuthError, Provider};
-use crate::store::ArtifactKind;
 
 impl Provider {
     /// Revokes an access token by putting its `jti` on the revocation list until the token
@@ -30,10 +29,7 @@ impl Provider {
         if claims.client_id != client.client_id.as_str() {
             return Err(OAuthError::unauthorized_client("the token was not issued to this client"));
         }
-        // Verification accepts the token while now <= exp + skew; a record is gone once
-        // expires_at <= now. Keep it one second past the last accepting second.
-        let keep_until = claims.exp + self.cfg.clock_skew.as_secs() as i64 + 1;
-        self.store.artifacts.put(ArtifactKind::RevokedJti, &claims.jti, b"", keep_until, None).await?;
+        self.revoke_jti(&claims.jti, claims.exp).await?;
         tracing::info!(target: "audit", event = "token_revoked", client_id = %client.client_id, jti = %claims.jti);
         Ok(())
     }

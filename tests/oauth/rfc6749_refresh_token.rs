@@ -91,6 +91,7 @@ async fn a_refresh_rotates_the_refresh_token_and_the_used_one_is_refused() {
     assert_eq!(claims["sub"], g.sub);
     assert_eq!(claims["client_id"], id);
     assert_eq!(claims["auth_time"], g.auth_time, "the original sign-in");
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600, "the client's access token lifetime");
     assert_eq!(s.introspect(&id, &secret, at2).await["active"], true);
     let info = s.http.get(s.url("/userinfo")).bearer_auth(at2).send().await.unwrap();
     assert_eq!(info.status(), 200, "userinfo accepts a refreshed token");
@@ -348,6 +349,27 @@ async fn a_public_clients_refresh_token_is_bound_to_its_dpop_key() {
     let plain = refreshed(&s, &cid, &csecret, str_of(&body, "refresh_token"), &[]).await;
     assert_eq!(plain["token_type"], "Bearer");
     assert!(jwt_parts(str_of(&plain, "access_token")).1.get("cnf").is_none());
+    // A proof at its refresh does not bind its next refresh token either.
+    let resp = refresh(&s, Auth::Basic(&cid, &csecret), str_of(&plain, "refresh_token"), &[], Some(&key.proof("POST", &url, None))).await;
+    let bound: Value = resp.json().await.unwrap();
+    assert_eq!(bound["token_type"], "DPoP");
+    assert_eq!(refreshed(&s, &cid, &csecret, str_of(&bound, "refresh_token"), &[]).await["token_type"], "Bearer");
+
+    // A public client's refresh token got without DPoP is bound by the first refresh that
+    // proves a key: from then on the family needs that key.
+    let (verifier, challenge) = pkce();
+    let code = store_code(&s, &grant(&id, &user, "offline_access api", &challenge)).await;
+    let resp = redeem(&s, Auth::Public(&id), &code, Some(REDIRECT), Some(&verifier), &[], None).await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    let resp = refresh(&s, Auth::Public(&id), str_of(&body, "refresh_token"), &[], Some(&key.proof("POST", &url, None))).await;
+    assert_eq!(resp.status(), 200);
+    let next: Value = resp.json().await.unwrap();
+    let rt = str_of(&next, "refresh_token");
+    assert_oauth_error(refresh(&s, Auth::Public(&id), rt, &[], None).await, 400, "invalid_dpop_proof").await;
+    let stranger = DpopKey::new().proof("POST", &url, None);
+    assert_oauth_error(refresh(&s, Auth::Public(&id), rt, &[], Some(&stranger)).await, 400, "invalid_dpop_proof").await;
+    assert_eq!(refresh(&s, Auth::Public(&id), rt, &[], Some(&key.proof("POST", &url, None))).await.status(), 200);
 }
 
 /// `provider.refresh_token_idle_lifetime`: an unused refresh token expires; using it starts

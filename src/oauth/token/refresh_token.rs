@@ -216,7 +216,7 @@ pub(super) async fn issue(p: &Provider, req: &FormRequest) -> Result<TokenRespon
     }
     let refresh_token = next.store(p, now).await?;
     if p.grant_revoked(grant_id).await? {
-        p.store.artifacts.put(ArtifactKind::RevokedJti, jti.as_str(), b"", exp + p.cfg.clock_skew.as_secs() as i64 + 1, None).await?;
+        p.revoke_jti(jti.as_str(), exp).await?;
         return Err(revoked());
     }
     let scope_text = (!scope.is_empty()).then(|| scope.join(" "));
