@@ -355,11 +355,8 @@ async fn login_and_consent_pages_refuse_framing() {
 /// An ID token signed with the server's own RS256 key for `sub` and `aud`, expired an hour
 /// ago (hints are accepted after expiry).
 pub(crate) async fn hint(s: &TestServer, sub: &str, aud: &str) -> String {
-    let rec = s.store.catalog.signing_keys().await.unwrap().into_iter().find(|r| r.alg == "RS256").unwrap();
-    let pkcs8 = s.master.open(&rec.sealed_private, rec.kid.as_str().as_bytes()).unwrap();
-    let key = warden::jose::SigningKey::from_pkcs8(rec.kid.clone(), warden::jose::Alg::RS256, &pkcs8).unwrap();
     let now = warden::model::unix_now();
-    key.sign_jwt("JWT", &json!({"iss": s.issuer, "sub": sub, "aud": aud, "iat": now - 7200, "exp": now - 3600})).unwrap()
+    s.sign_with_own_key(warden::jose::Alg::RS256, "JWT", &json!({"iss": s.issuer, "sub": sub, "aud": aud, "iat": now - 7200, "exp": now - 3600})).await
 }
 
 /// OIDC Core §3.1.2.1 `id_token_hint`: it must be ours and for this client; a session of

@@ -5,6 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use std::time::Duration;
+use warden::jose::Alg;
 
 #[tokio::test]
 async fn an_active_token_shows_its_claims() {
@@ -124,6 +125,34 @@ async fn tokens_of_another_issuer_are_inactive() {
     let t = a.token(&id, &secret, &[]).await;
     let (bid, bsecret) = b.cc_client().await;
     assert_eq!(b.introspect(&bid, &bsecret, &t).await, json!({"active": false}));
+}
+
+/// Signed with the server's own key, a token is still inactive when its issuer is not this
+/// one (the issuer renamed, the keys kept) or its `typ` is not `at+jwt` (an ID token's `JWT`:
+/// RFC 9068 §4, no token confusion); one expired for less than `clock_skew` is active.
+#[tokio::test]
+async fn a_token_signed_with_our_key_is_checked_for_issuer_typ_and_expiry_with_clock_skew() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let t = s.token(&id, &secret, &[]).await;
+    let (_, claims) = jwt_parts(&t);
+    let now = warden::model::unix_now();
+    let with = |k: &str, v: serde_json::Value| {
+        let mut c = claims.clone();
+        c[k] = v;
+        c
+    };
+    let s = &s;
+    let sign = |typ: &'static str, c: serde_json::Value| async move { s.sign_with_own_key(Alg::ES256, typ, &c).await };
+    assert_eq!(s.introspect(&id, &secret, &sign("at+jwt", claims.clone()).await).await["active"], true, "the same claims re-signed");
+    let foreign = sign("at+jwt", with("iss", "https://old-name.example".into())).await;
+    assert_eq!(s.introspect(&id, &secret, &foreign).await, json!({"active": false}), "another issuer");
+    let id_typed = sign("JWT", claims.clone()).await;
+    assert_eq!(s.introspect(&id, &secret, &id_typed).await, json!({"active": false}), "typ JWT");
+    let just_expired = sign("at+jwt", with("exp", (now - 10).into())).await;
+    assert_eq!(s.introspect(&id, &secret, &just_expired).await["active"], true, "within the 60 s clock skew");
+    let expired = sign("at+jwt", with("exp", (now - 120).into())).await;
+    assert_eq!(s.introspect(&id, &secret, &expired).await, json!({"active": false}), "past the clock skew");
 }
 
 #[tokio::test]

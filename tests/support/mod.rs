@@ -189,6 +189,14 @@ impl TestServer {
         resp.json().await.unwrap()
     }
 
+    /// A JWT signed with this server's own key for `alg` (from its store, unsealed with its
+    /// master key): what only the server itself could have made.
+    pub async fn sign_with_own_key(&self, alg: warden::jose::Alg, typ: &str, claims: &Value) -> String {
+        let rec = self.store.catalog.signing_keys().await.unwrap().into_iter().find(|r| r.alg == alg.as_str()).expect("a key for alg");
+        let pkcs8 = self.master.open(&rec.sealed_private, rec.kid.as_str().as_bytes()).unwrap();
+        warden::jose::SigningKey::from_pkcs8(rec.kid, alg, &pkcs8).unwrap().sign_jwt(typ, claims).unwrap()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
