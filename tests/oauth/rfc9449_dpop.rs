@@ -107,6 +107,33 @@ async fn a_replayed_proof_is_refused_also_by_another_node() {
     assert_eq!(token_request(&other, &id, &secret, &[&key.proof(&s.url("/token"))]).await.status(), 200);
 }
 
+/// §11.1: the replay record outlives the proof: a proof as old as the checks still accept
+/// (`dpop_proof_max_age` + `clock_skew`) is refused when replayed.
+#[tokio::test]
+async fn a_proof_at_the_edge_of_its_age_is_still_single_use() {
+    let s = TestServer::start_with(|c| {
+        c.oauth.dpop_proof_max_age = std::time::Duration::from_secs(1);
+        c.oauth.clock_skew = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let (id, secret) = s.cc_client().await;
+    let key = DpopKey::new();
+    // Use and replay within one second of the server's clock, the oldest proof it accepts.
+    for attempt in 0.. {
+        let start = now();
+        let proof = key.proof_with(json!({"jti": unique(), "htm": "POST", "htu": s.url("/token"), "iat": start - 3}));
+        let first = token_request(&s, &id, &secret, &[&proof]).await.status();
+        let replay = token_request(&s, &id, &secret, &[&proof]).await;
+        if now() != start {
+            assert!(attempt < 5, "never within one second");
+            continue;
+        }
+        assert_eq!(first, 200, "3 s old: within max_age + skew");
+        assert_oauth_error(replay, 400, "invalid_dpop_proof").await;
+        break;
+    }
+}
+
 /// §4.3: each check of a proof, with the reason in the description.
 #[tokio::test]
 async fn a_proof_failing_any_check_is_refused_with_invalid_dpop_proof() {
