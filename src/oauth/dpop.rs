@@ -37,13 +37,19 @@ impl Provider {
         let (max_age, leeway) = (self.cfg.dpop_proof_max_age.as_secs(), self.cfg.clock_skew.as_secs());
         let check = ProofCheck { method: "POST", uri: &uri, now, max_age, leeway, access_token: None, nonces: self.dpop_nonces.as_ref() };
         let proof = dpop::check_proof(proof, &check).map_err(|e| self.dpop_error(e, now))?;
-        // Accepted while iat >= now - max_age - leeway: afterwards the age check refuses it.
-        let keep_until = proof.iat.saturating_add((max_age + leeway + 1) as i64);
-        let fresh = self.store.artifacts.put_new(ArtifactKind::DpopJti, &proof.replay_key(), b"", keep_until, now).await?;
-        if !fresh {
+        if !self.first_use_of(&proof, now).await? {
             return Err(OAuthError::invalid_dpop_proof("this DPoP proof was already used; make a new one per request"));
         }
         Ok(Some(proof))
+    }
+
+    /// Records a checked proof's key + `jti` in the store, shared by every node (RFC 9449
+    /// §11.1), for as long as the age check could still accept the proof (while iat >= now -
+    /// max_age - leeway). `false`: it was used before.
+    pub(super) async fn first_use_of(&self, proof: &Proof, now: i64) -> Result<bool, OAuthError> {
+        let (max_age, leeway) = (self.cfg.dpop_proof_max_age.as_secs(), self.cfg.clock_skew.as_secs());
+        let keep_until = proof.iat.saturating_add((max_age + leeway + 1) as i64);
+        Ok(self.store.artifacts.put_new(ArtifactKind::DpopJti, &proof.replay_key(), b"", keep_until, now).await?)
     }
 
     /// The wire error for a refused proof.

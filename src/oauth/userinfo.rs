@@ -5,7 +5,6 @@ use super::claims::user_claims;
 use super::{Challenge, DpopHeader, ErrorCode, OAuthError, Params, Provider};
 use crate::jose::dpop::{self, ProofCheck};
 use crate::model::{UserId, unix_now};
-use crate::store::ArtifactKind;
 use serde_json::Value;
 
 /// A userinfo request without HTTP types.
@@ -149,8 +148,7 @@ impl Provider {
         if aws_lc_rs::constant_time::verify_slices_are_equal(proof.jkt.as_bytes(), jkt.as_bytes()).is_err() {
             return Err(bad("the DPoP proof is not made with the key the access token is bound to"));
         }
-        let keep_until = proof.iat.saturating_add((max_age + leeway + 1) as i64);
-        if !self.store.artifacts.put_new(ArtifactKind::DpopJti, &proof.replay_key(), b"", keep_until, now).await? {
+        if !self.first_use_of(&proof, now).await? {
             return Err(bad("this DPoP proof was already used; make a new one per request"));
         }
         Ok(())
