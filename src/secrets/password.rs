@@ -195,6 +195,14 @@ mod tests {
     }
 
     #[test]
+    fn same_as_compares_the_whole_text() {
+        assert!(pw("a long passphrase").same_as(&pw("a long passphrase")));
+        assert!(!pw("a long passphrase").same_as(&pw("a long passphrasE")));
+        assert!(!pw("a long passphrase").same_as(&pw("a long passphrase ")), "a longer text");
+        assert!(!pw("").same_as(&pw("x")));
+    }
+
+    #[test]
     fn common_passwords_are_refused_in_any_case() {
         for p in ["password", "PassWord", "12345678", "iloveyou", "QWERTYUIOP", "trustno1"] {
             assert_eq!(check_policy(&pw(p)), Err(PolicyError::Common), "{p}");
