@@ -155,6 +155,13 @@ async fn errors_after_verification_go_back_to_the_client_with_state_and_iss() {
     // Without state, none comes back.
     let q = redirected_error(&get(&s, &with(with(good(&id), "state", None), "response_type", Some("token"))).await, CB);
     assert!(!q.contains_key("state"));
+    // §3.1: a parameter without a value is as if omitted: an empty state comes back as no
+    // state, and an empty prompt or max_age is no error (the request fails later, at its
+    // resource).
+    let empty = with(with(with(good(&id), "state", Some("")), "prompt", Some("")), "max_age", Some(""));
+    let q = redirected_error(&get(&s, &with(empty, "resource", Some("https://other-api.example"))).await, CB);
+    assert_eq!(q["error"], "invalid_target", "{q:?}");
+    assert!(!q.contains_key("state"), "{q:?}");
 }
 
 /// A client registered without the code grant (but with a redirect URI) is told so.
