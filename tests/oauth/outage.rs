@@ -473,6 +473,7 @@ async fn postgres_refusing_and_cutting_connections_fails_fast_and_recovers() {
     let revoked = s.token(&a, &a_secret, &[]).await;
     assert_eq!(s.post_form("/revoke", Some((&a, &a_secret)), &[("token", &revoked)]).await.status(), 200);
     let live = s.token(&a, &a_secret, &[]).await;
+    let (web, _) = s.client(json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "scope": "openid"})).await;
 
     // Every pooled connection is cut and new ones are closed at once.
     proxy.set(Fault::Refuse);
@@ -489,6 +490,13 @@ async fn postgres_refusing_and_cutting_connections_fails_fast_and_recovers() {
         assert_unavailable(o);
     }
     eventually("health degraded", Duration::from_secs(5), || is_degraded(s)).await;
+    // A browser asking to sign in to a client the store must load gets a 503 page, never a
+    // redirect.
+    let url = format!("{}?client_id={web}&response_type=code&scope=openid&redirect_uri=https://app.example/cb", s.url("/authorize"));
+    let page = call(&http(), &s.base, &Call::Get { what: "authorize", url }).await;
+    assert_eq!((page.status, page.content_type.starts_with("text/html")), (503, true), "{page:?}");
+    assert!(page.body.as_str().is_some_and(|html| html.contains("Temporarily unavailable")), "{page:?}");
+    assert_no_internals(&page);
 
     proxy.set(Fault::Pass);
     let recovered = eventually("recovery", Duration::from_secs(15), || async {
