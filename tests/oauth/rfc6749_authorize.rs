@@ -113,6 +113,24 @@ async fn a_redirect_uri_that_is_not_registered_exactly_gets_a_page() {
     assert_page(get(&s, &with(good(&id), "redirect_uri", None)).await, 400, "redirect_uri is missing").await;
 }
 
+/// RFC 6749 §3.1.2.3: with exactly one registered URI a plain OAuth request may leave
+/// `redirect_uri` out; an OpenID request may not (OIDC Core §3.1.2.1), and a client without
+/// a registered URI cannot use the browser flow at all.
+#[tokio::test]
+async fn a_redirect_uri_may_be_left_out_only_with_one_registered_and_without_openid() {
+    let s = TestServer::start().await;
+    let (one, _) = s.client(json!({"grant_types": ["authorization_code"], "redirect_uris": [CB], "scope": "openid read", "token_endpoint_auth_method": "none"})).await;
+    let plain = with(with(good(&one), "redirect_uri", None), "scope", Some("read"));
+    let resp = get(&s, &plain).await;
+    assert_eq!(resp.status(), 303);
+    assert!(resp.headers()["location"].to_str().unwrap().starts_with("/interaction/"), "{:?}", resp.headers());
+    let openid = with(good(&one), "redirect_uri", None);
+    assert_page(get(&s, &openid).await, 400, "redirect_uri is missing").await;
+    let (none, _) = s.client(json!({"grant_types": ["client_credentials"], "scope": "read"})).await;
+    let body = with(with(good(&none), "redirect_uri", None), "scope", Some("read"));
+    assert_page(get(&s, &body).await, 400, "no registered redirect URI").await;
+}
+
 /// RFC 6749 §4.1.2.1, RFC 9207: once client and redirect URI are verified, errors go back
 /// to the client with `error`, `error_description`, `state` (byte for byte) and `iss`.
 #[tokio::test]
