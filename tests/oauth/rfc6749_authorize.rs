@@ -173,6 +173,19 @@ async fn errors_after_verification_go_back_to_the_client_with_state_and_iss() {
     // Without state, none comes back.
     let q = redirected_error(&get(&s, &with(with(good(&id), "state", None), "response_type", Some("token"))).await, CB);
     assert!(!q.contains_key("state"));
+    // state and nonce are opaque but at most 2048 bytes each.
+    let (max, over) = ("s".repeat(2048), "s".repeat(2049));
+    // (2048 bytes pass that check: the request fails at the later resource check.)
+    let later = |name, value| with(with(good(&id), name, Some(value)), "resource", Some("https://other-api.example"));
+    let q = redirected_error(&get(&s, &later("state", &max)).await, CB);
+    assert_eq!((q["error"].as_str(), q["state"].len()), ("invalid_target", 2048));
+    let q = redirected_error(&get(&s, &later("nonce", &max)).await, CB);
+    assert_eq!(q["error"], "invalid_target");
+    for (name, value) in [("state", &over), ("nonce", &over)] {
+        let q = redirected_error(&get(&s, &with(good(&id), name, Some(value))).await, CB);
+        assert_eq!(q["error"], "invalid_request", "{name} of 2049 bytes");
+        assert!(q["error_description"].contains("2048"), "{q:?}");
+    }
     // §3.1: a parameter without a value is as if omitted: an empty state comes back as no
     // state, and an empty prompt or max_age is no error (the request fails later, at its
     // resource).
