@@ -237,6 +237,25 @@ async fn signing_in_always_makes_a_new_session_id() {
     assert_eq!(q["error"], "login_required");
 }
 
+/// RFC 9449 §10: `dpop_jkt` at the authorization endpoint binds the code to that key (the
+/// token endpoint then wants a proof made with it: rfc6749_authorization_code.rs); a value
+/// that is not a thumbprint is `invalid_request`.
+#[tokio::test]
+async fn dpop_jkt_binds_the_code_made_at_the_end_of_the_sign_in() {
+    let s = TestServer::start().await;
+    user(&s, "jane").await;
+    let client_id = web_client(&s, json!({"first_party": true})).await;
+    let jkt = crate::support::code_flow::DpopKey::new().thumbprint();
+    let mut b = Browser::new(&s);
+    let (html, _) = open_login(&mut b, &s, &client_id, &[("dpop_jkt", &jkt)]).await;
+    let q = answer(&location(&submit_login(&mut b, &html, "jane", PASSWORD).await));
+    assert_eq!(stored_code(&s, &q["code"]).await.dpop_jkt.as_deref(), Some(jkt.as_str()));
+    let q = answer(&location(&b.get(&authorize_url(&s, &client_id, &[])).await));
+    assert_eq!(stored_code(&s, &q["code"]).await.dpop_jkt, None, "no dpop_jkt, no binding");
+    let q = answer(&location(&b.get(&authorize_url(&s, &client_id, &[("dpop_jkt", "not-a-thumbprint")])).await));
+    assert_eq!(q["error"], "invalid_request");
+}
+
 /// A session ends on the server after `session_lifetime`, whatever the browser does with the
 /// cookie's `Max-Age`: a copied cookie no longer signs anyone in.
 #[tokio::test]
