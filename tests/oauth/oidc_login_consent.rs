@@ -256,6 +256,36 @@ async fn dpop_jkt_binds_the_code_made_at_the_end_of_the_sign_in() {
     assert_eq!(q["error"], "invalid_request");
 }
 
+/// RFC 8707 §2: the `resource` values of the authorization request are what the code
+/// carries, each once, in request order (the token endpoint narrows among them).
+#[tokio::test]
+async fn the_code_carries_the_requested_resources_once_each() {
+    let s = TestServer::start().await;
+    user(&s, "kim").await;
+    let client_id = web_client(&s, json!({"first_party": true, "audience": ["https://a.example", "https://b.example"]})).await;
+    let mut b = Browser::new(&s);
+    let (html, _) = open_login(&mut b, &s, &client_id, &[("resource", "https://b.example")]).await;
+    let q = answer(&location(&submit_login(&mut b, &html, "kim", PASSWORD).await));
+    assert_eq!(stored_code(&s, &q["code"]).await.resource, ["https://b.example"]);
+    let both = [("resource", "https://b.example"), ("resource", "https://a.example"), ("resource", "https://b.example")];
+    let q = answer(&location(&b.get(&authorize_url(&s, &client_id, &both)).await));
+    assert_eq!(stored_code(&s, &q["code"]).await.resource, ["https://b.example", "https://a.example"]);
+}
+
+/// OIDC Core §3.1.2.1: `select_account` is a known prompt value; `none` goes with no other.
+#[tokio::test]
+async fn prompt_none_goes_alone_and_select_account_is_known() {
+    let s = TestServer::start().await;
+    let client_id = web_client(&s, json!({})).await;
+    let mut b = Browser::new(&s);
+    for bad in ["none login", "none consent", "none select_account", "login none"] {
+        let q = answer(&location(&b.get(&authorize_url(&s, &client_id, &[("prompt", bad)])).await));
+        assert_eq!(q["error"], "invalid_request", "prompt={bad}");
+    }
+    let resp = b.get(&authorize_url(&s, &client_id, &[("prompt", "select_account")])).await;
+    assert!(location(&resp).starts_with("/interaction/"), "prompt=select_account shows the sign-in page");
+}
+
 /// A session ends on the server after `session_lifetime`, whatever the browser does with the
 /// cookie's `Max-Age`: a copied cookie no longer signs anyone in.
 #[tokio::test]
