@@ -90,6 +90,9 @@ async fn tokens_come_one_way_and_never_in_the_query() {
     assert_refused(resp, 400, "Bearer", Some("invalid_request")).await;
     assert_refused(get(&s, Some(&format!("Basic {token}"))).await, 400, "Bearer", Some("invalid_request")).await;
     assert_refused(get(&s, Some("Bearer not-a-token")).await, 401, "Bearer", Some("invalid_token")).await;
+    // A scheme without a token: the error is in that scheme's challenge.
+    assert_refused(get(&s, Some("Bearer")).await, 400, "Bearer", Some("invalid_request")).await;
+    assert_refused(get(&s, Some("DPoP")).await, 400, "DPoP", Some("invalid_request")).await;
 }
 
 /// Expired and revoked tokens are `invalid_token`.
