@@ -136,6 +136,18 @@ async fn a_registered_resource_shortens_the_lifetime_of_its_tokens() {
     assert_eq!(err.code, warden::oauth::ErrorCode::InvalidRequest);
     let err = warden::oauth::resources::create(&s.store, "https://x.example", None, Some(max * 2), max).await.unwrap_err();
     assert_eq!(err.code, warden::oauth::ErrorCode::InvalidRequest);
+    // A URN parses as a URL even with a space in it: whitespace and control characters are
+    // refused on their own, and so is an empty audience.
+    for bad in ["", "urn:example:a b", "urn:example:a\u{7}b", "urn:example:tab\there"] {
+        let err = warden::oauth::resources::create(&s.store, bad, None, None, max).await.unwrap_err();
+        assert_eq!(err.code, warden::oauth::ErrorCode::InvalidRequest, "{bad:?}");
+    }
+    warden::oauth::resources::create(&s.store, "urn:example:max", None, Some(max), max).await.expect("the longest lifetime allowed");
+    // Deleting a resource removes it: a second delete is an error, and it can be made again.
+    warden::oauth::resources::delete(&s.store, "https://payments.example").await.unwrap();
+    let err = warden::oauth::resources::delete(&s.store, "https://payments.example").await.unwrap_err();
+    assert_eq!(err.code, warden::oauth::ErrorCode::InvalidRequest);
+    warden::oauth::resources::create(&s.store, "https://payments.example", None, None, max).await.expect("created again");
 }
 
 /// Issue #5 item 9: a secret rotated by another process (`warden client rotate-secret`, another
