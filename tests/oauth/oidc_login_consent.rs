@@ -17,7 +17,6 @@ pub(crate) const CB: &str = "https://app.example/cb";
 pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-
 pub(crate) async fn user(s: &TestServer, name: &str) -> warden::model::User {
     let claims = Claims { email: Some(format!("{name}@example.com")), ..Claims::default() };
     users::create(&s.store, name, claims, Some(Password::new(PASSWORD.into()))).await.unwrap()
