@@ -77,7 +77,8 @@ pub enum KeyCommand {
     Revoke {
         /// Name or id.
         consumer: String,
-        /// The key's id (from `key list`).
+        /// The key's id (from `key list`; one starting with `-` is taken as an id too).
+        #[arg(allow_hyphen_values = true)]
         key_id: String,
     },
 }

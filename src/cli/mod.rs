@@ -439,3 +439,19 @@ pub fn main() -> std::process::ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Generated ids are base64url, so one in 64 starts with `-`: such an id is an argument,
+    /// never taken for an option.
+    #[test]
+    fn ids_starting_with_a_hyphen_are_arguments() {
+        for args in [["warden", "consumer", "key", "revoke", "acme", "-MrBYsvI"].as_slice(), &["warden", "client", "show", "-x9Qe"]] {
+            if let Err(e) = Cli::try_parse_from(args) {
+                panic!("{args:?}: {e}");
+            }
+        }
+    }
+}
