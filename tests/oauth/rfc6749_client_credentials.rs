@@ -78,6 +78,11 @@ async fn audience_and_lifetime_follow_the_client_and_resource_is_checked() {
 
     let t = s.token(&id, &secret, &[("resource", "https://other.example")]).await;
     assert_eq!(jwt_parts(&t).1["aud"], "https://other.example");
+    // `resource` (RFC 8707) and `audience` values add up, each value once.
+    let t = s
+        .token(&id, &secret, &[("resource", "https://other.example"), ("audience", "https://api.example"), ("resource", "https://other.example")])
+        .await;
+    assert_eq!(jwt_parts(&t).1["aud"], json!(["https://other.example", "https://api.example"]));
 
     let resp = s
         .post_form("/token", Some((&id, &secret)), &[("grant_type", "client_credentials"), ("resource", "https://evil.example")])
