@@ -138,6 +138,7 @@ async fn implicit_id_token_token_comes_back_in_the_fragment_with_nonce_and_at_ha
     assert!(c.get("email").is_none(), "§5.4: with an access token, scope claims go to userinfo");
     let at = jwt_parts(access_token).1;
     assert_eq!(at["sub"], alice.id.as_str());
+    assert_eq!(at["exp"].as_i64().unwrap() - at["iat"].as_i64().unwrap(), 600, "exp is iat + expires_in");
     assert_eq!(at["client_id"], id);
     let info: Value = s.http.get(s.url("/userinfo")).bearer_auth(access_token).send().await.unwrap().json().await.unwrap();
     assert_eq!(info["sub"], alice.id.as_str());
@@ -246,6 +247,8 @@ async fn the_password_grant_issues_the_users_tokens_to_its_client() {
     let at = jwt_parts(body["access_token"].as_str().unwrap()).1;
     assert_eq!(at["sub"], alice.id.as_str());
     assert_eq!(at["client_id"], id);
+    assert_eq!(at["exp"].as_i64().unwrap() - at["iat"].as_i64().unwrap(), body["expires_in"].as_i64().unwrap(), "exp is iat + expires_in");
+    assert!((at["iat"].as_i64().unwrap() - warden::model::unix_now()).abs() <= 5);
     assert!(at["auth_time"].is_i64());
     let (alg, c) = verify_id_token(&s, body["id_token"].as_str().unwrap(), &id).await;
     assert_eq!(c["sub"], alice.id.as_str());

@@ -203,6 +203,12 @@ mod tests {
             ("a.b.c", None),
             ("not \"jws\"\n", Some("s\"\\")),
             ("back\\slash", None),
+            // Two characters to escape: a check that toggled per character would miss them.
+            ("two \"quotes\"", None),
+            ("\\\\", None),
+            ("\"\\", None),
+            ("\"\"", None),
+            ("\u{1}\u{1f}", None),
             ("ctl\u{1}", None),
             ("del\u{7f} é", None),
             ("", Some("")),
