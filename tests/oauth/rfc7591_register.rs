@@ -135,8 +135,12 @@ async fn rfc7592_read_update_delete_with_the_registration_access_token() {
     let tok = s.token(&id, &secret, &[("scope", "profile")]).await;
     assert!(!tok.is_empty(), "the secret still works and the new scope applies");
 
-    let bad = json!({"client_id": id, "grant_types": ["client_credentials"], "registration_access_token": rat});
-    assert_oauth_error(s.http.put(&uri).bearer_auth(&rat).json(&bad).send().await.unwrap(), 400, "invalid_request").await;
+    // RFC 7592 §2.2: the fields the server assigns must not be sent, each on its own.
+    for (field, value) in [("registration_access_token", json!(rat)), ("registration_client_uri", json!(uri)), ("client_id_issued_at", json!(1)), ("client_secret_expires_at", json!(0))] {
+        let mut bad = json!({"client_id": id, "grant_types": ["client_credentials"]});
+        bad[field] = value;
+        assert_oauth_error(s.http.put(&uri).bearer_auth(&rat).json(&bad).send().await.unwrap(), 400, "invalid_request").await;
+    }
     let bad = json!({"client_id": "other", "grant_types": ["client_credentials"]});
     assert_oauth_error(s.http.put(&uri).bearer_auth(&rat).json(&bad).send().await.unwrap(), 400, "invalid_request").await;
     let bad = json!({"client_id": id, "grant_types": ["client_credentials"], "client_secret": "not-it"});
