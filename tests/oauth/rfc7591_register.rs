@@ -50,6 +50,10 @@ async fn registration_needs_a_valid_initial_access_token() {
     let h = assert_oauth_error(register(&s, Some("made-up"), body.clone()).await, 401, "invalid_token").await;
     assert!(h["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
 
+    // A lifetime runs from creation.
+    let lasting = create_initial_access_token(&s.store, &s.master, "hour", Some(3600)).await.unwrap().record;
+    assert_eq!(lasting.expires_at, Some(lasting.created_at + 3600));
+    assert!((lasting.created_at - warden::model::unix_now()).abs() <= 5);
     let expired = iat(&s, Some(0)).await;
     assert_oauth_error(register(&s, Some(&expired), body.clone()).await, 401, "invalid_token").await;
 

@@ -5,6 +5,8 @@ use super::oidc_login_consent::{CB, CHALLENGE, PASSWORD, answer, stored_code, su
 use crate::support::browser::{Browser, location};
 use crate::support::{TestServer, assert_oauth_error};
 use serde_json::{Value, json};
+use warden::jose::sha256_b64url;
+use warden::store::ArtifactKind;
 
 async fn confidential_client(s: &TestServer, extra: Value) -> (String, String) {
     let mut spec = json!({
@@ -48,13 +50,20 @@ async fn a_pushed_request_is_used_once_and_only_its_parameters_count() {
     let s = TestServer::start().await;
     let alice = user(&s, "alice").await;
     let (id, secret) = confidential_client(&s, json!({})).await;
-    let resp = push(&s, &id, &secret, &request(&[])).await;
+    // §2.1's example: HTTP Basic, and the client's own client_id in the body too.
+    let resp = push(&s, &id, &secret, &[request(&[]), vec![("client_id", id.as_str())]].concat()).await;
     assert_eq!(resp.status(), 201);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let body: Value = resp.json().await.unwrap();
     let request_uri = body["request_uri"].as_str().unwrap().to_owned();
-    assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+    let random = request_uri.strip_prefix("urn:ietf:params:oauth:request_uri:").expect("an RFC 9126 URN");
     assert_eq!(body["expires_in"], 60);
+    // Stored for those 60 seconds (under a hash of the reference), and not longer.
+    let key = sha256_b64url(random.as_bytes());
+    let stored = |at: i64| s.store.artifacts.get(ArtifactKind::PushedRequest, &key, at);
+    let now = warden::model::unix_now();
+    assert!(stored(now + 58).await.unwrap().is_some());
+    assert!(stored(now + 61).await.unwrap().is_none(), "a pushed request expires after expires_in");
 
     // Parameters beside request_uri are ignored: only the authenticated push counts.
     let mut b = Browser::new(&s);
