@@ -96,6 +96,8 @@ async fn a_push_is_checked_like_an_authorization_request_and_answered_in_json() 
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (request(&[("redirect_uri", "https://evil.example/cb")]), "invalid_request"),
         (request(&[("response_type", "token")]), "unsupported_response_type"),
+        (request(&[("response_type", "id_token")]), "unauthorized_client"),
+        (request(&[("resource", "https://evil.example/")]), "invalid_target"),
         (request(&[("scope", "openid admin")]), "invalid_scope"),
         (request(&[("code_challenge_method", "plain")]), "invalid_request"),
         (request(&[("request_uri", "urn:ietf:params:oauth:request_uri:x")]), "invalid_request"),

@@ -212,6 +212,7 @@ pub async fn assert_oauth_error(resp: reqwest::Response, status: u16, code: &str
     assert_eq!(body["error"], code, "body: {body}");
     let description = body["error_description"].as_str().unwrap_or("");
     assert!(!description.is_empty(), "error_description present");
+    assert_ne!(description, code, "error_description says more than the code");
     for leak in ["SELECT", "sqlite", "postgres", "/tmp", "panicked", ".rs:"] {
         assert!(!description.contains(leak), "internals leak in {description}");
     }
