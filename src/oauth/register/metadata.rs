@@ -575,6 +575,32 @@ mod tests {
     }
 
     #[test]
+    fn an_operator_sets_a_lifetime_between_one_second_and_the_maximum() {
+        let max = Policy { max_lifetime: Some(Duration::from_secs(3600)), ..OPEN };
+        let lifetime = |s: u64| {
+            check_client_metadata(req(serde_json::json!({"grant_types": ["client_credentials"], "access_token_lifetime": s})), &max)
+                .map(|m| m.access_token_lifetime)
+        };
+        assert_eq!(lifetime(1).unwrap(), Some(1));
+        assert_eq!(lifetime(3600).unwrap(), Some(3600));
+        for bad in [0, 3601, u64::MAX] {
+            let e = lifetime(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidClientMetadata);
+            assert!(e.description.contains("between 1 and 3600"), "{bad}: {}", e.description);
+        }
+    }
+
+    #[test]
+    fn a_client_name_is_1_to_200_printable_characters() {
+        let name = |n: &str| check_client_metadata(req(serde_json::json!({"grant_types": ["client_credentials"], "client_name": n})), &OPEN);
+        assert_eq!(name("Backend").unwrap().client_name.as_deref(), Some("Backend"));
+        assert!(name(&"é".repeat(200)).is_ok(), "200 characters, counted as characters");
+        for bad in [String::new(), "  ".into(), "é".repeat(201), "tab\tname".into(), "nl\n".into()] {
+            assert_eq!(name(&bad).unwrap_err().code, ErrorCode::InvalidClientMetadata, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn policy_limits_scopes_audiences_and_lifetime() {
         use serde_json::json;
         let scopes = vec!["read".to_owned()];
