@@ -505,6 +505,8 @@ mod tests {
         assert!(!ok("javascript:alert(1)"));
         assert!(!ok("myapp:/cb"));
         assert!(!ok("https://user:pw@app.example/cb"));
+        assert!(!ok("https://app.example@evil.example/cb"), "user information alone");
+        assert!(!ok("https://:pw@app.example/cb"), "a password alone");
         assert!(!ok("https:evil.example/cb"), "no authority");
         assert!(!ok("http://0x7f.1/cb"), "only canonical loopback literals");
         assert!(!ok("https://App.Example/cb"), "not normalized");
