@@ -497,8 +497,11 @@ mod tests {
         assert!(ok("http://127.0.0.1:4000/cb"));
         assert!(ok("http://[::1]/cb"));
         assert!(ok("com.example.app:/oauth2redirect"));
-        assert!(!ok("http://localhost:3000/cb"));
+        let localhost = check_redirect_uris(&["http://localhost:3000/cb".to_owned()], &[]).unwrap_err();
+        assert!(localhost.description.contains("use 127.0.0.1 or [::1]"), "{}", localhost.description);
         assert!(!ok("http://app.example/cb"));
+        assert!(!ok("http://10.0.0.1/cb"), "http only on loopback literals");
+        assert!(!ok("http://[2001:db8::1]/cb"));
         assert!(!ok("https://app.example/cb#frag"));
         assert!(!ok("https://*.example/cb"));
         assert!(!ok("/relative"));
