@@ -606,6 +606,28 @@ mod tests {
     }
 
     #[test]
+    fn scope_tokens_audiences_and_web_urls_are_well_formed() {
+        for good in ["!", "#", "[", "]", "~", "read:all", "openid"] {
+            assert!(is_scope_token(good), "{good}");
+        }
+        for bad in ["", "\"", "\\", "a b", "\u{7f}", "é"] {
+            assert!(!is_scope_token(bad), "{bad:?}");
+        }
+        assert_eq!(check_scope(Some(" read  write read "), None).unwrap(), ["read", "write"], "each once, in order");
+        assert_eq!(check_audience(vec!["https://api.example".into()], None).unwrap(), ["https://api.example"]);
+        for bad in ["", "two words", "ctl\u{1}", "tab\t"] {
+            assert!(check_audience(vec![bad.into()], None).is_err(), "{bad:?}");
+        }
+        for good in ["https://app.example/tos", "http://127.0.0.1:8080/logo.png", "http://[::1]/"] {
+            assert!(check_web_url("tos_uri", good).is_ok(), "{good}");
+        }
+        for bad in ["http://app.example/tos", "ftp://app.example/tos", "javascript:alert(1)", "tos"] {
+            let e = check_web_url("tos_uri", bad).unwrap_err();
+            assert_eq!(e.description, "tos_uri must be an https URL", "{bad}");
+        }
+    }
+
+    #[test]
     fn policy_limits_scopes_audiences_and_lifetime() {
         use serde_json::json;
         let scopes = vec!["read".to_owned()];
