@@ -258,10 +258,19 @@ async fn the_application_type_follows_the_redirect_uris_and_is_shown_back() {
         (json!({"redirect_uris": ["https://a.example/cb"]}), "web"),
         (json!({"redirect_uris": ["http://127.0.0.1/cb", "com.example.app:/cb"]}), "native"),
         (json!({"redirect_uris": ["https://a.example/cb"], "application_type": "native"}), "native"),
+        (json!({"redirect_uris": ["https://a.example/cb"], "application_type": "web"}), "web"),
     ] {
         let resp = register(&s, Some(&t), body.clone()).await;
         assert_eq!(resp.status(), 201, "{body}");
         let v: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(v["application_type"], want, "{body}");
+    }
+    // A web application's redirect URIs are https only; there is no third type.
+    for (body, code) in [
+        (json!({"redirect_uris": ["https://a.example/cb", "http://127.0.0.1/cb"], "application_type": "web"}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["com.example.app:/cb"], "application_type": "web"}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": ["https://a.example/cb"], "application_type": "desktop"}), "invalid_client_metadata"),
+    ] {
+        assert_oauth_error(register(&s, Some(&t), body).await, 400, code).await;
     }
 }
