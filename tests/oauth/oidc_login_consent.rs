@@ -11,6 +11,7 @@ use warden::model::Claims;
 use warden::oauth::authorize::code::{CodeGrant, code_id};
 use warden::oauth::users;
 use warden::secrets::password::Password;
+use warden::jose::sha256_b64url;
 use warden::store::ArtifactKind;
 
 pub(crate) const CB: &str = "https://app.example/cb";
@@ -302,6 +303,35 @@ async fn a_session_ends_after_its_lifetime_even_if_the_cookie_is_kept() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let q = answer(&location(&b.get(&authorize_url(&s, &client_id, &[("prompt", "none")])).await));
     assert_eq!(q["error"], "login_required", "the browser still sends {:?}", b.cookies.get("warden_session"));
+}
+
+/// An unfinished sign-in waits 15 minutes for the user, and no longer; a consent is
+/// remembered for a year, and then asked again.
+#[tokio::test]
+async fn a_sign_in_waits_fifteen_minutes_and_a_consent_is_remembered_for_a_year() {
+    let s = TestServer::start().await;
+    let alice = user(&s, "alice").await;
+    let client_id = web_client(&s, json!({})).await;
+    let mut b = Browser::new(&s);
+    let (html, page_url) = open_login(&mut b, &s, &client_id, &[]).await;
+    let interaction = sha256_b64url(page_url.split('?').next().unwrap().rsplit('/').next().unwrap().as_bytes());
+    let now = warden::model::unix_now();
+    let stored = |kind, key: &str, at| {
+        let key = key.to_owned();
+        let s = &s;
+        async move { s.store.artifacts.get(kind, &key, at).await.unwrap().is_some() }
+    };
+    assert!(stored(ArtifactKind::Interaction, &interaction, now + 14 * 60).await);
+    assert!(!stored(ArtifactKind::Interaction, &interaction, now + 15 * 60 + 2).await, "an interaction expires after 15 minutes");
+
+    let consent_url = location(&submit_login(&mut b, &html, "alice", PASSWORD).await);
+    let consent_page = b.get(&consent_url).await.text().await.unwrap();
+    let resp = b.post(&form_action(&consent_page), &[("csrf", &input(&consent_page, "csrf")), ("decision", "allow")]).await;
+    assert!(answer(&location(&resp)).contains_key("code"));
+    let consent = format!("{}:{client_id}", alice.id.as_str());
+    let year = 365 * 24 * 3600;
+    assert!(stored(ArtifactKind::Consent, &consent, now + year - 60).await);
+    assert!(!stored(ArtifactKind::Consent, &consent, now + year + 60).await, "a consent expires after a year");
 }
 
 /// `prompt=login` and `max_age` force a new login (OIDC Core §3.1.2.1) and a newer
