@@ -345,7 +345,12 @@ async fn prompt_login_and_max_age_force_a_new_login_and_disabling_ends_silent_si
     let (html, _) = open_login(&mut b, &s, &client_id, &[]).await;
     let first = stored_code(&s, &answer(&location(&submit_login(&mut b, &html, "gina", PASSWORD).await))["code"]).await;
 
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // A session younger than max_age signs in silently; an older one must sign in again.
+    let fresh = answer(&location(&b.get(&authorize_url(&s, &client_id, &[("max_age", "3600"), ("prompt", "none")])).await));
+    assert!(fresh.contains_key("code"), "{fresh:?}");
+    let stale = answer(&location(&b.get(&authorize_url(&s, &client_id, &[("max_age", "1"), ("prompt", "none")])).await));
+    assert_eq!(stale["error"], "login_required", "the session is 2 s old");
     for extra in [("prompt", "login"), ("max_age", "0")] {
         let (html, _) = open_login(&mut b, &s, &client_id, &[extra]).await;
         assert!(html.contains("Sign in"), "{extra:?} shows the login page");
