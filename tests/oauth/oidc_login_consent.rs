@@ -326,8 +326,15 @@ async fn a_sign_in_waits_fifteen_minutes_and_a_consent_is_remembered_for_a_year(
 
     let consent_url = location(&submit_login(&mut b, &html, "alice", PASSWORD).await);
     let consent_page = b.get(&consent_url).await.text().await.unwrap();
-    let resp = b.post(&form_action(&consent_page), &[("csrf", &input(&consent_page, "csrf")), ("decision", "allow")]).await;
+    let csrf = input(&consent_page, "csrf");
+    let form = [("csrf", csrf.as_str()), ("decision", "allow")];
+    let resp = b.post(&form_action(&consent_page), &form).await;
     assert!(answer(&location(&resp)).contains_key("code"));
+    // The interaction ended with its answer: the same form again gets a page, not a second code.
+    let again = b.post(&form_action(&consent_page), &form).await;
+    assert_eq!(again.status(), 400);
+    assert!(again.headers().get("location").is_none());
+    assert!(again.text().await.unwrap().contains("expired"));
     let consent = format!("{}:{client_id}", alice.id.as_str());
     let year = 365 * 24 * 3600;
     assert!(stored(ArtifactKind::Consent, &consent, now + year - 60).await);
