@@ -31,9 +31,11 @@ async fn silent(b: &mut Browser, s: &TestServer, client_id: &str) -> std::collec
 
 /// An ID token signed with the server's own RS256 key (what the token endpoint issues).
 async fn id_token(s: &TestServer, aud: &str, typ: &str) -> String {
-    // Expired an hour ago: hints are accepted after their expiry.
+    // Expired 90 days ago: hints are accepted long after their expiry (a browser session can
+    // outlive its ID token by months).
     let now = warden::model::unix_now();
-    s.sign_with_own_key(Alg::RS256, typ, &json!({"iss": s.issuer, "sub": "x", "aud": aud, "iat": now - 7200, "exp": now - 3600})).await
+    let day = 24 * 3600;
+    s.sign_with_own_key(Alg::RS256, typ, &json!({"iss": s.issuer, "sub": "x", "aud": aud, "iat": now - 91 * day, "exp": now - 90 * day})).await
 }
 
 #[tokio::test]
