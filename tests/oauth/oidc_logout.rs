@@ -105,13 +105,24 @@ async fn an_unregistered_return_address_or_a_foreign_hint_gets_a_page() {
     };
     let other_hint = id_token(&s, &other, "JWT").await;
     let access = id_token(&s, &client_id, "at+jwt").await;
-    for (hint, extra) in [(forged.as_str(), None), (other_hint.as_str(), Some(client_id.as_str())), (access.as_str(), None)] {
+    // Our own key, but another issuer; or no audience.
+    let exp = warden::model::unix_now() + 60;
+    let foreign_iss = s.sign_with_own_key(Alg::RS256, "JWT", &json!({"iss": "https://other-issuer.example", "sub": "x", "aud": client_id, "exp": exp})).await;
+    let no_aud = s.sign_with_own_key(Alg::RS256, "JWT", &json!({"iss": s.issuer, "sub": "x", "exp": exp})).await;
+    for (hint, extra) in [
+        (forged.as_str(), None),
+        (other_hint.as_str(), Some(client_id.as_str())),
+        (access.as_str(), None),
+        (foreign_iss.as_str(), None),
+        (no_aud.as_str(), None),
+    ] {
         let mut params = vec![("id_token_hint", hint)];
         if let Some(c) = extra {
             params.push(("client_id", c));
         }
         let resp = b.get(&logout_url(&s, &params)).await;
-        assert_eq!(resp.status(), 400);
+        assert_eq!(resp.status(), 400, "{params:?}");
+        assert!(resp.text().await.unwrap().contains("ID token"), "{params:?}");
     }
     assert!(silent(&mut b, &s, &client_id).await.contains_key("code"), "nothing was signed out");
 }
@@ -132,6 +143,11 @@ async fn an_expired_id_token_hint_names_the_client_and_a_signed_out_browser_goes
     let mut stranger = Browser::new(&s);
     let resp = stranger.get(&logout_url(&s, &[("id_token_hint", &hint), ("post_logout_redirect_uri", BYE), ("state", "z")])).await;
     assert_eq!(location(&resp), format!("{BYE}?state=z"));
+    // An audience array with the client alone names it as well.
+    let now = warden::model::unix_now();
+    let listed = s.sign_with_own_key(Alg::RS256, "JWT", &json!({"iss": s.issuer, "sub": "x", "aud": [client_id], "exp": now - 60})).await;
+    let resp = stranger.get(&logout_url(&s, &[("id_token_hint", &listed), ("post_logout_redirect_uri", BYE)])).await;
+    assert_eq!(location(&resp), BYE);
     let resp = stranger.get(&logout_url(&s, &[])).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("You are signed out"));
