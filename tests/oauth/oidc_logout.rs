@@ -31,11 +31,11 @@ async fn silent(b: &mut Browser, s: &TestServer, client_id: &str) -> std::collec
 
 /// An ID token signed with the server's own RS256 key (what the token endpoint issues).
 async fn id_token(s: &TestServer, aud: &str, typ: &str) -> String {
-    // Expired 90 days ago: hints are accepted long after their expiry (a browser session can
-    // outlive its ID token by months).
+    // Expired two years ago: hints are accepted for ten years after their expiry (an RP may
+    // keep the ID token of a long session).
     let now = warden::model::unix_now();
     let day = 24 * 3600;
-    s.sign_with_own_key(Alg::RS256, typ, &json!({"iss": s.issuer, "sub": "x", "aud": aud, "iat": now - 91 * day, "exp": now - 90 * day})).await
+    s.sign_with_own_key(Alg::RS256, typ, &json!({"iss": s.issuer, "sub": "x", "aud": aud, "iat": now - 731 * day, "exp": now - 730 * day})).await
 }
 
 #[tokio::test]
