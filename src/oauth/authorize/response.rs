@@ -123,6 +123,11 @@ mod tests {
         assert!(pairs.contains(&("state".into(), "s&t=1 ü".into())), "state comes back byte for byte");
         assert!(pairs.contains(&("iss".into(), "https://as.example".into())));
         assert!(pairs.contains(&("error_description".into(), "scope \"x\" is not allowed".into())));
+        // A query that ends in a separator gets no second one; none gets "?".
+        for (uri, sep) in [("https://app.example/cb?", ""), ("https://app.example/cb?a=1&", ""), ("https://app.example/cb?a=1", "&"), ("https://app.example/cb", "?")] {
+            let r = RedirectResponse { to: to(uri, ResponseMode::Query, None), params: vec![("code", "c1".into())] };
+            assert_eq!(r.location(), format!("{uri}{sep}code=c1&iss=https%3A%2F%2Fas.example"));
+        }
     }
 
     #[test]
