@@ -122,8 +122,11 @@ async fn unknown_expired_and_missing_codes_are_refused() {
     let expired = store_code_expiring(&s, &grant(&id, &user, "openid", &challenge), now() - 1).await;
     let resp = redeem(&s, auth, &expired, Some(REDIRECT), Some(&verifier), &[], None).await;
     assert_oauth_error(resp, 400, "invalid_grant").await;
+    // A made-up code is refused while a real one is outstanding, and the real one still works.
+    let live = store_code(&s, &grant(&id, &user, "openid", &challenge)).await;
     let resp = redeem(&s, auth, "no-such-code", Some(REDIRECT), Some(&verifier), &[], None).await;
     assert_oauth_error(resp, 400, "invalid_grant").await;
+    assert_eq!(redeem(&s, auth, &live, Some(REDIRECT), Some(&verifier), &[], None).await.status(), 200);
     let resp = redeem(&s, auth, &"x".repeat(5000), Some(REDIRECT), Some(&verifier), &[], None).await;
     assert_oauth_error(resp, 400, "invalid_grant").await;
     let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "authorization_code"), ("code_verifier", &verifier)]).await;
@@ -345,6 +348,13 @@ async fn the_code_the_sign_in_pages_issue_redeems_for_tokens_that_userinfo_accep
     let q = answer(&location(&b.post(&form_action(&html), &[("csrf", &csrf), ("decision", "allow")]).await));
     let code = &q["code"];
     let grant = stored_code(&s, code).await;
+    // Stored under its hash (a copy of the store holds no usable code), for 60 seconds.
+    let key = warden::oauth::authorize::code::code_id(code);
+    assert_ne!(&key, code);
+    let at = |t| s.store.artifacts.get(warden::store::ArtifactKind::AuthorizationCode, &key, t);
+    assert!(at(now() + 58).await.unwrap().is_some());
+    assert!(at(now() + 61).await.unwrap().is_none(), "a code lives 60 seconds");
+    assert!(s.store.artifacts.get(warden::store::ArtifactKind::AuthorizationCode, code, now()).await.unwrap().is_none());
     // RFC 7636 Appendix B: the verifier of the pages' test challenge.
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let resp = redeem(&s, Auth::Public(&client_id), code, Some(crate::oauth::oidc_login_consent::CB), Some(verifier), &[], None).await;
