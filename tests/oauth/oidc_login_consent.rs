@@ -8,10 +8,10 @@ use reqwest::Response;
 use serde_json::json;
 use std::collections::HashMap;
 use warden::model::Claims;
+use warden::jose::sha256_b64url;
 use warden::oauth::authorize::code::{CodeGrant, code_id};
 use warden::oauth::users;
 use warden::secrets::password::Password;
-use warden::jose::sha256_b64url;
 use warden::store::ArtifactKind;
 
 pub(crate) const CB: &str = "https://app.example/cb";
@@ -316,13 +316,8 @@ async fn a_sign_in_waits_fifteen_minutes_and_a_consent_is_remembered_for_a_year(
     let (html, page_url) = open_login(&mut b, &s, &client_id, &[]).await;
     let interaction = sha256_b64url(page_url.split('?').next().unwrap().rsplit('/').next().unwrap().as_bytes());
     let now = warden::model::unix_now();
-    let stored = |kind, key: &str, at| {
-        let key = key.to_owned();
-        let s = &s;
-        async move { s.store.artifacts.get(kind, &key, at).await.unwrap().is_some() }
-    };
-    assert!(stored(ArtifactKind::Interaction, &interaction, now + 14 * 60).await);
-    assert!(!stored(ArtifactKind::Interaction, &interaction, now + 15 * 60 + 2).await, "an interaction expires after 15 minutes");
+    assert!(s.holds(ArtifactKind::Interaction, &interaction, now + 14 * 60).await);
+    assert!(!s.holds(ArtifactKind::Interaction, &interaction, now + 15 * 60 + 2).await, "an interaction expires after 15 minutes");
 
     let consent_url = location(&submit_login(&mut b, &html, "alice", PASSWORD).await);
     let consent_page = b.get(&consent_url).await.text().await.unwrap();
@@ -337,8 +332,8 @@ async fn a_sign_in_waits_fifteen_minutes_and_a_consent_is_remembered_for_a_year(
     assert!(again.text().await.unwrap().contains("expired"));
     let consent = format!("{}:{client_id}", alice.id.as_str());
     let year = 365 * 24 * 3600;
-    assert!(stored(ArtifactKind::Consent, &consent, now + year - 60).await);
-    assert!(!stored(ArtifactKind::Consent, &consent, now + year + 60).await, "a consent expires after a year");
+    assert!(s.holds(ArtifactKind::Consent, &consent, now + year - 60).await);
+    assert!(!s.holds(ArtifactKind::Consent, &consent, now + year + 60).await, "a consent expires after a year");
 }
 
 /// `prompt=login` and `max_age` force a new login (OIDC Core §3.1.2.1) and a newer

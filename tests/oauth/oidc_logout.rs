@@ -56,9 +56,9 @@ async fn signing_out_asks_then_ends_the_session_and_returns_with_state() {
     // The confirmation waits ten minutes for the user, and no longer.
     let key = warden::jose::sha256_b64url(input(&html, "logout").as_bytes());
     let now = warden::model::unix_now();
-    let waiting = |at| s.store.artifacts.get(warden::store::ArtifactKind::LogoutRequest, &key, at);
-    assert!(waiting(now + 9 * 60).await.unwrap().is_some());
-    assert!(waiting(now + 10 * 60 + 2).await.unwrap().is_none());
+    let waiting = warden::store::ArtifactKind::LogoutRequest;
+    assert!(s.holds(waiting, &key, now + 9 * 60).await);
+    assert!(!s.holds(waiting, &key, now + 10 * 60 + 2).await);
 
     // Without the CSRF token nothing happens (no other site can sign a user out).
     let resp = b.post(&form_action(&html), &[("logout", &input(&html, "logout"))]).await;

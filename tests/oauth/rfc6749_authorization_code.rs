@@ -351,10 +351,10 @@ async fn the_code_the_sign_in_pages_issue_redeems_for_tokens_that_userinfo_accep
     // Stored under its hash (a copy of the store holds no usable code), for 60 seconds.
     let key = warden::oauth::authorize::code::code_id(code);
     assert_ne!(&key, code);
-    let at = |t| s.store.artifacts.get(warden::store::ArtifactKind::AuthorizationCode, &key, t);
-    assert!(at(now() + 58).await.unwrap().is_some());
-    assert!(at(now() + 61).await.unwrap().is_none(), "a code lives 60 seconds");
-    assert!(s.store.artifacts.get(warden::store::ArtifactKind::AuthorizationCode, code, now()).await.unwrap().is_none());
+    let codes = warden::store::ArtifactKind::AuthorizationCode;
+    assert!(s.holds(codes, &key, now() + 58).await);
+    assert!(!s.holds(codes, &key, now() + 61).await, "a code lives 60 seconds");
+    assert!(!s.holds(codes, code, now()).await, "never under the code itself");
     // RFC 7636 Appendix B: the verifier of the pages' test challenge.
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let resp = redeem(&s, Auth::Public(&client_id), code, Some(crate::oauth::oidc_login_consent::CB), Some(verifier), &[], None).await;

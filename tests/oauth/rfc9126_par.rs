@@ -60,10 +60,9 @@ async fn a_pushed_request_is_used_once_and_only_its_parameters_count() {
     assert_eq!(body["expires_in"], 60);
     // Stored for those 60 seconds (under a hash of the reference), and not longer.
     let key = sha256_b64url(random.as_bytes());
-    let stored = |at: i64| s.store.artifacts.get(ArtifactKind::PushedRequest, &key, at);
     let now = warden::model::unix_now();
-    assert!(stored(now + 58).await.unwrap().is_some());
-    assert!(stored(now + 61).await.unwrap().is_none(), "a pushed request expires after expires_in");
+    assert!(s.holds(ArtifactKind::PushedRequest, &key, now + 58).await);
+    assert!(!s.holds(ArtifactKind::PushedRequest, &key, now + 61).await, "a pushed request expires after expires_in");
 
     // Parameters beside request_uri are ignored: only the authenticated push counts.
     let mut b = Browser::new(&s);

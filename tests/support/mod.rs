@@ -189,6 +189,12 @@ impl TestServer {
         resp.json().await.unwrap()
     }
 
+    /// Whether the store holds a live artifact of `kind` under `key` at time `at` (Unix
+    /// seconds): how tests see a lifetime's both ends without waiting it out.
+    pub async fn holds(&self, kind: warden::store::ArtifactKind, key: &str, at: i64) -> bool {
+        self.store.artifacts.get(kind, key, at).await.unwrap().is_some()
+    }
+
     /// A JWT signed with this server's own key for `alg` (from its store, unsealed with its
     /// master key): what only the server itself could have made.
     pub async fn sign_with_own_key(&self, alg: warden::jose::Alg, typ: &str, claims: &Value) -> String {
