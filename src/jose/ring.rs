@@ -227,10 +227,56 @@ mod tests {
         assert_eq!(state.skipped, vec![broken.kid.clone(), bad.kid.clone()]);
         assert!(state.find(Some(bad.kid.as_str()), Alg::ES256).is_none(), "a key that cannot sign is not trusted");
         assert!(!state.jwks().contains(bad.kid.as_str()) && !state.jwks().contains(broken.kid.as_str()));
+        assert!(state.jwks().contains(good.kid.as_str()), "the good key stays published");
+        assert!(state.find(Some(good.kid.as_str()), Alg::ES256).is_some(), "and trusted");
         assert!(state.signer(Alg::EdDSA).is_none());
         assert_eq!(ring.skipped_total(), 2);
         ring.reload(&records, &master, 31);
         assert_eq!(ring.skipped_total(), 4, "the counter keeps rising while the record is there");
+    }
+
+    /// The error lines a closure logs, one string per line.
+    fn errors_logged(f: impl FnOnce()) -> Vec<String> {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::ERROR).with_ansi(false).with_writer(move || writer.clone()).finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_record_that_does_not_open_is_logged_when_it_first_fails_and_not_on_every_rebuild() {
+        let master = MasterKey::from_bytes(&[3; 32]);
+        let good = generate_key_record(Alg::ES256, &master, 10, 10).unwrap();
+        let bad = generate_key_record(Alg::ES256, &MasterKey::from_bytes(&[4; 32]), 20, 20).unwrap();
+        let records = vec![good, bad.clone()];
+        let mut first = RingState::default();
+        let logged = errors_logged(|| first = RingState::build(&records, &master, 30, &RingState::default()));
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        assert!(logged[0].contains(bad.kid.as_str()) && logged[0].contains("skipped"), "{logged:?}");
+        let again = errors_logged(|| drop(RingState::build(&records, &master, 31, &first)));
+        assert!(again.is_empty(), "already reported: {again:?}");
+    }
+
+    #[test]
+    fn the_next_change_is_strictly_later_than_the_build() {
+        let master = MasterKey::from_bytes(&[3; 32]);
+        let mut now_active = generate_key_record(Alg::ES256, &master, 10, 100).unwrap();
+        now_active.publish_until = Some(500);
+        let ring = RingState::build(&[now_active], &master, 100, &RingState::default());
+        assert_eq!(ring.next_change, Some(500), "a key activating at this very second is no change to wait for");
     }
 
     #[test]
