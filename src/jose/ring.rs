@@ -193,6 +193,18 @@ mod tests {
     }
 
     #[test]
+    fn the_signing_record_is_the_active_key_of_that_algorithm_only() {
+        let master = MasterKey::from_bytes(&[3; 32]);
+        let active = generate_key_record(Alg::ES256, &master, 10, 10).unwrap();
+        let next = generate_key_record(Alg::ES256, &master, 50, 200).unwrap();
+        let other_alg = generate_key_record(Alg::EdDSA, &master, 60, 60).unwrap();
+        let records = vec![active.clone(), next, other_alg.clone()];
+        assert_eq!(signing_record(&records, Alg::ES256, 100).unwrap().kid, active.kid, "not the pre-published one, nor another algorithm's");
+        assert_eq!(signing_record(&records, Alg::EdDSA, 100).unwrap().kid, other_alg.kid);
+        assert!(signing_record(&records, Alg::RS256, 100).is_none(), "no RS256 key at all");
+    }
+
+    #[test]
     fn future_keys_are_published_but_do_not_sign_and_expired_keys_vanish() {
         let master = MasterKey::from_bytes(&[3; 32]);
         let mut old = generate_key_record(Alg::ES256, &master, 10, 10).unwrap();
