@@ -148,6 +148,7 @@ async fn changing_the_access_token_algorithm_pre_publishes_the_new_key() {
     let ed = records.iter().find(|r| r.alg == "EdDSA").expect("an EdDSA key exists");
     let es = records.iter().find(|r| r.alg == "ES256").unwrap();
     assert!(ed.activate_at >= now + 299, "signs only after rotation_delay");
+    assert!(ed.activate_at <= now + 300, "and not later");
     let horizon = (s.cfg.oauth.max_access_token_lifetime + s.cfg.oauth.clock_skew).as_secs() as i64;
     assert_eq!(es.publish_until, Some(ed.activate_at + horizon), "the old algorithm retires after the longest token lifetime");
     let jwks: serde_json::Value = s.http.get(s.url("/jwks")).send().await.unwrap().json().await.unwrap();
@@ -177,4 +178,91 @@ async fn switching_access_tokens_to_the_id_token_algorithm_needs_no_pre_publicat
     let horizon = (s.cfg.oauth.max_access_token_lifetime + s.cfg.oauth.clock_skew).as_secs() as i64;
     let until = es.publish_until.expect("the old access-token key retires");
     assert!((until - warden::model::unix_now() - horizon).abs() <= 5, "after the token horizon");
+}
+
+/// The kids of the stored keys of `alg`, oldest first.
+async fn kids_of(store: &warden::store::Store, alg: Alg) -> Vec<String> {
+    store.catalog.signing_keys().await.unwrap().into_iter().filter(|r| r.alg == alg.as_str()).map(|r| r.kid.0).collect()
+}
+
+#[tokio::test]
+async fn switching_access_tokens_between_two_id_token_algorithms_retires_neither_and_adds_no_key() {
+    let both = |c: &mut warden::config::Config, access: Alg| {
+        c.oauth.keys.access_token_alg = access;
+        c.oauth.keys.id_token_algs = vec![Alg::RS256, Alg::EdDSA];
+    };
+    let s = TestServer::start_with(|c| both(c, Alg::RS256)).await;
+    let (id, secret) = s.cc_client().await;
+    let before = s.store.catalog.signing_keys().await.unwrap();
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| both(c, Alg::EdDSA)).await;
+    let after = s.store.catalog.signing_keys().await.unwrap();
+    let kids = |rs: &[warden::model::SigningKeyRecord]| rs.iter().map(|r| (r.alg.clone(), r.kid.0.clone())).collect::<Vec<_>>();
+    assert_eq!(kids(&after), kids(&before), "both algorithms already had a key");
+    assert!(after.iter().all(|r| r.publish_until.is_none()), "ID tokens still use RS256: nothing retires");
+    assert_eq!(crate::support::jwt_parts(&s.token(&id, &secret, &[]).await).0["alg"], "EdDSA", "signs at once");
+}
+
+/// A store from before the `access_token_alg` setting: the one other algorithm that signs
+/// was the access-token algorithm, so the new one is pre-published.
+#[tokio::test]
+async fn a_store_from_before_the_algorithm_setting_still_pre_publishes_a_new_algorithm() {
+    let s = TestServer::start_with(|c| c.oauth.keys.id_token_algs = vec![Alg::ES256]).await;
+    let cfg = s.cfg.clone();
+    let _dir = s.stop().await;
+    {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", cfg.data_dir.join("warden.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("DELETE FROM settings WHERE name = 'access_token_alg'").execute(&mut conn).await.unwrap();
+    }
+    let s = TestServer::start_in(_dir, |c| {
+        c.oauth.keys.id_token_algs = vec![Alg::ES256];
+        c.oauth.keys.access_token_alg = Alg::EdDSA;
+        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+    })
+    .await;
+    let now = warden::model::unix_now();
+    let ed = s.store.catalog.signing_keys().await.unwrap().into_iter().find(|r| r.alg == "EdDSA").unwrap();
+    assert!(ed.activate_at >= now + 299, "pre-published: {} at {now}", ed.activate_at);
+}
+
+/// The algorithm recorded as in use has no key left (all purged): there is nothing to wait
+/// for, so the new algorithm's one key signs at once.
+#[tokio::test]
+async fn a_previous_algorithm_without_keys_does_not_delay_the_new_one() {
+    let s = TestServer::start().await;
+    let now = warden::model::unix_now();
+    s.store.catalog.retire_signing_keys("ES256", now - 1).await.unwrap();
+    s.store.catalog.delete_expired_keys(now).await.unwrap();
+    assert!(kids_of(&s.store, Alg::ES256).await.is_empty());
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| {
+        c.oauth.keys.access_token_alg = Alg::EdDSA;
+        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+    })
+    .await;
+    let ed: Vec<_> = s.store.catalog.signing_keys().await.unwrap().into_iter().filter(|r| r.alg == "EdDSA").collect();
+    assert_eq!(ed.len(), 1, "one key, not a pre-published one and a stopgap");
+    assert!(ed[0].activate_at <= warden::model::unix_now());
+    let (id, secret) = s.cc_client().await;
+    assert_eq!(crate::support::jwt_parts(&s.token(&id, &secret, &[]).await).0["kid"], ed[0].kid.as_str());
+}
+
+/// Every ID-token key in line fails to open (sealed under another master key): the server
+/// starts with a fresh one rather than signing no ID tokens.
+#[tokio::test]
+async fn an_id_token_algorithm_whose_keys_do_not_open_gets_a_fresh_key_at_start() {
+    let s = TestServer::start().await;
+    let stranger = warden::secrets::MasterKey::from_bytes(&[7; 32]);
+    let now = warden::model::unix_now();
+    let bad = warden::jose::generate_key_record(Alg::RS256, &stranger, now, now).unwrap();
+    s.store.catalog.rotate_signing_key(&bad, Some(now - 1)).await.unwrap();
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |_| {}).await;
+    let jwks: serde_json::Value = s.http.get(s.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    let rs: Vec<&str> = jwks["keys"].as_array().unwrap().iter().filter(|k| k["alg"] == "RS256").map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(rs.len(), 1, "{jwks}");
+    assert_ne!(rs[0], bad.kid.as_str(), "the one that does not open is not published");
+    assert!(kids_of(&s.store, Alg::RS256).await.contains(&rs[0].to_owned()));
 }

@@ -30,6 +30,21 @@ pub fn signing_record(records: &[SigningKeyRecord], alg: Alg, now: i64) -> Optio
         .max_by(|a, b| (a.activate_at, a.created_at, &a.kid).cmp(&(b.activate_at, b.created_at, &b.kid)))
 }
 
+/// Whether `r` is provably one of ours: its kid is the RFC 7638 thumbprint of its public JWK
+/// (as [`super::generate_key_record`] makes it) and its private key opens under `master` with
+/// that kid as associated data. The seal binds the private key to the kid and the kid to the
+/// public key, so a record written by someone without the master key (or with another one)
+/// cannot get a public key of theirs trusted.
+fn own_record(r: &SigningKeyRecord, master: &MasterKey) -> Result<(), JoseError> {
+    if super::jwk_thumbprint(&r.public_jwk)? != r.kid.as_str() {
+        return Err(JoseError::Key("the kid is not the thumbprint of the public key".into()));
+    }
+    master
+        .open(&r.sealed_private, r.kid.as_str().as_bytes())
+        .map(drop)
+        .map_err(|e| JoseError::Key(format!("the private key does not open with this master key: {e}")))
+}
+
 /// One consistent view of the keys.
 #[derive(Default)]
 pub struct RingState {
@@ -44,12 +59,15 @@ pub struct RingState {
 }
 
 impl RingState {
-    /// Builds the view at `now`. Private keys are unsealed only for signing keys, and parsed
-    /// keys are reused from `previous` by kid (RSA parsing is slow).
+    /// Builds the view at `now`. Parsed keys are reused from `previous` by kid (RSA parsing is
+    /// slow); private keys are parsed only for signing keys.
     ///
-    /// A record that does not open or parse is skipped, never fatal: it is logged (once, when
-    /// it first fails) and listed in `skipped`, and the next key of its algorithm in line signs
-    /// instead, so one bad record cannot stop a node from issuing tokens.
+    /// A published record is trusted only if it is provably ours ([`own_record`]): a record
+    /// that another master key sealed, or whose public key was swapped, is neither published
+    /// nor trusted for verification, whether or not it would sign. Such a record, or one that
+    /// does not parse, is skipped, never fatal: it is logged (once, when it first fails) and
+    /// listed in `skipped`, and the next key of its algorithm in line signs instead, so one bad
+    /// record cannot stop a node from issuing tokens.
     pub fn build(records: &[SigningKeyRecord], master: &MasterKey, now: i64, previous: &RingState) -> RingState {
         let mut next_change: Option<i64> = None;
         let mut note = |t: i64| {
@@ -78,10 +96,10 @@ impl RingState {
             }
             let vk = match previous.verifiers.get(r.kid.as_str()) {
                 Some(k) => k.clone(),
-                None => match VerificationKey::from_jwk(&r.public_jwk) {
+                None => match own_record(r, master).and_then(|()| VerificationKey::from_jwk(&r.public_jwk)) {
                     Ok(k) => Arc::new(k),
                     Err(e) => {
-                        skip(r, "a published key's public JWK does not parse", &e);
+                        skip(r, "a published key is not usable", &e);
                         continue;
                     }
                 },
@@ -236,7 +254,7 @@ mod tests {
         let ring = KeyRing::default();
         let state = ring.reload(&records, &master, 30);
         assert_eq!(state.signer(Alg::ES256).unwrap().kid, good.kid, "the older good key signs");
-        assert_eq!(state.skipped, vec![broken.kid.clone(), bad.kid.clone()]);
+        assert_eq!(state.skipped, vec![bad.kid.clone(), broken.kid.clone()]);
         assert!(state.find(Some(bad.kid.as_str()), Alg::ES256).is_none(), "a key that cannot sign is not trusted");
         assert!(!state.jwks().contains(bad.kid.as_str()) && !state.jwks().contains(broken.kid.as_str()));
         assert!(state.jwks().contains(good.kid.as_str()), "the good key stays published");
@@ -289,6 +307,28 @@ mod tests {
         now_active.publish_until = Some(500);
         let ring = RingState::build(&[now_active], &master, 100, &RingState::default());
         assert_eq!(ring.next_change, Some(500), "a key activating at this very second is no change to wait for");
+    }
+
+    /// Before: only the key in line to sign was opened, so a record sealed under another
+    /// master key (or written without one) was published and trusted for verification as long
+    /// as a newer key signed.
+    #[test]
+    fn a_record_that_is_not_ours_is_not_trusted_even_when_another_key_signs() {
+        let master = MasterKey::from_bytes(&[3; 32]);
+        let foreign = generate_key_record(Alg::ES256, &MasterKey::from_bytes(&[4; 32]), 10, 10).unwrap();
+        let good = generate_key_record(Alg::ES256, &master, 20, 20).unwrap();
+        let mut swapped = generate_key_record(Alg::EdDSA, &master, 10, 10).unwrap();
+        swapped.public_jwk = generate_key_record(Alg::EdDSA, &master, 10, 10).unwrap().public_jwk;
+        swapped.public_jwk["kid"] = swapped.kid.as_str().into();
+        let records = vec![foreign.clone(), good.clone(), swapped.clone()];
+        let state = RingState::build(&records, &master, 30, &RingState::default());
+        assert_eq!(state.signer(Alg::ES256).unwrap().kid, good.kid);
+        for kid in [&foreign.kid, &swapped.kid] {
+            assert!(state.find(Some(kid.as_str()), Alg::ES256).is_none(), "{kid} trusted");
+            assert!(!state.jwks().contains(kid.as_str()), "{kid} published");
+        }
+        assert_eq!(state.skipped, vec![foreign.kid.clone(), swapped.kid.clone()]);
+        assert!(state.signer(Alg::EdDSA).is_none(), "a swapped public key does not sign either");
     }
 
     #[test]

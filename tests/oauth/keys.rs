@@ -111,3 +111,15 @@ async fn a_key_scheduled_for_later_does_not_leave_the_server_without_a_signer() 
     assert_eq!(jwt_parts(&t).0["alg"], "EdDSA");
     assert!(jwks_kids(&s).await.contains(&next.kid.0), "the scheduled key stays published");
 }
+
+/// Two rotations in one second: the second key activates strictly after the first (whatever
+/// the keys of other algorithms), so the newest key is the one that ends up signing.
+#[tokio::test]
+async fn rotations_in_the_same_second_activate_one_after_the_other() {
+    let s = TestServer::start_with(|c| c.oauth.keys.rotation_delay = Duration::ZERO).await;
+    let first = keys::rotate(&s.store, &s.master, &s.cfg.oauth, Alg::ES256).await.unwrap();
+    let second = keys::rotate(&s.store, &s.master, &s.cfg.oauth, Alg::ES256).await.unwrap();
+    assert!(second.activate_at > first.activate_at, "{} then {}", first.activate_at, second.activate_at);
+    let records = s.store.catalog.signing_keys().await.unwrap();
+    assert_eq!(warden::jose::signing_record(&records, Alg::ES256, second.activate_at).unwrap().kid, second.kid);
+}
