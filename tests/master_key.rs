@@ -266,3 +266,28 @@ async fn an_id_token_algorithm_whose_keys_do_not_open_gets_a_fresh_key_at_start(
     assert_ne!(rs[0], bad.kid.as_str(), "the one that does not open is not published");
     assert!(kids_of(&s.store, Alg::RS256).await.contains(&rs[0].to_owned()));
 }
+
+/// Access tokens move to an algorithm that ID tokens now use too: its key cannot wait for
+/// `rotation_delay`, since ID tokens have no previous algorithm to fall back on.
+#[tokio::test]
+async fn a_new_access_token_algorithm_that_id_tokens_use_too_signs_at_once() {
+    let s = TestServer::start_with(|c| c.oauth.keys.rotation_delay = Duration::from_secs(300)).await;
+    let (id, secret) = s.cc_client().await;
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| {
+        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+        c.oauth.keys.access_token_alg = Alg::EdDSA;
+        c.oauth.keys.id_token_algs = vec![Alg::EdDSA];
+    })
+    .await;
+    let now = warden::model::unix_now();
+    let records = s.store.catalog.signing_keys().await.unwrap();
+    let ed: Vec<_> = records.iter().filter(|r| r.alg == "EdDSA").collect();
+    assert_eq!(ed.len(), 1, "one key");
+    assert!(ed[0].activate_at <= now, "signs at once");
+    assert_eq!(crate::support::jwt_parts(&s.token(&id, &secret, &[]).await).0["kid"], ed[0].kid.as_str());
+    let horizon = (s.cfg.oauth.max_access_token_lifetime + s.cfg.oauth.clock_skew).as_secs() as i64;
+    let es = records.iter().find(|r| r.alg == "ES256").unwrap();
+    let until = es.publish_until.expect("the old access-token algorithm retires");
+    assert!((until - now - horizon).abs() <= 5, "after the token horizon");
+}

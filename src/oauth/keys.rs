@@ -52,11 +52,13 @@ async fn retire_after(store: &Store, cfg: &Config) -> Result<i64, KeyError> {
 /// - `keys.access_token_alg` changed (another algorithm was in use): the new algorithm's key is
 ///   published now and signs after `keys.rotation_delay`, so relying parties see it before any
 ///   token carries it; until then the old key goes on signing, and it is retired (stays
-///   published for verification) for the token horizon after the new key takes over;
-/// - an ID-token algorithm without a published key: a key that signs at once (no token
-///   names it yet; relying parties fetch the JWKS again on an unknown `kid`, OIDC Core
-///   §10.1.1). The old access-token algorithm is retired only if no ID tokens use it;
-/// - a key exists but none of it opens (corrupt record): a new key that signs at once.
+///   published for verification) for the token horizon after the new key takes over, unless
+///   ID tokens use it. When the new algorithm is also an ID-token algorithm, its key signs at
+///   once instead: ID tokens have no previous algorithm to fall back on;
+/// - every other algorithm that must sign now and has no key that does — an ID-token
+///   algorithm without a key, or whose keys do not open (corrupt records): a key that signs at
+///   once (no token names it yet; relying parties fetch the JWKS again on an unknown `kid`,
+///   OIDC Core §10.1.1).
 ///
 /// Returns the algorithm whose key signs access tokens while the configured one's key is not
 /// active yet (the `previous` of [`jose::RingState::signer_or`]).
@@ -74,7 +76,8 @@ pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyR
         let horizon = retire_after(store, cfg).await?;
         match previous.filter(|p| *p != alg && others.contains(p)) {
             Some(old) => {
-                let activate_at = now + cfg.keys.rotation_delay.as_secs() as i64;
+                let delay = if cfg.keys.id_token_algs.contains(&alg) { 0 } else { cfg.keys.rotation_delay.as_secs() as i64 };
+                let activate_at = now + delay;
                 let rec = jose::generate_key_record(alg, master, now, activate_at)?;
                 store.catalog.rotate_signing_key(&rec, None).await?;
                 store.catalog.put_setting(PREVIOUS_ACCESS_TOKEN_ALG, old.as_str()).await?;
@@ -98,21 +101,14 @@ pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyR
         store.catalog.retire_signing_keys(old.as_str(), now + horizon).await?;
     }
     store.catalog.put_setting(ACCESS_TOKEN_ALG, alg.as_str()).await?;
-    let records = store.catalog.signing_keys().await?;
-    for id_alg in cfg.keys.id_token_algs.iter().filter(|a| **a != alg) {
-        if !records.iter().any(|r| r.alg == id_alg.as_str() && jose::is_published(r, now)) {
-            let rec = jose::generate_key_record(*id_alg, master, now, now)?;
-            store.catalog.rotate_signing_key(&rec, None).await?;
-        }
-    }
     let fallback = store.catalog.setting(PREVIOUS_ACCESS_TOKEN_ALG).await?.and_then(|a| Alg::parse(&a)).filter(|a| *a != alg);
     let state = ring.reload(&store.catalog.signing_keys().await?, master, now);
-    let mut missing: Vec<Alg> = cfg.keys.id_token_algs.iter().copied().filter(|a| *a != alg && state.signer(*a).is_none()).collect();
-    if state.signer_or(alg, fallback).is_none() {
+    // ID tokens sign with their own algorithm only; access tokens may use the fallback.
+    let mut missing: Vec<Alg> = cfg.keys.id_token_algs.iter().copied().filter(|a| state.signer(*a).is_none()).collect();
+    if state.signer_or(alg, fallback).is_none() && !missing.contains(&alg) {
         missing.push(alg);
     }
     if !missing.is_empty() {
-        // Every key in line failed to open: sign with a fresh one rather than not at all.
         for a in missing {
             let rec = jose::generate_key_record(a, master, now, now)?;
             store.catalog.rotate_signing_key(&rec, None).await?;
