@@ -145,6 +145,30 @@ async fn implicit_id_token_token_comes_back_in_the_fragment_with_nonce_and_at_ha
     assert_eq!(info["email"], "alice@example.com");
 }
 
+/// RFC 8707, RFC 9068 §2.2: the implicit access token is for the requested `resource`, else
+/// the client's registered audiences, else the provider's default audience.
+#[tokio::test]
+async fn implicit_access_tokens_are_for_the_requested_or_registered_audience() {
+    let s = TestServer::start().await;
+    user(&s, "alice").await;
+    let plain = implicit_client(&s, json!({})).await;
+    let apis = implicit_client(&s, json!({"audience": ["https://a.example", "https://b.example"]})).await;
+    let mut b = Browser::new(&s);
+    let aud = |loc: &str| {
+        let f = fragment(loc);
+        match jwt_parts(&f["access_token"]).1["aud"].clone() {
+            Value::Array(a) => a,
+            one => vec![one],
+        }
+    };
+    assert_eq!(aud(&sign_in(&mut b, &implicit_url(&s, &plain, &[])).await), [json!(s.cfg.oauth.default_audience)]);
+    // Signed in now: the next requests come straight back.
+    let all = location(&b.get(&implicit_url(&s, &apis, &[])).await);
+    assert_eq!(aud(&all), [json!("https://a.example"), json!("https://b.example")]);
+    let one = location(&b.get(&implicit_url(&s, &apis, &[("resource", "https://b.example")])).await);
+    assert_eq!(aud(&one), [json!("https://b.example")]);
+}
+
 /// `id_token` alone, through the consent page: no access token, no at_hash, and the scopes'
 /// claims in the ID token (§5.4); `form_post` works too; values of `response_type` in any
 /// order.
