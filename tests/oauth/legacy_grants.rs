@@ -295,6 +295,23 @@ async fn the_password_grant_issues_the_users_tokens_to_its_client() {
     assert_oauth_error(resp, 401, "invalid_client").await;
 }
 
+/// The longest password the policy allows (256 characters of 4 bytes: 1024 bytes) signs in
+/// through the password grant; a longer credential is `invalid_grant` like any wrong one.
+#[tokio::test]
+async fn the_longest_password_the_policy_allows_works_with_the_password_grant() {
+    let s = TestServer::start().await;
+    let longest = "\u{1D11E}".repeat(warden::secrets::password::MAX_CHARS);
+    assert_eq!(longest.len(), 1024);
+    let claims = warden::model::Claims::default();
+    warden::oauth::users::create(&s.store, "lena", claims, Some(warden::secrets::password::Password::new(longest.clone()))).await.unwrap();
+    let (id, secret) = password_client(&s).await;
+    let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "password"), ("username", "lena"), ("password", &longest)]).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let longer = format!("{longest}x");
+    let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "password"), ("username", "lena"), ("password", &longer)]).await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
+}
+
 /// Only the clients registered for it: every other client, confidential or code-flow, gets
 /// `unauthorized_client` (RFC 6749 §5.2), even with the right password.
 #[tokio::test]
