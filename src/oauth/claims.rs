@@ -131,6 +131,25 @@ mod tests {
         assert_eq!(v, json!({"address": {"locality": "London"}}));
     }
 
+    /// Each scope's every claim, each with the user's own value for it (not another's).
+    #[test]
+    fn every_standard_claim_is_released_with_its_own_value() {
+        let mut u = user();
+        let mut all = serde_json::Map::new();
+        for (_, names) in SCOPE_CLAIMS {
+            for name in names.iter().filter(|n| !["updated_at", "email_verified", "phone_number_verified", "address"].contains(n)) {
+                all.insert((*name).to_owned(), json!(format!("{name} of ada")));
+            }
+        }
+        all.insert("phone_number_verified".into(), json!(true));
+        u.claims = serde_json::from_value(Value::Object(all.clone())).unwrap();
+        let released = Value::Object(user_claims(&u, &["profile", "email", "phone"], None));
+        let mut expected = all;
+        expected.insert("updated_at".into(), json!(42));
+        expected.insert("email_verified".into(), json!(false));
+        assert_eq!(released, Value::Object(expected));
+    }
+
     #[test]
     fn a_claims_request_adds_single_claims() {
         let u = user();
