@@ -291,3 +291,26 @@ async fn a_new_access_token_algorithm_that_id_tokens_use_too_signs_at_once() {
     let until = es.publish_until.expect("the old access-token algorithm retires");
     assert!((until - now - horizon).abs() <= 5, "after the token horizon");
 }
+
+/// The same when ID tokens start using the new algorithm while its key still waits out
+/// `rotation_delay` (a second restart within the delay).
+#[tokio::test]
+async fn an_id_token_algorithm_whose_key_waits_gets_one_that_signs_at_once() {
+    let s = TestServer::start_with(|c| c.oauth.keys.rotation_delay = Duration::from_secs(300)).await;
+    let dir = s.stop().await;
+    let to_eddsa = |c: &mut warden::config::Config| {
+        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+        c.oauth.keys.access_token_alg = Alg::EdDSA;
+    };
+    let s = TestServer::start_in(dir, to_eddsa).await;
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| {
+        to_eddsa(c);
+        c.oauth.keys.id_token_algs = vec![Alg::EdDSA];
+    })
+    .await;
+    let now = warden::model::unix_now();
+    let ed: Vec<_> = s.store.catalog.signing_keys().await.unwrap().into_iter().filter(|r| r.alg == "EdDSA").collect();
+    assert_eq!(ed.len(), 2, "the waiting key and one that signs now");
+    assert!(ed.iter().any(|r| r.activate_at <= now), "{ed:?}");
+}
