@@ -272,6 +272,24 @@ async fn the_code_carries_the_requested_resources_once_each() {
     assert_eq!(stored_code(&s, &q["code"]).await.resource, ["https://b.example", "https://a.example"]);
 }
 
+/// An issuer with a path (one provider per tenant behind a proxy): the sign-in pages, their
+/// form and their stylesheet live under that path, and sign-in completes there.
+#[tokio::test]
+async fn sign_in_works_under_an_issuer_with_a_path() {
+    let s = TestServer::start_with(|c| c.oauth.issuer = "http://127.0.0.1:1/tenant-a".into()).await;
+    assert!(s.issuer.ends_with("/tenant-a"), "{}", s.issuer);
+    user(&s, "tess").await;
+    let client_id = web_client(&s, json!({"first_party": true})).await;
+    let mut b = Browser::new(&s);
+    let (html, page_url) = open_login(&mut b, &s, &client_id, &[]).await;
+    assert!(page_url.starts_with("/tenant-a/interaction/"), "{page_url}");
+    assert!(form_action(&html).starts_with("/tenant-a/interaction/"), "{html}");
+    assert!(html.replace("&#x2f;", "/").contains("href=\"/tenant-a/assets/warden.css\""), "the stylesheet under the issuer: {html}");
+    let q = answer(&location(&submit_login(&mut b, &html, "tess", PASSWORD).await));
+    assert!(q.contains_key("code"), "{q:?}");
+    assert_eq!(q["iss"], s.issuer);
+}
+
 /// OIDC Core §3.1.2.1: `select_account` is a known prompt value; `none` goes with no other.
 #[tokio::test]
 async fn prompt_none_goes_alone_and_select_account_is_known() {
