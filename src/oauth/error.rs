@@ -216,3 +216,26 @@ impl From<StoreError> for OAuthError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_code_has_its_status_and_the_cause_reaches_only_the_debug_form() {
+        for (code, status) in [
+            (ErrorCode::ServerError, 500),
+            (ErrorCode::TemporarilyUnavailable, 503),
+            (ErrorCode::RateLimited, 429),
+            (ErrorCode::InvalidClient, 401),
+            (ErrorCode::InvalidToken, 401),
+            (ErrorCode::InsufficientScope, 403),
+            (ErrorCode::InvalidGrant, 400),
+        ] {
+            assert_eq!(code.status(), status, "{}", code.as_str());
+        }
+        let e = OAuthError::server_error("disk on fire");
+        assert_eq!(e.to_string(), "server_error: the server could not complete the request");
+        assert_eq!(format!("{e:?}"), "server_error: the server could not complete the request (disk on fire)");
+    }
+}
