@@ -19,6 +19,21 @@ fn other_key() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([42u8; 32])
 }
 
+/// A server with a client and `keys.rotation_delay` = 5 min, restarted with `edit` applied
+/// too (an operator's configuration change); returns it and the client's credentials.
+async fn restarted_with(edit: impl FnOnce(&mut warden::config::Config)) -> (TestServer, String, String) {
+    let delay = |c: &mut warden::config::Config| c.oauth.keys.rotation_delay = Duration::from_secs(300);
+    let s = TestServer::start_with(delay).await;
+    let (id, secret) = s.cc_client().await;
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| {
+        delay(c);
+        edit(c);
+    })
+    .await;
+    (s, id, secret)
+}
+
 #[test]
 fn a_store_with_records_never_gets_a_new_master_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -135,11 +150,7 @@ async fn rotation_keeps_old_keys_for_the_servers_token_horizon_not_the_clis() {
 
 #[tokio::test]
 async fn changing_the_access_token_algorithm_pre_publishes_the_new_key() {
-    let s = TestServer::start_with(|c| c.oauth.keys.rotation_delay = Duration::from_secs(300)).await;
-    let (id, secret) = s.cc_client().await;
-    let dir = s.stop().await;
-    let s = TestServer::start_in(dir, |c| {
-        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+    let (s, id, secret) = restarted_with(|c| {
         c.oauth.keys.access_token_alg = Alg::EdDSA;
     })
     .await;
@@ -161,11 +172,7 @@ async fn changing_the_access_token_algorithm_pre_publishes_the_new_key() {
 
 #[tokio::test]
 async fn switching_access_tokens_to_the_id_token_algorithm_needs_no_pre_publication() {
-    let s = TestServer::start_with(|c| c.oauth.keys.rotation_delay = Duration::from_secs(300)).await;
-    let (id, secret) = s.cc_client().await;
-    let dir = s.stop().await;
-    let s = TestServer::start_in(dir, |c| {
-        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+    let (s, id, secret) = restarted_with(|c| {
         c.oauth.keys.access_token_alg = Alg::RS256;
     })
     .await;
@@ -271,11 +278,7 @@ async fn an_id_token_algorithm_whose_keys_do_not_open_gets_a_fresh_key_at_start(
 /// `rotation_delay`, since ID tokens have no previous algorithm to fall back on.
 #[tokio::test]
 async fn a_new_access_token_algorithm_that_id_tokens_use_too_signs_at_once() {
-    let s = TestServer::start_with(|c| c.oauth.keys.rotation_delay = Duration::from_secs(300)).await;
-    let (id, secret) = s.cc_client().await;
-    let dir = s.stop().await;
-    let s = TestServer::start_in(dir, |c| {
-        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+    let (s, id, secret) = restarted_with(|c| {
         c.oauth.keys.access_token_alg = Alg::EdDSA;
         c.oauth.keys.id_token_algs = vec![Alg::EdDSA];
     })
@@ -296,16 +299,11 @@ async fn a_new_access_token_algorithm_that_id_tokens_use_too_signs_at_once() {
 /// `rotation_delay` (a second restart within the delay).
 #[tokio::test]
 async fn an_id_token_algorithm_whose_key_waits_gets_one_that_signs_at_once() {
-    let s = TestServer::start_with(|c| c.oauth.keys.rotation_delay = Duration::from_secs(300)).await;
-    let dir = s.stop().await;
-    let to_eddsa = |c: &mut warden::config::Config| {
-        c.oauth.keys.rotation_delay = Duration::from_secs(300);
-        c.oauth.keys.access_token_alg = Alg::EdDSA;
-    };
-    let s = TestServer::start_in(dir, to_eddsa).await;
+    let (s, _, _) = restarted_with(|c| c.oauth.keys.access_token_alg = Alg::EdDSA).await;
     let dir = s.stop().await;
     let s = TestServer::start_in(dir, |c| {
-        to_eddsa(c);
+        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+        c.oauth.keys.access_token_alg = Alg::EdDSA;
         c.oauth.keys.id_token_algs = vec![Alg::EdDSA];
     })
     .await;
