@@ -106,15 +106,25 @@ async fn malformed_bodies_are_invalid_request() {
 async fn oversized_bodies_are_413() {
     let s = TestServer::start().await;
     let big = format!("grant_type=client_credentials&x={}", "a".repeat(70 * 1024));
-    let resp = s
-        .http
-        .post(s.url("/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(big)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.http.post(s.url("/token")).header("content-type", "application/x-www-form-urlencoded").body(big.clone()).send().await.unwrap();
     assert_oauth_error(resp, 413, "invalid_request").await;
+    let resp = s.http.post(s.url("/token")).header("content-type", "application/x-www-form-urlencoded").body(big).send().await.unwrap();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error_description"], "the request body is too large");
+}
+
+/// A client's mistake is the client's: it is answered, not logged as a failure of the
+/// server (only 5xx answers reach the logs, 503 at warn).
+#[tokio::test]
+async fn client_errors_are_not_logged_as_failures() {
+    let s = TestServer::start().await;
+    let (id, secret) = s.cc_client().await;
+    let logs = crate::support::LogCapture::default();
+    let guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::WARN));
+    let resp = s.post_form("/token", Some((&id, &secret)), &[("grant_type", "client_credentials"), ("scope", "no-such-scope")]).await;
+    drop(guard);
+    assert_oauth_error(resp, 400, "invalid_scope").await;
+    assert_eq!(logs.text(), "", "nothing at warn or above");
 }
 
 #[tokio::test]
