@@ -139,3 +139,14 @@ async fn an_issuer_with_a_path_serves_everything_under_it() {
     assert_eq!(crate::support::jwt_parts(&t).1["iss"], s.issuer);
     assert_eq!(s.http.get(format!("{host}/jwks")).send().await.unwrap().status(), 404);
 }
+
+/// Relying parties may cache the JWKS for half the rotation delay at most (and five minutes
+/// at most), so they fetch a new key before it signs.
+#[tokio::test]
+async fn the_jwks_is_cached_for_at_most_half_the_rotation_delay() {
+    for (delay, max_age) in [(60, 30), (300, 150), (3600, 300)] {
+        let s = TestServer::start_with(|c| c.oauth.keys.rotation_delay = std::time::Duration::from_secs(delay)).await;
+        let resp = s.http.get(s.url("/jwks")).send().await.unwrap();
+        assert_eq!(resp.headers()["cache-control"], format!("public, max-age={max_age}").as_str(), "rotation_delay {delay} s");
+    }
+}
