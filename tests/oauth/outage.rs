@@ -474,6 +474,11 @@ async fn postgres_refusing_and_cutting_connections_fails_fast_and_recovers() {
     assert_eq!(s.post_form("/revoke", Some((&a, &a_secret)), &[("token", &revoked)]).await.status(), 200);
     let live = s.token(&a, &a_secret, &[]).await;
     let (web, _) = s.client(json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "scope": "openid"})).await;
+    // A sign-in already on its login page when the store goes away.
+    use crate::oauth::oidc_login_consent::{PASSWORD, open_login, submit_login, user, web_client};
+    user(s, "olga").await;
+    let mut browser = crate::support::browser::Browser::new(s);
+    let (login_page, _) = open_login(&mut browser, s, &web_client(s, json!({})).await, &[]).await;
 
     // Every pooled connection is cut and new ones are closed at once.
     proxy.set(Fault::Refuse);
@@ -497,6 +502,10 @@ async fn postgres_refusing_and_cutting_connections_fails_fast_and_recovers() {
     assert_eq!((page.status, page.content_type.starts_with("text/html")), (503, true), "{page:?}");
     assert!(page.body.as_str().is_some_and(|html| html.contains("Temporarily unavailable")), "{page:?}");
     assert_no_internals(&page);
+    // The sign-in's next step gets the same 503 page, not a 500 one.
+    let resp = submit_login(&mut browser, &login_page, "olga", PASSWORD).await;
+    assert_eq!(resp.status(), 503);
+    assert!(resp.text().await.unwrap().contains("Temporarily unavailable"));
 
     proxy.set(Fault::Pass);
     let recovered = eventually("recovery", Duration::from_secs(15), || async {
