@@ -63,6 +63,10 @@ async fn assert_page(resp: Response, status: u16, mentions: &str) -> String {
     assert_eq!(h["cache-control"], "no-store");
     let body = resp.text().await.unwrap();
     assert!(body.contains(mentions), "page should mention {mentions:?}: {body}");
+    if status >= 400 {
+        let request_id = h["x-request-id"].to_str().unwrap();
+        assert!(body.contains(&format!("<code>{request_id}</code>")), "an error page quotes its request id for support: {body}");
+    }
     body
 }
 
