@@ -216,14 +216,14 @@ async fn switching_access_tokens_between_two_id_token_algorithms_retires_neither
 async fn a_store_from_before_the_algorithm_setting_still_pre_publishes_a_new_algorithm() {
     let s = TestServer::start_with(|c| c.oauth.keys.id_token_algs = vec![Alg::ES256]).await;
     let cfg = s.cfg.clone();
-    let _dir = s.stop().await;
+    let dir = s.stop().await;
     {
         use sqlx::Connection;
         let url = format!("sqlite://{}", cfg.data_dir.join("warden.db").display());
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
         sqlx::query("DELETE FROM settings WHERE name = 'access_token_alg'").execute(&mut conn).await.unwrap();
     }
-    let s = TestServer::start_in(_dir, |c| {
+    let s = TestServer::start_in(dir, |c| {
         c.oauth.keys.id_token_algs = vec![Alg::ES256];
         c.oauth.keys.access_token_alg = Alg::EdDSA;
         c.oauth.keys.rotation_delay = Duration::from_secs(300);
