@@ -312,3 +312,82 @@ async fn an_id_token_algorithm_whose_key_waits_gets_one_that_signs_at_once() {
     assert_eq!(ed.len(), 2, "the waiting key and one that signs now");
     assert!(ed.iter().any(|r| r.activate_at <= now), "{ed:?}");
 }
+
+/// `(kid, publish_until, state)` of each stored key of `alg`, as `warden keys list` shows it.
+async fn states_of(store: &warden::store::Store, alg: Alg) -> Vec<(String, Option<i64>, &'static str)> {
+    let records = store.catalog.signing_keys().await.unwrap();
+    keys::describe(&records, warden::model::unix_now())
+        .into_iter()
+        .filter(|k| k.alg == alg.as_str())
+        .map(|k| (k.kid.0, k.publish_until, k.state))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_id_token_algorithm_taken_out_of_use_retires_after_the_token_horizon() {
+    let algs = |c: &mut warden::config::Config, id: Vec<Alg>| {
+        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+        c.oauth.keys.id_token_algs = id;
+    };
+    let s = TestServer::start_with(|c| algs(c, vec![Alg::RS256, Alg::EdDSA])).await;
+    let ed = kids_of(&s.store, Alg::EdDSA).await;
+    assert_eq!(ed.len(), 1);
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| algs(c, vec![Alg::RS256])).await;
+    let horizon = (s.cfg.oauth.max_access_token_lifetime + s.cfg.oauth.clock_skew).as_secs() as i64;
+    let now = warden::model::unix_now();
+    let retiring = states_of(&s.store, Alg::EdDSA).await;
+    assert_eq!(retiring.len(), 1, "no new key for an algorithm out of use");
+    let until = retiring[0].1.expect("the key of the algorithm taken out of use retires");
+    assert!((until - now - horizon).abs() <= 5, "after the token horizon: {until} vs {now} + {horizon}");
+    let jwks = s.http.get(s.url("/jwks")).send().await.unwrap().text().await.unwrap();
+    assert!(jwks.contains(&ed[0]), "still published for the tokens it signed");
+    assert!(states_of(&s.store, Alg::RS256).await.iter().all(|k| k.1.is_none()), "the algorithm still in use keeps its key");
+    assert!(states_of(&s.store, Alg::ES256).await.iter().all(|k| k.1.is_none()), "so does the access-token one");
+
+    // Put back within the horizon: a key that stays, pre-published while the retiring one signs.
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| algs(c, vec![Alg::RS256, Alg::EdDSA])).await;
+    let now = warden::model::unix_now();
+    let back = states_of(&s.store, Alg::EdDSA).await;
+    assert_eq!(back.len(), 2, "{back:?}");
+    assert_eq!(back.iter().find(|k| k.0 == ed[0]).map(|k| (k.1, k.2)), Some((Some(until), "active")), "the retiring key signs meanwhile, and its end is not moved");
+    let new = back.iter().find(|k| k.0 != ed[0]).unwrap();
+    assert_eq!((new.1, new.2), (None, "next"), "{back:?}");
+    let records = s.store.catalog.signing_keys().await.unwrap();
+    let activate_at = records.iter().find(|r| r.kid.as_str() == new.0).unwrap().activate_at;
+    assert!((activate_at - now - 300).abs() <= 5, "signs after rotation_delay: {activate_at} vs {now}");
+}
+
+#[tokio::test]
+async fn switching_the_access_token_algorithm_back_within_the_horizon_keeps_a_key_that_signs() {
+    let (s, id, secret) = restarted_with(|c| c.oauth.keys.access_token_alg = Alg::EdDSA).await;
+    let es = kids_of(&s.store, Alg::ES256).await;
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| c.oauth.keys.rotation_delay = Duration::from_secs(300)).await;
+    let now = warden::model::unix_now();
+    let states = states_of(&s.store, Alg::ES256).await;
+    assert_eq!(states.len(), 2, "a new ES256 key beside the retiring one: {states:?}");
+    let kept = states.iter().find(|k| !es.contains(&k.0)).unwrap();
+    assert_eq!((kept.1, kept.2), (None, "next"), "it stays once the retiring key is gone, and is pre-published");
+    let records = s.store.catalog.signing_keys().await.unwrap();
+    let activate_at = records.iter().find(|r| r.kid.as_str() == kept.0).unwrap().activate_at;
+    assert!((activate_at - now - 300).abs() <= 5, "signs after rotation_delay");
+    let header = crate::support::jwt_parts(&s.token(&id, &secret, &[]).await).0;
+    assert_eq!(header["kid"], es[0].as_str(), "the retiring ES256 key signs until then");
+    assert!(states_of(&s.store, Alg::EdDSA).await.iter().all(|k| k.1.is_some()), "the EdDSA key, never used, retires");
+}
+
+#[tokio::test]
+async fn rotated_keys_stay_published_for_the_id_token_lifetime_when_it_is_the_longer() {
+    let s = TestServer::start_with(|c| {
+        c.oauth.max_access_token_lifetime = Duration::from_secs(600);
+        c.oauth.access_token_lifetime = Duration::from_secs(600);
+        c.oauth.id_token_lifetime = Duration::from_secs(7200);
+    })
+    .await;
+    let rs = kids_of(&s.store, Alg::RS256).await;
+    let new = keys::rotate(&s.store, &s.master, &s.cfg.oauth, Alg::RS256).await.unwrap();
+    let old = s.store.catalog.signing_keys().await.unwrap().into_iter().find(|r| r.kid.as_str() == rs[0]).unwrap();
+    assert_eq!(old.publish_until, Some(new.activate_at + 7200 + s.cfg.oauth.clock_skew.as_secs() as i64), "an ID token it signed is valid for 2 h");
+}

@@ -34,8 +34,10 @@ const ACCESS_TOKEN_ALG: &str = "access_token_alg";
 /// the new algorithm's pre-published key activates (also across restarts meanwhile).
 const PREVIOUS_ACCESS_TOKEN_ALG: &str = "previous_access_token_alg";
 
+/// The longest this node's tokens stay valid: access tokens (`max_access_token_lifetime`) or
+/// ID tokens (`id_token_lifetime`), whichever is longer, plus the clock skew.
 fn own_horizon(cfg: &Config) -> i64 {
-    (cfg.max_access_token_lifetime + cfg.clock_skew).as_secs() as i64
+    (cfg.max_access_token_lifetime.max(cfg.id_token_lifetime) + cfg.clock_skew).as_secs() as i64
 }
 
 /// How long a replaced key must stay published: this process's horizon or the longest any
@@ -51,14 +53,21 @@ async fn retire_after(store: &Store, cfg: &Config) -> Result<i64, KeyError> {
 ///   at once;
 /// - `keys.access_token_alg` changed (another algorithm was in use): the new algorithm's key is
 ///   published now and signs after `keys.rotation_delay`, so relying parties see it before any
-///   token carries it; until then the old key goes on signing, and it is retired (stays
-///   published for verification) for the token horizon after the new key takes over, unless
-///   ID tokens use it. When the new algorithm is also an ID-token algorithm, its key signs at
-///   once instead: ID tokens have no previous algorithm to fall back on;
+///   token carries it; until then the old key goes on signing. When the new algorithm is also
+///   an ID-token algorithm, its key signs at once instead: ID tokens have no previous
+///   algorithm to fall back on;
+/// - an algorithm back in use whose keys all retire (it was out of use for less than the
+///   token horizon): a new key, published now and signing after `keys.rotation_delay`, while
+///   the retiring key signs until then (a retiring key is about to go, so it never counts as
+///   the algorithm's key);
 /// - every other algorithm that must sign now and has no key that does — an ID-token
 ///   algorithm without a key, or whose keys do not open (corrupt records): a key that signs at
 ///   once (no token names it yet; relying parties fetch the JWKS again on an unknown `kid`,
-///   OIDC Core §10.1.1).
+///   OIDC Core §10.1.1);
+/// - every algorithm no setting uses any more (the previous access-token algorithm, one taken
+///   out of `keys.id_token_algs`): its keys retire — they stay published for verification,
+///   and the old access-token key goes on signing until the new one takes over, for the token
+///   horizon after the configured access-token key takes over; then the purge deletes them.
 ///
 /// Returns the algorithm whose key signs access tokens while the configured one's key is not
 /// active yet (the `previous` of [`jose::RingState::signer_or`]).
@@ -66,53 +75,57 @@ pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyR
     store.catalog.raise_setting(TOKEN_HORIZON, own_horizon(cfg)).await?;
     let now = unix_now();
     let alg = cfg.keys.access_token_alg;
+    let delay = cfg.keys.rotation_delay.as_secs() as i64;
     let records = store.catalog.signing_keys().await?;
-    let has_key = records.iter().any(|r| r.alg == alg.as_str() && jose::is_published(r, now));
     let previous = store.catalog.setting(ACCESS_TOKEN_ALG).await?.and_then(|a| Alg::parse(&a));
     let others: Vec<Alg> = Alg::ALL.into_iter().filter(|a| *a != alg && jose::signing_record(&records, *a, now).is_some()).collect();
     // A store from before the setting: the one other algorithm that signs was in use.
     let previous = previous.or_else(|| (others.len() == 1).then(|| others[0]));
-    if !has_key {
-        let horizon = retire_after(store, cfg).await?;
-        match previous.filter(|p| *p != alg && others.contains(p)) {
-            Some(old) => {
-                let delay = if cfg.keys.id_token_algs.contains(&alg) { 0 } else { cfg.keys.rotation_delay.as_secs() as i64 };
-                let activate_at = now + delay;
-                let rec = jose::generate_key_record(alg, master, now, activate_at)?;
-                store.catalog.rotate_signing_key(&rec, None).await?;
-                store.catalog.put_setting(PREVIOUS_ACCESS_TOKEN_ALG, old.as_str()).await?;
-                if !cfg.keys.id_token_algs.contains(&old) {
-                    store.catalog.retire_signing_keys(old.as_str(), activate_at + horizon).await?;
-                }
-                tracing::info!(from = old.as_str(), to = alg.as_str(), signs_from = activate_at, "access-token algorithm changed: new key published, signing after keys.rotation_delay");
-            }
-            None => {
-                let rec = jose::generate_key_record(alg, master, now, now)?;
-                store.catalog.rotate_signing_key(&rec, None).await?;
-            }
+    for a in cfg.keys.signing_algs() {
+        if records.iter().any(|r| r.alg == a.as_str() && r.publish_until.is_none()) {
+            continue;
         }
-    }
-    if has_key
-        && let Some(old) = previous.filter(|p| *p != alg && !cfg.keys.signing_algs().contains(p))
-    {
-        // The new access-token algorithm was already published (for ID tokens), so it signs
-        // at once; the old one is no longer used and retires after the token horizon.
-        let horizon = retire_after(store, cfg).await?;
-        store.catalog.retire_signing_keys(old.as_str(), now + horizon).await?;
+        // A retiring key of `a` (the algorithm was out of use for a while) signs until the
+        // new one takes over.
+        let retiring = jose::signing_record(&records, a, now).and_then(|r| r.publish_until).is_some_and(|u| u > now + delay);
+        let changed_from = previous.filter(|p| a == alg && !retiring && *p != alg && others.contains(p));
+        let pre_publish = retiring || (changed_from.is_some() && !cfg.keys.id_token_algs.contains(&a));
+        let activate_at = if pre_publish { now + delay } else { now };
+        let rec = jose::generate_key_record(a, master, now, activate_at)?;
+        store.catalog.rotate_signing_key(&rec, None).await?;
+        if let Some(old) = changed_from {
+            store.catalog.put_setting(PREVIOUS_ACCESS_TOKEN_ALG, old.as_str()).await?;
+            tracing::info!(from = old.as_str(), to = alg.as_str(), signs_from = activate_at, "access-token algorithm changed: new key published, signing after keys.rotation_delay");
+        } else if retiring {
+            tracing::info!(alg = a.as_str(), signs_from = activate_at, "algorithm back in use: new key published, its retiring key signs until then");
+        }
     }
     store.catalog.put_setting(ACCESS_TOKEN_ALG, alg.as_str()).await?;
     let fallback = store.catalog.setting(PREVIOUS_ACCESS_TOKEN_ALG).await?.and_then(|a| Alg::parse(&a)).filter(|a| *a != alg);
-    let state = ring.reload(&store.catalog.signing_keys().await?, master, now);
+    let records = store.catalog.signing_keys().await?;
+    let state = ring.reload(&records, master, now);
     // ID tokens sign with their own algorithm only; access tokens may use the fallback.
     let mut missing: Vec<Alg> = cfg.keys.id_token_algs.iter().copied().filter(|a| state.signer(*a).is_none()).collect();
     if state.signer_or(alg, fallback).is_none() && !missing.contains(&alg) {
         missing.push(alg);
     }
-    if !missing.is_empty() {
-        for a in missing {
-            let rec = jose::generate_key_record(a, master, now, now)?;
-            store.catalog.rotate_signing_key(&rec, None).await?;
+    for a in &missing {
+        let rec = jose::generate_key_record(*a, master, now, now)?;
+        store.catalog.rotate_signing_key(&rec, None).await?;
+    }
+    // When the configured access-token key signs: now, or when its pre-published key activates.
+    let takes_over = records.iter().filter(|r| r.alg == alg.as_str() && r.publish_until.is_none()).map(|r| r.activate_at.max(now)).min().unwrap_or(now);
+    let used = cfg.keys.signing_algs();
+    let mut retired = false;
+    for old in Alg::ALL.into_iter().filter(|a| !used.contains(a)) {
+        if records.iter().any(|r| r.alg == old.as_str() && r.publish_until.is_none()) {
+            let until = takes_over + retire_after(store, cfg).await?;
+            store.catalog.retire_signing_keys(old.as_str(), until).await?;
+            tracing::info!(alg = old.as_str(), publish_until = until, "no setting signs with this algorithm any more: its keys retire after the token horizon");
+            retired = true;
         }
+    }
+    if !missing.is_empty() || retired {
         ring.reload(&store.catalog.signing_keys().await?, master, now);
     }
     Ok(fallback)

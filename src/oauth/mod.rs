@@ -125,8 +125,8 @@ pub struct Config {
     pub issuer: String,
     /// Default access-token lifetime.
     pub access_token_lifetime: Duration,
-    /// Upper bound for any client's access-token lifetime; also how long a rotated-out key
-    /// stays published.
+    /// Upper bound for any client's access-token lifetime; with `id_token_lifetime`, how long a
+    /// rotated-out key stays published (the longer of the two, plus `clock_skew`).
     pub max_access_token_lifetime: Duration,
     /// Lifetime of ID tokens (`exp` − `iat`).
     pub id_token_lifetime: Duration,

@@ -56,6 +56,8 @@ async fn a_retired_key_is_unpublished_and_purged_after_its_tokens_expire() {
         c.oauth.keys.rotation_delay = Duration::ZERO;
         c.oauth.access_token_lifetime = Duration::from_secs(1);
         c.oauth.max_access_token_lifetime = Duration::from_secs(1);
+        // A retired key stays published for the longest token lifetime, ID tokens' included.
+        c.oauth.id_token_lifetime = Duration::from_secs(1);
         c.oauth.clock_skew = Duration::ZERO;
         c.database.purge_interval = Duration::from_millis(300);
     })
