@@ -519,6 +519,34 @@ async fn postgres_refusing_and_cutting_connections_fails_fast_and_recovers() {
     assert!(!introspect_active(s, &a, &a_secret, &live).await);
 }
 
+/// Once the client and its redirect URI are verified (the client from the cache), a store
+/// failure sends the browser back to the client with `temporarily_unavailable` (OIDC Core
+/// §3.1.2.6), not to an error page and not as a `server_error`.
+#[tokio::test]
+async fn postgres_refusing_after_the_redirect_uri_is_verified_sends_the_browser_back_to_the_client() {
+    let Some(schema) = PgSchema::new("warden_outage").await else { return };
+    let pg = pg_server(schema, Duration::from_secs(60), Duration::ZERO).await;
+    let (s, proxy) = (&pg.server, &pg.proxy);
+    use crate::oauth::oidc_login_consent::{answer, authorize_url, web_client};
+    let web = web_client(s, json!({})).await;
+    let url = authorize_url(s, &web, &[]);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let first = http.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), 303, "to the login page (and the client is cached)");
+
+    proxy.set(Fault::Refuse);
+    let start = Instant::now();
+    let resp = http.get(&url).send().await.unwrap();
+    assert!(start.elapsed() < BOUND, "{:?}", start.elapsed());
+    assert_eq!(resp.status(), 303);
+    let loc = resp.headers()["location"].to_str().unwrap().to_owned();
+    let back = answer(&loc);
+    assert_eq!(back["error"], "temporarily_unavailable", "{loc}");
+    assert_eq!(back["state"], "xyz", "{loc}");
+    assert!(!loc.contains("code="), "{loc}");
+    proxy.set(Fault::Pass);
+}
+
 // ---------------------------------------------------------------------------------------------
 // SQLite.
 
