@@ -449,6 +449,8 @@ async fn login_and_consent_pages_refuse_framing() {
     assert_eq!(h["cache-control"], "no-store");
     let csrf_cookie = h.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).find(|c| c.starts_with("warden_csrf=")).unwrap();
     assert!(csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Lax"));
+    // It outlives a login page left open for a while (a day), so its form still submits.
+    assert!(csrf_cookie.contains("Max-Age=86400"), "{csrf_cookie}");
     // An interaction id that does not exist (or expired) is a page, not a crash.
     let resp = b.get(&format!("{}/interaction/nope", path_of(&s.url("")))).await;
     assert_eq!(resp.status(), 400);
