@@ -79,6 +79,20 @@ async fn signing_out_asks_then_ends_the_session_and_returns_with_state() {
     assert_eq!(resp.status(), 400);
 }
 
+/// RP-Initiated Logout §2: the end-session endpoint takes its parameters in a form POST too.
+#[tokio::test]
+async fn the_end_session_endpoint_takes_a_form_post_too() {
+    let s = TestServer::start().await;
+    let (mut b, client_id) = signed_in(&s).await;
+    let resp = b.post(&s.url("/logout"), &[("client_id", client_id.as_str()), ("post_logout_redirect_uri", BYE), ("state", "p-1")]).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Sign out?") && html.contains("alice"), "{html}");
+    let resp = b.post(&form_action(&html), &[("logout", &input(&html, "logout")), ("csrf", &input(&html, "csrf"))]).await;
+    assert_eq!(location(&resp), format!("{BYE}?state=p-1"));
+    assert_eq!(silent(&mut b, &s, &client_id).await["error"], "login_required");
+}
+
 /// Never a redirect to an unverified URI (RP-Initiated Logout §3.1).
 #[tokio::test]
 async fn an_unregistered_return_address_or_a_foreign_hint_gets_a_page() {
