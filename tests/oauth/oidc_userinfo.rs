@@ -61,6 +61,10 @@ async fn userinfo_answers_get_post_and_body_tokens_with_the_scopes_claims() {
     let in_body = s.http.post(s.url("/userinfo")).form(&[("access_token", token)]).send().await.unwrap();
     assert_eq!(in_body.status(), 200);
     assert_eq!(in_body.json::<Value>().await.unwrap(), info);
+    // RFC 6750 §2.2: only a form body can carry a token; any other body is no concern of ours.
+    let json_body = s.http.post(s.url("/userinfo")).header("authorization", &bearer).json(&json!({"access_token": "x"})).send().await.unwrap();
+    assert_eq!(json_body.status(), 200);
+    assert_eq!(json_body.json::<Value>().await.unwrap(), info);
 }
 
 /// §5.5: the `claims` request's `userinfo` member adds single claims beyond the scopes.
