@@ -391,3 +391,30 @@ async fn rotated_keys_stay_published_for_the_id_token_lifetime_when_it_is_the_lo
     let old = s.store.catalog.signing_keys().await.unwrap().into_iter().find(|r| r.kid.as_str() == rs[0]).unwrap();
     assert_eq!(old.publish_until, Some(new.activate_at + 7200 + s.cfg.oauth.clock_skew.as_secs() as i64), "an ID token it signed is valid for 2 h");
 }
+
+/// An algorithm put back when its retiring key goes before a pre-published one could take
+/// over (a token horizon shorter than `keys.rotation_delay`): the new key signs at once, so the
+/// algorithm never goes without a signer.
+#[tokio::test]
+async fn an_algorithm_put_back_whose_retiring_key_goes_first_gets_a_key_that_signs_at_once() {
+    let algs = |c: &mut warden::config::Config, id: Vec<Alg>| {
+        c.oauth.keys.rotation_delay = Duration::from_secs(300);
+        c.oauth.access_token_lifetime = Duration::from_secs(60);
+        c.oauth.max_access_token_lifetime = Duration::from_secs(60);
+        c.oauth.id_token_lifetime = Duration::from_secs(60);
+        c.oauth.clock_skew = Duration::ZERO;
+        c.oauth.keys.id_token_algs = id;
+    };
+    let s = TestServer::start_with(|c| algs(c, vec![Alg::RS256, Alg::EdDSA])).await;
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| algs(c, vec![Alg::RS256])).await;
+    let until = states_of(&s.store, Alg::EdDSA).await[0].1.expect("retiring");
+    assert!(until <= warden::model::unix_now() + 65, "after the 60 s horizon");
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| algs(c, vec![Alg::RS256, Alg::EdDSA])).await;
+    let now = warden::model::unix_now();
+    let records = s.store.catalog.signing_keys().await.unwrap();
+    let kept: Vec<_> = records.iter().filter(|r| r.alg == "EdDSA" && r.publish_until.is_none()).collect();
+    assert_eq!(kept.len(), 1, "{records:?}");
+    assert!(kept[0].activate_at <= now, "signs at once: {} vs {now}", kept[0].activate_at);
+}
