@@ -418,3 +418,30 @@ async fn an_algorithm_put_back_whose_retiring_key_goes_first_gets_a_key_that_sig
     assert_eq!(kept.len(), 1, "{records:?}");
     assert!(kept[0].activate_at <= now, "signs at once: {} vs {now}", kept[0].activate_at);
 }
+
+/// A restart with the same settings retires nothing, and says nothing about retiring; one
+/// that takes an algorithm out of use says which.
+#[tokio::test]
+async fn a_restart_without_a_change_retires_nothing_and_logs_no_retirement() {
+    let algs = |c: &mut warden::config::Config, id: Vec<Alg>| c.oauth.keys.id_token_algs = id;
+    let s = TestServer::start_with(|c| algs(c, vec![Alg::RS256, Alg::EdDSA])).await;
+    let before = s.store.catalog.signing_keys().await.unwrap();
+    let restart_logged = async |s: TestServer, id: Vec<Alg>| {
+        let dir = s.stop().await;
+        let logs = crate::support::LogCapture::default();
+        let guard = tracing::subscriber::set_default(logs.subscriber(tracing::Level::INFO));
+        let s = TestServer::start_in(dir, |c| algs(c, id)).await;
+        drop(guard);
+        (s, logs.text())
+    };
+    let (s, text) = restart_logged(s, vec![Alg::RS256, Alg::EdDSA]).await;
+    assert!(!text.contains("retire"), "{text}");
+    let after = s.store.catalog.signing_keys().await.unwrap();
+    assert_eq!(after.len(), before.len());
+    assert!(after.iter().all(|r| r.publish_until.is_none()), "{after:?}");
+
+    let (_s, text) = restart_logged(s, vec![Alg::RS256]).await;
+    let retired: Vec<&str> = text.lines().filter(|l| l.contains("retire")).collect();
+    assert_eq!(retired.len(), 1, "{text}");
+    assert!(retired[0].contains("\"alg\":\"EdDSA\""), "{text}");
+}
