@@ -57,6 +57,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         r.invalid("api_key_header", why);
     }
     let rate_limit_max_keys = r.uint("rate_limit_max_keys", 100_000, 1_000..=100_000_000) as usize;
+    let replay_memory = r.uint("replay_memory", 100_000, 1..=10_000_000) as usize;
     let public_url = resolve_public_url(&mut r);
     let security_headers = resolve_security_headers(r.section("security_headers"));
     let identity_headers = resolve_identity_headers(r.section("identity_headers"));
@@ -124,6 +125,7 @@ pub(super) fn resolve(mut r: Reader<'_>, http: &ServeConfig) -> gateway::Config 
         config_watch_interval,
         api_key_header,
         rate_limit_max_keys,
+        replay_memory,
         public_url,
         security_headers,
         identity_headers,

@@ -21,7 +21,8 @@
 //! 6. with `bind_token`, its `ath` is the base64url SHA-256 of the access token sent with it
 //!    (as DPoP's `ath`), so it cannot travel to another token (403);
 //! 7. its `jti` has not been seen within its lifetime (single use: a captured attestation
-//!    cannot be replayed — the replay memory is per node, like DPoP's);
+//!    cannot be replayed — the replay memory is per node, like DPoP's, and refuses new
+//!    attestations with 429 rather than forget one inside its window, `replay.rs`);
 //! 8. the header is removed before the upstream.
 //!
 //! Failing 1–4 or 7 is a 401 (`urn:warden:problem:attestation-required`, challenge
@@ -33,16 +34,13 @@ use crate::jose::{self, Alg, Expectations, KeyLookup, VerificationKey};
 use crate::model::unix_now;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::http::request::Parts;
-use lru::LruCache;
 use serde_json::{Map, Value};
-use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use super::replay::FirstUse;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest attestation accepted, bytes.
 const MAX_SIZE: usize = 8192;
-/// Attestations remembered for replay detection (least recently used out).
-const REPLAY_MEMORY: usize = 100_000;
 
 /// `[gateway.routes.attestation]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -96,11 +94,11 @@ pub struct Attest {
 }
 
 /// Attestations seen: `iss` + `jti` → last second a replay would still be accepted.
-pub type ReplayMemory = Arc<Mutex<LruCache<String, i64>>>;
+pub type ReplayMemory = Arc<super::replay::ReplayMemory>;
 
-/// An empty [`ReplayMemory`] of the standard size.
-pub fn replay_memory() -> ReplayMemory {
-    Arc::new(Mutex::new(LruCache::new(NonZeroUsize::new(REPLAY_MEMORY).unwrap_or(NonZeroUsize::MIN))))
+/// An empty [`ReplayMemory`] for `capacity` attestations (`[gateway] replay_memory`).
+pub fn replay_memory(capacity: usize) -> ReplayMemory {
+    Arc::new(super::replay::ReplayMemory::new(capacity))
 }
 
 impl std::fmt::Debug for Attest {
@@ -122,7 +120,8 @@ impl Attest {
             header,
             keys: Keys { keys, algorithms: cfg.algorithms.clone() },
             challenge,
-            seen: replay_memory(),
+            // Replaced by the gateway's shared memory (`sharing`) before serving.
+            seen: replay_memory(1_000),
             cfg: cfg.clone(),
         })
     }
@@ -193,12 +192,11 @@ impl Attest {
         // Kept while the attestation could pass: until its exp, and until it is too old.
         let until = exp.min(iat.saturating_add(self.cfg.max_age.as_secs() as i64)).saturating_add(leeway);
         let key = format!("{}\u{0}{jti}", self.cfg.issuer);
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.get(&key).is_some_and(|u| *u >= now) {
-            return Err(self.required("the app attestation was used before; attest again"));
+        match self.seen.first_use(key, until, now) {
+            FirstUse::Yes => Ok(()),
+            FirstUse::Replayed => Err(self.required("the app attestation was used before; attest again")),
+            FirstUse::Full(retry_after) => Err(super::replay::full(retry_after)),
         }
-        seen.put(key, until);
-        Ok(())
     }
 }
 

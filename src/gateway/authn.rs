@@ -24,7 +24,9 @@
 //!    DPoP, is refused. The proof's `htu` is compared with the URL the client used: the
 //!    configured `public_url`, or behind a trusted proxy its forwarded proto and host. The
 //!    memory of proofs seen is per node: behind a load balancer without affinity a proof
-//!    could be replayed once at each other node within its short lifetime;
+//!    could be replayed once at each other node within its short lifetime. It never
+//!    forgets a proof inside its window: full of live ones, it refuses new ones with 429
+//!    (`replay.rs`, `[gateway] replay_memory`);
 //! 8. the caller goes into the context, and `x-warden-sub`, `x-warden-client-id` and
 //!    `x-warden-scope` are set for the upstream.
 //!
@@ -47,6 +49,7 @@ use super::context::{Caller, Flow, Identity, Policy, RequestContext};
 use super::credentials::{self, Presented, Scheme};
 use super::introspection::{self, Failure as IntrospectionFailure, Introspector};
 use super::jwks::{RemoteKeys, Snapshot};
+use super::replay::FirstUse;
 use super::revocation::Revocations;
 use super::{Auth, IssuerConfig};
 use crate::jose::{self, Alg, Expectations, KeyLookup, KeyRing, VerificationKey};
@@ -162,7 +165,7 @@ pub struct Verifiers {
     cache: Mutex<LruCache<[u8; 32], Arc<Verified>>>,
     /// DPoP proofs seen (`jkt:jti` → until when a replay would still pass); handed on to
     /// the gateway that replaces this one on a reload, so a proof cannot be replayed across it.
-    proofs: Arc<Mutex<LruCache<String, i64>>>,
+    proofs: Arc<super::replay::ReplayMemory>,
     max_token_size: usize,
     dpop_max_age: u64,
     revocation_poll: Duration,
@@ -262,7 +265,7 @@ impl Verifiers {
         Ok(Self {
             sources,
             cache: Mutex::new(LruCache::new(size)),
-            proofs: Arc::new(Mutex::new(LruCache::new(NonZeroUsize::new(100_000).expect("not zero")))),
+            proofs: Arc::new(super::replay::ReplayMemory::new(cfg.replay_memory)),
             max_token_size: cfg.max_token_size,
             dpop_max_age: cfg.dpop_proof_max_age.as_secs(),
             revocation_poll: cfg.revocation_poll_interval,
@@ -565,12 +568,11 @@ impl Verifiers {
             return Err(credentials::invalid_token(Scheme::Dpop, "the DPoP proof is not signed by the key the access token is bound to"));
         }
         let until = proof.iat + (self.dpop_max_age + 2 * leeway) as i64;
-        let mut seen = self.proofs.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.get(&proof.replay_key()).is_some_and(|u| *u >= now) {
-            return Err(credentials::invalid_proof("the DPoP proof was used before"));
+        match self.proofs.first_use(proof.replay_key(), until, now) {
+            FirstUse::Yes => Ok(()),
+            FirstUse::Replayed => Err(credentials::invalid_proof("the DPoP proof was used before")),
+            FirstUse::Full(retry_after) => Err(super::replay::full(retry_after)),
         }
-        seen.put(proof.replay_key(), until);
-        Ok(())
     }
 }
 

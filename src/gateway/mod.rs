@@ -70,6 +70,7 @@ pub mod path;
 mod pipeline;
 pub mod proxy;
 pub mod rate_limit;
+pub mod replay;
 pub mod response;
 pub mod revocation;
 pub mod route;
@@ -138,6 +139,9 @@ pub struct Config {
     /// Most rate-limit buckets kept in memory (all routes together); past it, buckets whose
     /// limit has fully refilled go first, then the least recently used.
     pub rate_limit_max_keys: usize,
+    /// Single-use proofs each node remembers, per kind (DPoP proofs, app attestations); when
+    /// every one remembered is still inside its window, new ones are refused with 429.
+    pub replay_memory: usize,
     /// `public_url`: the scheme and authority clients use to reach the gateway (behind a
     /// TLS proxy), for DPoP proofs' `htu`. `None`: the request's own, or the forwarded
     /// proto and host when the peer is a trusted proxy.
@@ -230,6 +234,7 @@ impl Default for Config {
             config_watch_interval: Duration::from_secs(1),
             api_key_header: "x-api-key".into(),
             rate_limit_max_keys: 100_000,
+            replay_memory: 100_000,
             security_headers: SecurityHeaders::default(),
             identity_headers: IdentityHeaders::default(),
         }

@@ -115,7 +115,7 @@ impl Gateway {
         });
         let mut clients = previous.map_or_else(proxy::Clients::default, |p| proxy::Clients::reusing(&p.clients));
         // A reload keeps the attestations seen: a captured one stays single-use.
-        let attestations_seen = previous.map_or_else(super::attestation::replay_memory, |p| p.attestations_seen.clone());
+        let attestations_seen = previous.map_or_else(|| super::attestation::replay_memory(cfg.replay_memory), |p| p.attestations_seen.clone());
         // A reload keeps the rate-limit buckets while their bound stays.
         let rate_limits = match previous {
             Some(p) if p.rate_limit_max_keys == cfg.rate_limit_max_keys => p.rate_limits.clone(),

@@ -528,6 +528,36 @@ async fn object_rules_bind_the_vin_to_the_token() {
     assert!(up.seen().is_empty(), "{:?}", up.seen());
 }
 
+/// A DPoP proof by `key` (public JWK `jwk`) for `htm` `htu`, with `ath` for the token given.
+fn dpop_proof(htm: &str, htu: &str, ath: Option<&str>, key: &SigningKey, jwk: &Value) -> String {
+    let mut c = json!({"jti": unique(), "htm": htm, "htu": htu, "iat": now()});
+    if let Some(t) = ath {
+        c["ath"] = b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, t.as_bytes())).into();
+    }
+    jws(&json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}), &c, Some(key))
+}
+
+/// A fresh ES256 DPoP key (and its public JWK) and a client-credentials token bound to it.
+async fn dpop_bound_token(s: &TestServer) -> (SigningKey, Value, String) {
+    let (id, secret) = s.cc_client().await;
+    let (dpop, jwk) = fresh_key(Alg::ES256, "dpop");
+    let mut public = jwk.clone();
+    public.as_object_mut().unwrap().retain(|k, _| ["kty", "crv", "x", "y"].contains(&k.as_str()));
+    let resp = s
+        .http
+        .post(s.url("/token"))
+        .basic_auth(&id, Some(&secret))
+        .header("DPoP", dpop_proof("POST", &s.url("/token"), None, &dpop, &public))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    (dpop, public, body["access_token"].as_str().unwrap().to_owned())
+}
+
 /// RFC 9449 at the gateway: a DPoP-bound token from the provider passes with the DPoP scheme
 /// and a proof for this request; as Bearer, without a proof, with a replayed proof, or with
 /// another key's proof it is refused.
@@ -536,29 +566,7 @@ async fn dpop_bound_tokens_need_their_proof() {
     let up = Upstream::start().await;
     let s = both(vec![warden_route("api", "/api/", &up.url())], |_| {}).await;
     let (id, secret) = s.cc_client().await;
-    let (dpop, jwk) = fresh_key(Alg::ES256, "dpop");
-    let mut public = jwk.clone();
-    public.as_object_mut().unwrap().retain(|k, _| ["kty", "crv", "x", "y"].contains(&k.as_str()));
-    let proof = |htm: &str, htu: &str, ath: Option<&str>, key: &SigningKey, jwk: &Value| {
-        let mut c = json!({"jti": unique(), "htm": htm, "htu": htu, "iat": now()});
-        if let Some(t) = ath {
-            c["ath"] = b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, t.as_bytes())).into();
-        }
-        jws(&json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}), &c, Some(key))
-    };
-    let resp = s
-        .http
-        .post(s.url("/token"))
-        .basic_auth(&id, Some(&secret))
-        .header("DPoP", proof("POST", &s.url("/token"), None, &dpop, &public))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["token_type"], "DPoP");
-    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (dpop, public, token) = dpop_bound_token(&s).await;
     let url = format!("{}/api/x", base(&s));
     let send = |scheme: &str, proofs: Vec<String>| {
         let mut req = s.http.get(&url).header("authorization", format!("{scheme} {token}"));
@@ -567,7 +575,7 @@ async fn dpop_bound_tokens_need_their_proof() {
         }
         req.send()
     };
-    let good = proof("GET", &url, Some(&token), &dpop, &public);
+    let good = dpop_proof("GET", &url, Some(&token), &dpop, &public);
     assert_eq!(send("DPoP", vec![good.clone()]).await.unwrap().status(), 200);
     assert_eq!(up.seen().len(), 1);
     up.clear();
@@ -577,25 +585,51 @@ async fn dpop_bound_tokens_need_their_proof() {
     // As Bearer, with or without a proof.
     let c = refused(send("Bearer", vec![]).await.unwrap(), 401).await;
     assert!(c.starts_with("DPoP") && c.contains("invalid_token"), "{c}");
-    refused(send("Bearer", vec![proof("GET", &url, Some(&token), &dpop, &public)]).await.unwrap(), 401).await;
+    refused(send("Bearer", vec![dpop_proof("GET", &url, Some(&token), &dpop, &public)]).await.unwrap(), 401).await;
     // No proof; a proof for another URL, method or token; another key's proof; two proofs.
     refused(send("DPoP", vec![]).await.unwrap(), 401).await;
-    refused(send("DPoP", vec![proof("GET", &format!("{}/api/y", base(&s)), Some(&token), &dpop, &public)]).await.unwrap(), 401).await;
-    refused(send("DPoP", vec![proof("POST", &url, Some(&token), &dpop, &public)]).await.unwrap(), 401).await;
-    refused(send("DPoP", vec![proof("GET", &url, Some("other-token"), &dpop, &public)]).await.unwrap(), 401).await;
-    refused(send("DPoP", vec![proof("GET", &url, None, &dpop, &public)]).await.unwrap(), 401).await;
+    refused(send("DPoP", vec![dpop_proof("GET", &format!("{}/api/y", base(&s)), Some(&token), &dpop, &public)]).await.unwrap(), 401).await;
+    refused(send("DPoP", vec![dpop_proof("POST", &url, Some(&token), &dpop, &public)]).await.unwrap(), 401).await;
+    refused(send("DPoP", vec![dpop_proof("GET", &url, Some("other-token"), &dpop, &public)]).await.unwrap(), 401).await;
+    refused(send("DPoP", vec![dpop_proof("GET", &url, None, &dpop, &public)]).await.unwrap(), 401).await;
     let (thief, thief_jwk) = fresh_key(Alg::ES256, "thief");
     let mut thief_public = thief_jwk.clone();
     thief_public.as_object_mut().unwrap().retain(|k, _| ["kty", "crv", "x", "y"].contains(&k.as_str()));
-    refused(send("DPoP", vec![proof("GET", &url, Some(&token), &thief, &thief_public)]).await.unwrap(), 401).await;
-    let two = vec![proof("GET", &url, Some(&token), &dpop, &public), proof("GET", &url, Some(&token), &dpop, &public)];
+    refused(send("DPoP", vec![dpop_proof("GET", &url, Some(&token), &thief, &thief_public)]).await.unwrap(), 401).await;
+    let two = vec![dpop_proof("GET", &url, Some(&token), &dpop, &public), dpop_proof("GET", &url, Some(&token), &dpop, &public)];
     refused(send("DPoP", two).await.unwrap(), 401).await;
     assert!(up.seen().is_empty(), "{:?}", up.seen());
     // An unbound token with the DPoP scheme is refused too.
     let plain = s.token(&id, &secret, &[]).await;
-    let resp = s.http.get(&url).header("authorization", format!("DPoP {plain}")).header("DPoP", proof("GET", &url, Some(&plain), &dpop, &public)).send().await.unwrap();
+    let resp = s.http.get(&url).header("authorization", format!("DPoP {plain}")).header("DPoP", dpop_proof("GET", &url, Some(&plain), &dpop, &public)).send().await.unwrap();
     refused(resp, 401).await;
     assert!(up.seen().is_empty());
+}
+
+/// The replay memory never forgets a proof inside its window: when it holds only live ones
+/// (`replay_memory` = 2 here), a new proof gets 429 with `Retry-After` instead of pushing out
+/// one that could then be replayed.
+#[tokio::test]
+async fn a_full_dpop_replay_memory_refuses_new_proofs_and_forgets_none() {
+    let up = Upstream::start().await;
+    let s = both(vec![warden_route("api", "/api/", &up.url())], |c| c.gateway.replay_memory = 2).await;
+    let (key, public, token) = dpop_bound_token(&s).await;
+    let url = format!("{}/api/x", base(&s));
+    let send = |proof: &str| s.http.get(&url).header("authorization", format!("DPoP {token}")).header("DPoP", proof).send();
+    let proofs: Vec<String> = (0..3).map(|_| dpop_proof("GET", &url, Some(&token), &key, &public)).collect();
+    assert_eq!(send(&proofs[0]).await.unwrap().status(), 200);
+    assert_eq!(send(&proofs[1]).await.unwrap().status(), 200);
+    let resp = send(&proofs[2]).await.unwrap();
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=200).contains(&wait), "until the oldest proof's window ends: {wait}");
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    // Neither remembered proof was pushed out: both are still refused as replays.
+    for p in &proofs[..2] {
+        let c = refused(send(p).await.unwrap(), 401).await;
+        assert!(c.contains("invalid_dpop_proof"), "{c}");
+    }
+    assert_eq!(up.seen().len(), 2);
 }
 
 /// `auth = ["anonymous", "warden"]`: no token passes as anonymous, a good token passes
