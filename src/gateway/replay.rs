@@ -122,6 +122,17 @@ mod tests {
     }
 
     #[test]
+    fn a_key_in_its_last_second_is_not_swept() {
+        let m = ReplayMemory::new(2);
+        assert_eq!(m.first_use("a".into(), 20, 10), FirstUse::Yes);
+        assert_eq!(m.first_use("b".into(), 100, 10), FirstUse::Yes);
+        assert_eq!(m.first_use("c".into(), 100, 20), FirstUse::Full(1), "\"a\" still counts at 20");
+        assert_eq!(m.first_use("a".into(), 20, 20), FirstUse::Replayed);
+        let shown = format!("{m:?}");
+        assert!(shown.contains("held: 2") && !shown.contains("\"a\""), "counts, not keys: {shown}");
+    }
+
+    #[test]
     fn the_refusal_is_a_429_with_retry_after() {
         let d = full(0);
         assert_eq!(d.problem.status, 429);
