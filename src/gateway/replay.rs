@@ -58,8 +58,10 @@ impl ReplayMemory {
             if *u >= now {
                 return FirstUse::Replayed;
             }
-        } else if seen.len() == seen.cap().get() && seen.peek_lru().is_some_and(|(_, u)| *u >= now) {
-            // Recency is not expiry: expired keys may sit behind a live least recent one.
+        } else if let Some((_, &oldest)) = seen.peek_lru().filter(|(_, u)| **u >= now && seen.len() == seen.cap().get()) {
+            // Full, and the least recent key is live. Recency is not expiry: expired keys may
+            // sit behind it, so sweep them out (at most once a second, so that a flood cannot
+            // make every request scan).
             if *swept_at < now {
                 *swept_at = now;
                 let expired: Vec<String> = seen.iter().filter(|(_, u)| **u < now).map(|(k, _)| k.clone()).collect();
@@ -67,8 +69,9 @@ impl ReplayMemory {
                     seen.pop(k);
                 }
             }
-            if let Some((_, u)) = seen.peek_lru().filter(|(_, u)| **u >= now && seen.len() == seen.cap().get()) {
-                return FirstUse::Full((*u - now + 1) as u64);
+            // Still full: refuse rather than evict the live least recent key.
+            if seen.len() == seen.cap().get() {
+                return FirstUse::Full((oldest - now + 1) as u64);
             }
         }
         seen.put(key, until);
@@ -87,47 +90,66 @@ pub fn full(retry_after: u64) -> Denial {
 mod tests {
     use super::*;
 
+    /// Plays `steps` (key, until, now, what `first_use` must say) against a memory of
+    /// `capacity` keys; returns it.
+    fn play(capacity: usize, steps: &[(&str, i64, i64, FirstUse)]) -> ReplayMemory {
+        let m = ReplayMemory::new(capacity);
+        for (i, (key, until, now, want)) in steps.iter().enumerate() {
+            assert_eq!(&m.first_use((*key).into(), *until, *now), want, "step {i}: {key} at {now}");
+        }
+        m
+    }
+
     #[test]
     fn a_key_is_single_use_inside_its_window_and_free_after_it() {
-        let m = ReplayMemory::new(10);
-        assert_eq!(m.first_use("a".into(), 100, 50), FirstUse::Yes);
-        assert_eq!(m.first_use("a".into(), 100, 100), FirstUse::Replayed, "the last second counts");
-        assert_eq!(m.first_use("a".into(), 200, 101), FirstUse::Yes, "past its window it may be used (other checks refuse it)");
+        play(10, &[
+            ("a", 100, 50, FirstUse::Yes),
+            // The last second counts.
+            ("a", 100, 100, FirstUse::Replayed),
+            // Past its window it may be used (other checks refuse it).
+            ("a", 200, 101, FirstUse::Yes),
+        ]);
     }
 
     #[test]
     fn a_full_memory_refuses_new_keys_rather_than_forget_a_live_one() {
-        let m = ReplayMemory::new(2);
-        assert_eq!(m.first_use("a".into(), 100, 10), FirstUse::Yes);
-        assert_eq!(m.first_use("b".into(), 120, 10), FirstUse::Yes);
-        assert_eq!(m.first_use("c".into(), 130, 11), FirstUse::Full(90), "until the least recent key's window ends");
-        assert_eq!(m.first_use("a".into(), 100, 12), FirstUse::Replayed, "nothing was forgotten");
-        assert_eq!(m.first_use("b".into(), 120, 12), FirstUse::Replayed);
-        // Once a key's window is over, its room is free again.
-        assert_eq!(m.first_use("c".into(), 130, 101), FirstUse::Yes);
-        assert_eq!(m.first_use("b".into(), 120, 101), FirstUse::Replayed);
+        play(2, &[
+            ("a", 100, 10, FirstUse::Yes),
+            ("b", 120, 10, FirstUse::Yes),
+            // Until the least recent key's window ends.
+            ("c", 130, 11, FirstUse::Full(90)),
+            // Nothing was forgotten.
+            ("a", 100, 12, FirstUse::Replayed),
+            ("b", 120, 12, FirstUse::Replayed),
+            // Once a key's window is over, its room is free again.
+            ("c", 130, 101, FirstUse::Yes),
+            ("b", 120, 101, FirstUse::Replayed),
+        ]);
     }
 
     #[test]
     fn expired_keys_behind_a_live_least_recent_one_are_swept() {
-        let m = ReplayMemory::new(3);
-        assert_eq!(m.first_use("long".into(), 1000, 10), FirstUse::Yes);
-        assert_eq!(m.first_use("short1".into(), 20, 10), FirstUse::Yes);
-        assert_eq!(m.first_use("short2".into(), 20, 10), FirstUse::Yes);
-        // "long" is the least recently used and live; the two short ones have expired.
-        assert_eq!(m.first_use("new".into(), 1000, 30), FirstUse::Yes);
-        assert_eq!(m.first_use("long".into(), 1000, 30), FirstUse::Replayed);
-        assert_eq!(m.first_use("new2".into(), 1000, 30), FirstUse::Yes);
-        assert_eq!(m.first_use("new3".into(), 1000, 30), FirstUse::Full(971));
+        play(3, &[
+            ("long", 1000, 10, FirstUse::Yes),
+            ("short1", 20, 10, FirstUse::Yes),
+            ("short2", 20, 10, FirstUse::Yes),
+            // "long" is the least recently used and live; the two short ones have expired.
+            ("new", 1000, 30, FirstUse::Yes),
+            ("long", 1000, 30, FirstUse::Replayed),
+            ("new2", 1000, 30, FirstUse::Yes),
+            ("new3", 1000, 30, FirstUse::Full(971)),
+        ]);
     }
 
     #[test]
     fn a_key_in_its_last_second_is_not_swept() {
-        let m = ReplayMemory::new(2);
-        assert_eq!(m.first_use("a".into(), 20, 10), FirstUse::Yes);
-        assert_eq!(m.first_use("b".into(), 100, 10), FirstUse::Yes);
-        assert_eq!(m.first_use("c".into(), 100, 20), FirstUse::Full(1), "\"a\" still counts at 20");
-        assert_eq!(m.first_use("a".into(), 20, 20), FirstUse::Replayed);
+        let m = play(2, &[
+            ("a", 20, 10, FirstUse::Yes),
+            ("b", 100, 10, FirstUse::Yes),
+            // "a" still counts at 20.
+            ("c", 100, 20, FirstUse::Full(1)),
+            ("a", 20, 20, FirstUse::Replayed),
+        ]);
         let shown = format!("{m:?}");
         assert!(shown.contains("held: 2") && !shown.contains("\"a\""), "counts, not keys: {shown}");
     }

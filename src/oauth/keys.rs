@@ -81,7 +81,8 @@ pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyR
     let others: Vec<Alg> = Alg::ALL.into_iter().filter(|a| *a != alg && jose::signing_record(&records, *a, now).is_some()).collect();
     // A store from before the setting: the one other algorithm that signs was in use.
     let previous = previous.or_else(|| (others.len() == 1).then(|| others[0]));
-    for a in cfg.keys.signing_algs() {
+    let used = cfg.keys.signing_algs();
+    for &a in &used {
         if records.iter().any(|r| r.alg == a.as_str() && r.publish_until.is_none()) {
             continue;
         }
@@ -115,7 +116,6 @@ pub async fn ensure(store: &Store, master: &MasterKey, cfg: &Config, ring: &KeyR
     }
     // When the configured access-token key signs: now, or when its pre-published key activates.
     let takes_over = records.iter().filter(|r| r.alg == alg.as_str() && r.publish_until.is_none()).map(|r| r.activate_at.max(now)).min().unwrap_or(now);
-    let used = cfg.keys.signing_algs();
     let mut retired = false;
     for old in Alg::ALL.into_iter().filter(|a| !used.contains(a)) {
         if records.iter().any(|r| r.alg == old.as_str() && r.publish_until.is_none()) {
